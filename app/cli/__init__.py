@@ -1,0 +1,1 @@
+"""The `swapcast` command line: one module per subcommand."""

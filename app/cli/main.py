@@ -1,0 +1,56 @@
+"""Entry point of the `swapcast` console script.
+
+With no subcommand it opens the GUI. Each subcommand lives in its own module and exposes
+`register(subparsers)`, which adds its parser and sets `handler` to a function(args) -> int.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from app import __version__
+from engines.errors import SwapCastError
+
+from .common import add_models_option, fail
+
+# Order is the order `--help` lists them in.
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "app.cli.gui_cmd",
+    "app.cli.models_cmd",
+    "app.cli.doctor_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swapcast",
+        description="SwapCast: realtime face swap to a virtual camera, and offline image/video swaps.",
+    )
+    parser.add_argument("--version", action="version", version=f"swapcast {__version__}")
+    add_models_option(parser)
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from .gui_cmd import open_gui
+
+        return open_gui(args)
+    try:
+        return int(args.handler(args) or 0)
+    except SwapCastError as error:
+        return fail(error.one_line(), error.exit_code)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

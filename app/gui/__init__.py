@@ -1,0 +1,1 @@
+"""The desktop studio. The only package that imports Qt."""

@@ -1,0 +1,1 @@
+"""Everything that turns frames into swapped frames. Knows nothing of Qt or of `app/`."""

@@ -1,0 +1,35 @@
+"""Errors a user can act on. Each carries a one-line message naming the problem and the fix."""
+
+from __future__ import annotations
+
+
+class SwapCastError(Exception):
+    """Base for every error the CLI prints as one line (no traceback) and exits non-zero on."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.problem} — {self.fix}" if self.fix else self.problem
+
+
+class ModelError(SwapCastError):
+    """A model file is missing, corrupt, or cannot be downloaded."""
+
+
+class DownloadError(ModelError):
+    """A download failed (offline, blocked host, bad hash)."""
+
+
+class InputError(SwapCastError):
+    """A source or target file the user gave cannot be used."""
+
+
+class TransientError(SwapCastError):
+    """Worth retrying: GPU out of memory, a busy file, a timed-out engine."""
+
+    exit_code = 75  # EX_TEMPFAIL

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# One-command set-up: turns a fresh clone into a working .venv.
+#   ./setup_virtual_env.sh [--gpu|--cpu] [--dev] [--python PYTHON] [--recreate]
+# Picks onnxruntime-gpu when nvidia-smi sees a GPU, onnxruntime otherwise; --gpu/--cpu force one.
+# insightface depends on the CPU onnxruntime, whose files silently replace the GPU build's:
+# this script removes that build again and verifies that the expected providers really load.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+VENV=.venv
+MODE=""
+DEV=0
+RECREATE=0
+PYTHON_BIN="${PYTHON:-}"
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --gpu) MODE=gpu ;;
+        --cpu) MODE=cpu ;;
+        --dev) DEV=1 ;;
+        --recreate) RECREATE=1 ;;
+        --python) PYTHON_BIN="$2"; shift ;;
+        -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+if [[ -z "$MODE" ]]; then
+    if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+        MODE=gpu
+    else
+        MODE=cpu
+    fi
+fi
+
+python_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1; }
+if [[ -z "$PYTHON_BIN" ]]; then
+    for candidate in python3 python3.12 python3.11 python3.10 python; do
+        if python_ok "$candidate"; then PYTHON_BIN="$candidate"; break; fi
+    done
+fi
+[[ -n "$PYTHON_BIN" ]] || die "no Python 3.10 or newer found — install one, or pass --python /path/to/python3.11"
+python_ok "$PYTHON_BIN" \
+    || die "$PYTHON_BIN is $("$PYTHON_BIN" -V 2>&1); SwapCast needs Python 3.10 or newer — pass --python /path/to/python3.11"
+
+if [[ "$RECREATE" == 1 && -d "$VENV" ]]; then rm -rf "$VENV"; fi
+if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating $VENV with $("$PYTHON_BIN" -V 2>&1)"
+    "$PYTHON_BIN" -m venv "$VENV" || die "could not create $VENV — on Debian/Ubuntu: sudo apt install python3-venv"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+
+if [[ "$MODE" == gpu ]]; then ORT=onnxruntime-gpu; OTHER=onnxruntime; else ORT=onnxruntime; OTHER=onnxruntime-gpu; fi
+EXTRAS="$MODE"
+[[ "$DEV" == 1 ]] && EXTRAS="$EXTRAS,dev"
+
+# A stamp of what was installed makes a second run quick and change nothing.
+STAMP="$VENV/.swapcast-setup"
+WANT="$(cat pyproject.toml | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())') $EXTRAS"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$PY" -c 'import app, engines' 2>/dev/null; then
+    say "already set up ($EXTRAS); verifying"
+else
+    say "installing SwapCast (editable) with extras [$EXTRAS]"
+    "${PIP[@]}" install --quiet -e ".[$EXTRAS]" || die "pip install failed — see the messages above"
+    rm -f "$STAMP"
+fi
+
+installed() { "${PIP[@]}" show "$1" >/dev/null 2>&1; }
+
+# Exactly one onnxruntime build may be installed; they share the `onnxruntime` module folder.
+if installed "$OTHER" || ! "$PY" -c 'import onnxruntime' 2>/dev/null; then
+    say "repairing onnxruntime: removing $OTHER, reinstalling $ORT"
+    "${PIP[@]}" uninstall --quiet -y "$OTHER" "$ORT" >/dev/null 2>&1 || true
+    "${PIP[@]}" install --quiet --force-reinstall --no-deps "$ORT" || die "could not install $ORT"
+    # --no-deps skipped its own needs; they are already there from the first install, but make sure.
+    "${PIP[@]}" install --quiet "$ORT" || die "could not install the dependencies of $ORT"
+fi
+
+# Verify that the providers we expect really load (creating a session, not just listing them).
+"$PY" - "$MODE" <<'PYEOF' || die "onnxruntime check failed (see above) — re-run with --recreate, or --cpu to use the CPU build"
+import sys
+import onnx
+from onnx import TensorProto, helper
+import onnxruntime as ort
+
+mode = sys.argv[1]
+graph = helper.make_graph(
+    [helper.make_node("Identity", ["x"], ["y"])], "probe",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+available = ort.get_available_providers()
+print(f"setup: onnxruntime {ort.__version__}, device {ort.get_device()}, providers {available}")
+if mode == "gpu":
+    if "CUDAExecutionProvider" not in available:
+        print("setup: ERROR: onnxruntime-gpu is installed but CUDAExecutionProvider is missing "
+              "(the CPU build may have replaced it)", file=sys.stderr)
+        sys.exit(1)
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        print("setup: ERROR: CUDA provider listed but failed to load — install the CUDA 12 runtime and "
+              "cuDNN 9 that this onnxruntime-gpu needs (see README, Troubleshooting)", file=sys.stderr)
+        sys.exit(1)
+    print("setup: CUDAExecutionProvider loads")
+else:
+    ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    print("setup: CPUExecutionProvider loads")
+PYEOF
+
+echo "$WANT" > "$STAMP"
+"$VENV/bin/swapcast" --version >/dev/null || die "the swapcast command does not start"
+say "done — run: $VENV/bin/swapcast   (or $VENV/bin/swapcast --help)"
