@@ -1,0 +1,151 @@
+"""The engine interface: what every face-swap engine (built-in or external) offers the app.
+
+An engine turns BGR uint8 frames into swapped frames. Everything it needs to know about *what*
+to swap (source identities, which target faces) travels in a `SwapContext`, so changing the source
+face or the selection policy never reloads a model.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+Frame = np.ndarray  # H×W×3 BGR uint8
+ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
+
+
+class Capability(str, enum.Enum):
+    LIVE = "live"
+    IMAGE = "image"
+    VIDEO = "video"
+    ENHANCE = "enhance"
+    BATCH = "batch"
+
+
+class HealthState(str, enum.Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+class FaceSelection(str, enum.Enum):
+    LARGEST = "largest"  # the biggest face in the frame
+    ALL = "all"  # every face gets the active identity
+    POSITION = "position"  # the N-th face counted left to right
+    REFERENCE = "reference"  # faces that look like a reference face
+    MAPPING = "mapping"  # reference A -> source X, reference B -> source Y
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person to swap in: one embedding averaged over one or more photos."""
+
+    name: str
+    embedding: np.ndarray  # (512,) float32, L2-normalised
+    sources: tuple[str, ...] = ()
+    faces_in_sources: tuple[int, ...] = ()  # how many faces each source photo held
+
+
+@dataclass(frozen=True)
+class FaceMapping:
+    reference: Identity  # who to look for in the target
+    source: Identity  # who to put there
+
+
+@dataclass
+class SwapContext:
+    """What to swap, for one stream of frames (a live session or one job).
+
+    Mutable on purpose: the live controls flip fields while frames flow. Per-stream state
+    (keypoint smoothing) lives here too, so one engine can serve several streams at once.
+    """
+
+    identities: list[Identity] = field(default_factory=list)
+    active: int = 0
+    selection: FaceSelection = FaceSelection.LARGEST
+    position: int = 0
+    references: list[Identity] = field(default_factory=list)
+    mappings: list[FaceMapping] = field(default_factory=list)
+    reference_threshold: float = 0.5  # cosine similarity a target face needs to match a reference
+    enhance: bool = False
+    enhance_blend: float = 0.8
+    mouth_mask: bool = False
+    color_correction: float = 0.0  # 0 = off, 1 = full match of the target's skin colour
+    smoothing: bool = False  # temporal keypoint smoothing (video / live)
+    bypass: bool = False
+    timestamp: float | None = None  # capture time of the frame being processed (for smoothing)
+    stream_state: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def active_identity(self) -> Identity | None:
+        if not self.identities:
+            return None
+        return self.identities[self.active % len(self.identities)]
+
+
+@dataclass(frozen=True)
+class ModelHealth:
+    model_id: str
+    role: str
+    loaded: bool
+    provider: str  # the provider the session really runs on, e.g. "CUDAExecutionProvider"
+    requested: tuple[str, ...] = ()
+    fallback_reason: str | None = None  # why it is not on the first provider asked for
+    healthy: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    state: HealthState
+    models: tuple[ModelHealth, ...] = ()
+    last_error: str | None = None
+    errors: int = 0
+    frames: int = 0
+    stages_ms: dict[str, float] = field(default_factory=dict)  # recent mean per stage
+
+    @property
+    def provider_summary(self) -> str:
+        return ", ".join(f"{m.role}: {m.provider}" for m in self.models) or "not loaded"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    models_dir: Path | None = None  # catalog folder
+    models_override: Path | None = None  # --models DIR (a manifest)
+    providers: tuple[str, ...] = ("auto",)  # "auto" = best available: CUDA → TensorRT → DML/CoreML → CPU
+    det_size: int = 640
+    det_threshold: float = 0.5
+    swapper_precision: str = "fp32"  # "fp32" | "fp16"
+    swapper_id: str | None = None  # a specific swapper model (e.g. an architecture-class one)
+    detector_id: str | None = None
+    load_enhancer: bool = False
+    threads: int = 0  # 0 = onnxruntime's default
+    tensorrt_cache: Path | None = None
+    warmup: bool = True
+
+
+class Engine(ABC):
+    name: str = "engine"
+    capabilities: frozenset[Capability] = frozenset()
+
+    @abstractmethod
+    def load(self, options: LoadOptions, progress: ProgressFn | None = None) -> None: ...
+
+    @abstractmethod
+    def health(self) -> EngineHealth: ...
+
+    @abstractmethod
+    def process(self, frame: Frame, context: SwapContext) -> Frame:
+        """Swap the faces of one frame. Never raises for a model error: returns the frame unchanged."""
+
+    def process_batch(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
+        return [self.process(frame, context) for frame in frames]
+
+    @abstractmethod
+    def release(self) -> None: ...

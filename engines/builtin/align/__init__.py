@@ -1,0 +1,1 @@
+"""Similarity transforms between a face and the model templates; crops."""

@@ -1,0 +1,1 @@
+"""Finding faces in a frame (SCRFD), choosing which to swap, smoothing them over time."""

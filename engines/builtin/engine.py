@@ -1,0 +1,273 @@
+"""The built-in insightface engine: detect → (recognize) → align → swap → paste back → enhance.
+
+Where each step lives: detect/ (SCRFD, face selection, smoothing), recognize/ (ArcFace, source
+identities), align/ (templates and crops), swap/ (inswapper), paste/ (region-limited blend),
+enhance/ (GFPGAN). This module only wires them and keeps the stream alive: a model error returns
+the frame unchanged and marks the engine degraded, it never raises into the caller's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engines.base import (
+    Capability, Engine, EngineHealth, Frame, Identity, LoadOptions, ModelHealth, ProgressFn, SwapContext,
+)
+from engines.errors import ModelError
+
+from .align.templates import arcface_template
+from .align.transform import crop, estimate_similarity
+from .detect.detector import FaceDetector
+from .detect.faces import DetectedFace
+from .detect.selection import needs_embeddings, select
+from .detect.smoothing import KeypointSmoother
+from .enhance.enhancer import FaceEnhancer
+from .health import HealthTracker
+from .paste.color import match_mean_color
+from .paste.masks import blend_alpha
+from .paste.paste_back import paste_back
+from .recognize.identities import IdentityBuilder
+from .recognize.recognizer import FaceRecognizer
+from .runtime.sessions import SessionInfo, create_session
+from .runtime.timing import StageTimer
+from .swap.swapper import SwapOutputError, Swapper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One face to swap: which frame, where, and who goes there."""
+
+    frame_index: int
+    face: DetectedFace
+    identity: Identity
+    matrix: np.ndarray
+
+
+class BuiltinEngine(Engine):
+    name = "builtin"
+    capabilities = frozenset({Capability.LIVE, Capability.IMAGE, Capability.VIDEO, Capability.ENHANCE,
+                              Capability.BATCH})
+
+    def __init__(self, store: object | None = None) -> None:
+        self._store = store  # an engines.models ModelStore; resolved from LoadOptions when None
+        self._options = LoadOptions()
+        self._detector: FaceDetector | None = None
+        self._recognizer: FaceRecognizer | None = None
+        self._swapper: Swapper | None = None
+        self._enhancer: FaceEnhancer | None = None
+        self._identities: IdentityBuilder | None = None
+        self._latents: dict[bytes, np.ndarray] = {}
+        self._health = HealthTracker()
+        self.timer = StageTimer()
+        self._load_lock = threading.Lock()
+        self._store_in_use = store
+        self._swapper_model_id = ""
+
+    # ---- loading -------------------------------------------------------------------------
+    def load(self, options: LoadOptions, progress: ProgressFn | None = None) -> None:
+        report = progress or (lambda message, fraction: None)
+        with self._load_lock:
+            self._options = options
+            store = self._model_store(options)
+            detector_id = options.detector_id or store.default_for("detector").id
+            recognizer_id = store.default_for("recognizer").id
+            swapper_id = self._swapper_id(store, options)
+            report("loading detector", 0.05)
+            path, session, info = self._session(store, detector_id, options)
+            self._detector = FaceDetector(path, session, options.det_size, options.det_threshold)
+            self._health.set_model(self._model_health(detector_id, "detector", info))
+            report("loading recognizer", 0.3)
+            path, session, info = self._session(store, recognizer_id, options)
+            self._recognizer = FaceRecognizer(path, session)
+            self._health.set_model(self._model_health(recognizer_id, "recognizer", info))
+            self._identities = IdentityBuilder(self._detector, self._recognizer)
+            report("loading swapper", 0.55)
+            self._load_swapper(store, swapper_id, options)
+            if options.load_enhancer:
+                report("loading enhancer", 0.8)
+                self._load_enhancer(store, options)
+            if options.warmup:
+                report("warming up", 0.9)
+                self._warm_up()
+            self._health.loaded = True
+            self._store_in_use = store
+            report("ready", 1.0)
+
+    def _model_store(self, options: LoadOptions):  # -> ModelStore
+        if self._store is not None:
+            return self._store
+        from engines.models.store import ModelStore
+
+        if options.models_dir is None and options.models_override is None:
+            raise ModelError("no models folder configured", "pass --models DIR or set SWAPCAST_HOME")
+        return ModelStore.resolve(options.models_dir or Path("."), options.models_override)
+
+    @staticmethod
+    def _swapper_id(store, options: LoadOptions) -> str:
+        if options.swapper_id:
+            return options.swapper_id
+        default = store.default_for("swapper").id
+        if options.swapper_precision == "fp16":
+            fp16 = f"{default}_fp16"
+            if any(spec.id == fp16 for spec in store.specs()):
+                return fp16
+        return default
+
+    def _session(self, store, model_id: str, options: LoadOptions):
+        path = store.require(model_id)  # raises a one-line ModelError naming file, URL and folder
+        session, info = create_session(path, options.providers, options.threads, options.tensorrt_cache)
+        return path, session, info
+
+    @staticmethod
+    def _model_health(model_id: str, role: str, info: SessionInfo, note: str | None = None) -> ModelHealth:
+        return ModelHealth(model_id=model_id, role=role, loaded=True, provider=info.provider,
+                           requested=info.requested, fallback_reason=info.fallback_reason, note=note)
+
+    def _load_swapper(self, store, swapper_id: str, options: LoadOptions, note: str | None = None) -> None:
+        path, session, info = self._session(store, swapper_id, options)
+        self._swapper = Swapper(path, session)
+        self._swapper_model_id = swapper_id
+        self._latents.clear()
+        self._health.set_model(self._model_health(swapper_id, "swapper", info, note))
+
+    def _load_enhancer(self, store, options: LoadOptions) -> None:
+        enhancer_id = store.default_for("enhancer").id
+        path, session, info = self._session(store, enhancer_id, options)
+        self._enhancer = FaceEnhancer(path, session)
+        self._health.set_model(self._model_health(enhancer_id, "enhancer", info))
+
+    def ensure_enhancer(self) -> None:
+        """Load the enhancer on first use (the live toggle), without touching the other models."""
+        if self._enhancer is None:
+            with self._load_lock:
+                if self._enhancer is None:
+                    self._load_enhancer(self._store_in_use, self._options)
+
+    def _warm_up(self) -> None:
+        """First runs allocate and tune kernels; pay for that now, not on the first live frame."""
+        assert self._detector and self._swapper
+        self._detector.detect(np.zeros((self._options.det_size, self._options.det_size, 3), np.uint8))
+        noise = np.random.default_rng(0).integers(0, 255, (self._swapper.size, self._swapper.size, 3), np.uint8)
+        latent = self._swapper.latent(np.ones(512, np.float32) / np.sqrt(512))
+        try:
+            self._swapper.swap([noise], [latent])
+        except SwapOutputError:
+            pass  # judged on real faces, not on noise
+
+    # ---- identities ------------------------------------------------------------------------
+    def identity(self, paths: Sequence[Path], name: str | None = None, face_index: int | None = None) -> Identity:
+        if self._identities is None:
+            raise ModelError("engine not loaded", "call load() first")
+        return self._identities.identity([Path(p) for p in paths], name, face_index)
+
+    def faces(self, frame: Frame) -> list[DetectedFace]:
+        assert self._detector is not None
+        return self._detector.detect(frame)
+
+    # ---- processing ------------------------------------------------------------------------
+    def process(self, frame: Frame, context: SwapContext) -> Frame:
+        return self.process_batch([frame], context)[0]
+
+    def process_batch(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
+        if context.bypass or self._swapper is None:
+            return list(frames)
+        try:
+            out = self._swap_frames(frames, context)
+        except Exception as error:  # noqa: BLE001 — the stream must survive any model failure
+            message = f"{type(error).__name__}: {error}"
+            log.warning("frame passed through unchanged: %s", message)
+            self._health.failure(len(frames), message)
+            return list(frames)
+        self._health.success(len(frames))
+        return out
+
+    def _swap_frames(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
+        assert self._detector and self._recognizer and self._swapper
+        timer = self.timer
+        with timer.stage("detect"):
+            detected = [self._detector.detect(frame) for frame in frames]
+        if context.smoothing:
+            smoother = context.stream_state.setdefault("smoother", KeypointSmoother())
+            now = context.timestamp if context.timestamp is not None else time.monotonic()
+            for i, faces in enumerate(detected):
+                smoother.smooth(faces, now + i * 1e-3)  # type: ignore[union-attr]
+        if needs_embeddings(context):
+            with timer.stage("recognize"):
+                for frame, faces in zip(frames, detected):
+                    embeddings = self._recognizer.embed(frame, [f.kps for f in faces])
+                    for face, embedding in zip(faces, embeddings):
+                        face.embedding = embedding
+        swapper = self._swapper
+        template = arcface_template(swapper.size)
+        with timer.stage("align"):
+            jobs = [
+                _Job(i, face, identity, estimate_similarity(face.kps, template))
+                for i, faces in enumerate(detected)
+                for face, identity in select(faces, context)
+            ]
+            crops = [crop(frames[job.frame_index], job.matrix, swapper.size) for job in jobs]
+        if not jobs:
+            return list(frames)
+        with timer.stage("swap"):
+            swapped = self._swap_with_fallback(crops, [self._latent(job.identity) for job in jobs])
+        out: list[Frame] = list(frames)
+        with timer.stage("paste"):
+            alpha = blend_alpha(swapper.size, context.mouth_mask)
+            for job, face_crop, result in zip(jobs, crops, swapped):
+                if out[job.frame_index] is frames[job.frame_index]:
+                    out[job.frame_index] = frames[job.frame_index].copy()  # never write into the caller's frame
+                if context.color_correction > 0:
+                    result = match_mean_color(result, face_crop, alpha, context.color_correction)
+                paste_back(out[job.frame_index], result, alpha, job.matrix)
+        if context.enhance:
+            with timer.stage("enhance"):
+                self.ensure_enhancer()
+                assert self._enhancer is not None
+                for job in jobs:
+                    self._enhancer.enhance(out[job.frame_index], job.face.kps, context.enhance_blend)
+        return out
+
+    def _latent(self, identity: Identity) -> np.ndarray:
+        key = identity.embedding.tobytes()
+        latent = self._latents.get(key)
+        if latent is None:
+            assert self._swapper is not None
+            latent = self._latents[key] = self._swapper.latent(identity.embedding)
+        return latent
+
+    def _swap_with_fallback(self, crops: list[np.ndarray], latents: list[np.ndarray]) -> list[np.ndarray]:
+        assert self._swapper is not None
+        try:
+            return self._swapper.swap(crops, latents)
+        except SwapOutputError as error:
+            fp32 = self._swapper_model_id.removesuffix("_fp16")
+            if fp32 == self._swapper_model_id:
+                self._health.mark_model("swapper", False, str(error))
+                raise
+            # A broken fp16 build on this GPU: never stream junk, switch to fp32 for good.
+            note = f"{self._swapper_model_id} gave invalid output ({error}); switched to {fp32}"
+            log.warning(note)
+            with self._load_lock:
+                self._load_swapper(self._store_in_use, fp32, self._options, note)
+            # Both files share emap, so the latents stay valid across the switch.
+            return self._swapper.swap(crops, latents)
+
+    # ---- state -----------------------------------------------------------------------------
+    def health(self) -> EngineHealth:
+        return self._health.snapshot(self.timer.means())
+
+    def release(self) -> None:
+        with self._load_lock:
+            self._detector = self._recognizer = self._swapper = self._enhancer = None
+            self._identities = None
+            self._latents.clear()
+            self._health = HealthTracker()

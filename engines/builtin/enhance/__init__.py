@@ -1,0 +1,1 @@
+"""Optional face restoration (GFPGAN) of the swapped face."""

@@ -1,0 +1,50 @@
+"""Blend masks in crop coordinates, computed once per size and option set."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ..align.templates import arcface_template
+
+
+@lru_cache(maxsize=32)
+def feathered_box(size: int, padding: float = 0.06, feather: float = 0.08) -> np.ndarray:
+    """A box over the crop with soft edges: 1 inside, fading to 0 at the crop border."""
+    mask = np.zeros((size, size), np.float32)
+    pad = max(1, int(round(size * padding)))
+    blur = max(1, int(round(size * feather)))
+    mask[pad + blur:size - pad - blur, pad + blur:size - pad - blur] = 1.0
+    k = 2 * blur + 1
+    mask = cv2.GaussianBlur(mask, (k, k), 0)
+    mask.setflags(write=False)
+    return mask
+
+
+@lru_cache(maxsize=32)
+def mouth_region(size: int) -> np.ndarray:
+    """Soft ellipse over the target's mouth (from the template's mouth corners), to keep it."""
+    template = arcface_template(size)
+    left, right = template[3], template[4]
+    center = (left + right) / 2.0
+    half_width = float(np.linalg.norm(right - left)) * 0.75
+    mask = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, (int(round(center[0])), int(round(center[1] + size * 0.02))),
+                (int(round(half_width)), int(round(half_width * 0.55))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    k = 2 * max(1, size // 32) + 1
+    mask = cv2.GaussianBlur(mask, (k, k), 0)
+    mask.setflags(write=False)
+    return mask
+
+
+@lru_cache(maxsize=32)
+def blend_alpha(size: int, keep_mouth: bool) -> np.ndarray:
+    """uint8 alpha (0..255) that travels through the warp with the crop as a 4th channel."""
+    mask = feathered_box(size)
+    if keep_mouth:
+        mask = mask * (1.0 - mouth_region(size))
+    alpha = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    alpha.setflags(write=False)
+    return alpha

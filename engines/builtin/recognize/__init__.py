@@ -1,0 +1,1 @@
+"""Who a face is: ArcFace embeddings and source identities."""

@@ -1,0 +1,1 @@
+"""onnxruntime sessions (providers, warm-up) and per-stage timing."""

@@ -1,0 +1,92 @@
+"""onnxruntime sessions: provider choice, GPU options, warm-up, and which provider really runs.
+
+Peers' users' first complaint is a silent fallback to the CPU. So every session records the
+providers asked for, the one it really got, and why it fell back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+DIRECTML = "DmlExecutionProvider"
+COREML = "CoreMLExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+# Best first. TensorRT after CUDA: its engine build takes minutes on first use, so it is opt-in.
+AUTO_ORDER: tuple[str, ...] = (CUDA, DIRECTML, COREML, CPU)
+ALIASES = {"cuda": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT, "directml": DIRECTML, "dml": DIRECTML,
+           "coreml": COREML, "cpu": CPU}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    path: Path
+    requested: tuple[str, ...]
+    provider: str  # what the session really runs on
+    fallback_reason: str | None
+
+
+def resolve_providers(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Turn user wishes ("auto", "cuda", "cpu"...) into the providers this onnxruntime build has."""
+    available = set(ort.get_available_providers())
+    chosen: list[str] = []
+    for item in wanted:
+        names = AUTO_ORDER if item == "auto" else (ALIASES.get(item.lower(), item),)
+        for name in names:
+            if name in available and name not in chosen:
+                chosen.append(name)
+    if CPU not in chosen:
+        chosen.append(CPU)  # always a last resort, so a model still runs
+    return tuple(chosen)
+
+
+def _provider_options(name: str, tensorrt_cache: Path | None) -> dict[str, str]:
+    if name == CUDA:
+        # Exhaustive cuDNN search pays once at warm-up for faster convolutions every frame.
+        return {"cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}
+    if name == TENSORRT:
+        options = {"trt_fp16_enable": "1"}
+        if tensorrt_cache is not None:
+            tensorrt_cache.mkdir(parents=True, exist_ok=True)
+            options.update({"trt_engine_cache_enable": "1", "trt_engine_cache_path": str(tensorrt_cache),
+                            "trt_timing_cache_enable": "1", "trt_timing_cache_path": str(tensorrt_cache)})
+        return options
+    return {}
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # onnxruntime's warnings are noise to a user; we report fallbacks ourselves
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    return options
+
+
+def create_session(path: Path, providers: tuple[str, ...], threads: int = 0,
+                   tensorrt_cache: Path | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
+    """One session per model; onnxruntime's `run` is thread-safe, so threads share it."""
+    requested = resolve_providers(providers)
+    provider_list = [(name, _provider_options(name, tensorrt_cache)) for name in requested]
+    session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=provider_list)
+    actual = session.get_providers()[0]
+    reason = None
+    if actual != requested[0]:
+        reason = (f"{requested[0]} failed to load (missing CUDA/cuDNN libraries or an unsupported GPU?); "
+                  f"running on {actual}")
+        log.warning("%s: %s", path.name, reason)
+    elif wanted_gpu(providers) and actual == CPU:
+        reason = "no GPU provider in this onnxruntime build — run ./setup_virtual_env.sh --gpu"
+    return session, SessionInfo(path=path, requested=requested, provider=actual, fallback_reason=reason)
+
+
+def wanted_gpu(providers: tuple[str, ...]) -> bool:
+    return any(ALIASES.get(p.lower(), p) in (CUDA, TENSORRT, DIRECTML) for p in providers)

@@ -1,0 +1,38 @@
+"""Per-stage timing with a short rolling window, cheap enough to run on every frame."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STAGES: tuple[str, ...] = ("detect", "recognize", "align", "swap", "paste", "enhance")
+
+
+class StageTimer:
+    def __init__(self, window: int = 60) -> None:
+        self._samples: dict[str, deque[float]] = {}
+        self._window = window
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, (time.perf_counter() - start) * 1000.0)
+
+    def add(self, name: str, ms: float) -> None:
+        with self._lock:
+            self._samples.setdefault(name, deque(maxlen=self._window)).append(ms)
+
+    def means(self) -> dict[str, float]:
+        with self._lock:
+            return {name: sum(v) / len(v) for name, v in self._samples.items() if v}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._samples.clear()

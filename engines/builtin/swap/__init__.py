@@ -1,0 +1,1 @@
+"""The swap model (inswapper): latent, batched inference, output checks."""
