@@ -52,14 +52,15 @@ def write_image_atomic(path: Path, image: np.ndarray, text: dict[str, str] | Non
     """Encode, write beside the destination, then rename: no half-written file under the name."""
     path = Path(path)
     suffix = path.suffix.lower() or ".png"
-    ok, encoded = cv2.imencode(suffix, image)
-    if not ok:
-        raise InputError(f"{path}: cannot encode an image as '{suffix}'", "use .png or .jpg")
-    payload = encoded.tobytes()
-    if text:
-        from .metadata import tag_image_bytes
+    if text and suffix in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        from .metadata import encode_tagged_image
 
-        payload = tag_image_bytes(payload, suffix, text)
+        payload = encode_tagged_image(image, suffix, text)
+    else:
+        ok, encoded = cv2.imencode(suffix, image)
+        if not ok:
+            raise InputError(f"{path}: cannot encode an image as '{suffix}'", "use .png or .jpg")
+        payload = encoded.tobytes()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix + ".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
