@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.gui_cmd",
     "app.cli.models_cmd",
     "app.cli.doctor_cmd",
+    "app.cli.benchmark_cmd",
 )
 
 

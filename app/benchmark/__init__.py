@@ -1,0 +1,1 @@
+"""`swapcast benchmark`: our engine against the reference path, on the same frames and models."""

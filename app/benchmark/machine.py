@@ -1,0 +1,26 @@
+"""A one-line description of the machine a benchmark ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import onnxruntime as ort
+
+
+def describe_device() -> str:
+    from app.monitor.gpu import read_gpus
+
+    gpus = read_gpus().gpus
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = os.cpu_count() or 0
+    gpu = f", GPU {gpus[0].name}" if gpus else ", no GPU"
+    return f"{cpu} ({cores} cores){gpu}; onnxruntime {ort.__version__} {ort.get_device()}"

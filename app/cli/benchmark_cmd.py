@@ -1,0 +1,56 @@
+"""`swapcast benchmark`: our engine vs the reference path, in one run, on the same models and frames."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.paths import user_paths
+
+from .common import add_models_option, models_override
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "benchmark", help="time our engine against insightface's reference path (same models, same frames)")
+    add_models_option(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--sizes", default="720p,1080p", help="comma-separated: 720p,1080p,2160p (default 720p,1080p)")
+    parser.add_argument("--faces", type=int, default=1, help="faces per frame (default 1)")
+    parser.add_argument("--iterations", type=int, default=20, help="timed runs per case (default 20)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the (slow) reference path")
+    parser.add_argument("--provider", default="auto", help="auto, cuda, tensorrt, cpu (default auto)")
+    parser.add_argument("--swapper", default=None, help="a swapper model id (e.g. inswapper_128_arch)")
+    parser.add_argument("--detector", default=None, help="a detector model id (e.g. det_10g_arch)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engines.errors import InputError
+    from engines.models.store import ModelStore
+
+    from app.benchmark.frame_bench import run_frame_benchmark
+    from app.benchmark.machine import describe_device
+    from app.benchmark.scenes import SIZES
+
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        raise InputError(f"unknown size {', '.join(unknown)}", f"use {', '.join(SIZES)}")
+    if args.faces < 1:
+        raise InputError("--faces must be at least 1")
+    store = ModelStore.resolve(user_paths().models, models_override(args))
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    results = run_frame_benchmark(store, sizes, args.faces, args.iterations, not args.no_reference,
+                                  providers=(args.provider,), swapper_id=args.swapper,
+                                  detector_id=args.detector, log=log)
+    document = {
+        "device": describe_device(),
+        "models": {spec.role: spec.id for spec in store.specs() if spec.default},
+        "models_dir": str(store.directory),
+        "results": [r.as_dict() for r in results],
+    }
+    if args.json:
+        print(json.dumps(document, indent=2))
+    return 0
