@@ -1,0 +1,96 @@
+"""SHA-256 of model files, with a sidecar cache so repeated checks are instant.
+
+Each model file `NAME` may have a hidden sidecar `.NAME.swapcast.json` beside it holding:
+- `cache`: the file's sha256 together with the (size, mtime_ns) it was computed for. Any change
+  to the file changes one of those, so a stale entry is never trusted.
+- `recorded_sha256`: for a model whose catalog entry has no published hash, the hash of its first
+  download ("trust on first use"); later copies are checked against it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_write_json
+
+CHUNK_BYTES = 1 << 20
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(CHUNK_BYTES)
+            if not chunk:
+                break
+            digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def short_hash(value: str | None) -> str:
+    """First 12 hex digits: enough to tell two hashes apart in a one-line message."""
+    return f"{value[:12]}…" if value else "none"
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.swapcast.json")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
+    try:
+        atomic_write_json(sidecar_path(path), data)
+    except OSError:
+        # The sidecar only saves time (or holds a first-use hash); a read-only models folder
+        # must still work, it just re-hashes next time.
+        pass
+
+
+def cached_sha256(path: Path, *, fresh: bool = False) -> str:
+    """The file's sha256, read from the sidecar when (size, mtime_ns) still match."""
+    stat = path.stat()
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    sidecar = _read_sidecar(path)
+    cache = sidecar.get("cache")
+    if not fresh and isinstance(cache, dict) and {k: cache.get(k) for k in key} == key:
+        value = cache.get("sha256")
+        if isinstance(value, str) and SHA256_RE.match(value):
+            return value
+    value = sha256_file(path)
+    remember_sha256(path, value, stat_result=stat)
+    return value
+
+
+def remember_sha256(path: Path, value: str, stat_result: os.stat_result | None = None) -> None:
+    """Store a hash we already know (e.g. computed while downloading) for the file as it is now."""
+    stat = stat_result or path.stat()
+    sidecar = _read_sidecar(path)
+    sidecar["cache"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}
+    _write_sidecar(path, sidecar)
+
+
+def recorded_sha256(path: Path) -> str | None:
+    value = _read_sidecar(path).get("recorded_sha256")
+    return value if isinstance(value, str) and SHA256_RE.match(value) else None
+
+
+def record_first_sha256(path: Path, value: str) -> None:
+    sidecar = _read_sidecar(path)
+    sidecar["recorded_sha256"] = value
+    _write_sidecar(path, sidecar)

@@ -1,0 +1,192 @@
+"""ModelStore: which models exist, where their files live, whether those files can be trusted.
+
+Two sources of truth share one API:
+- the catalog (resources/models.json): real models, downloaded into the user's models folder;
+- a manifest (`--models DIR` / SWAPCAST_MODELS): DIR/manifest.json lists files inside DIR, such as
+  the generated test-model kit, checked against the manifest's own hashes.
+
+A file that fails its hash is never handed out: `require` raises instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engines.errors import ModelError
+from engines.resources import resources_dir
+
+from . import catalog as catalog_module
+from .catalog import ModelSpec, load_catalog
+from .download import DEFAULT_TIMEOUT_S, Progress, download_model
+from .hashing import cached_sha256, record_first_sha256, recorded_sha256
+
+MANIFEST_NAME = "manifest.json"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    spec: ModelSpec
+    path: Path
+    present: bool
+    verified: bool
+    problem: str | None  # one line, set whenever verified is False
+    sha256: str | None = None  # the file's actual hash, when it was computed
+    note: str | None = None  # a warning that does not stop use (e.g. hash recorded on first use)
+
+
+def default_catalog_path() -> Path:
+    return resources_dir() / "models.json"
+
+
+class ModelStore:
+    def __init__(
+        self,
+        directory: Path,
+        specs: list[ModelSpec],
+        *,
+        source: Path,
+        from_manifest: bool = False,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.source = source  # the catalog or manifest file the specs came from
+        self.from_manifest = from_manifest
+        self.timeout = timeout
+        self._warn = warn or _log.warning
+        self._specs = list(specs)
+        self._by_id = {spec.id: spec for spec in self._specs}
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_catalog(
+        cls,
+        models_dir: Path,
+        catalog: Path | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
+    ) -> "ModelStore":
+        path = catalog if catalog is not None else default_catalog_path()
+        return cls(Path(models_dir), load_catalog(path), source=path, timeout=timeout, warn=warn)
+
+    @classmethod
+    def from_manifest(
+        cls,
+        directory: Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
+    ) -> "ModelStore":
+        directory = Path(directory)
+        manifest = directory / MANIFEST_NAME
+        if not directory.is_dir():
+            raise ModelError(
+                f"models folder {directory} does not exist",
+                "create one with `swapcast models kit DIR`, or drop --models / SWAPCAST_MODELS",
+            )
+        if not manifest.is_file():
+            raise ModelError(
+                f"{directory} has no {MANIFEST_NAME}",
+                "point --models (or SWAPCAST_MODELS) at a folder written by `swapcast models kit DIR`",
+            )
+        specs = load_catalog(manifest)
+        return cls(directory, specs, source=manifest, from_manifest=True, timeout=timeout, warn=warn)
+
+    @classmethod
+    def resolve(
+        cls,
+        models_dir: Path,
+        override: Path | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        warn: Callable[[str], None] | None = None,
+    ) -> "ModelStore":
+        """`override` (from --models / SWAPCAST_MODELS) wins over the catalog in `models_dir`."""
+        if override is not None:
+            return cls.from_manifest(override, timeout=timeout, warn=warn)
+        return cls.from_catalog(models_dir, timeout=timeout, warn=warn)
+
+    # --- lookup -------------------------------------------------------------------------------
+
+    def specs(self) -> list[ModelSpec]:
+        return list(self._specs)
+
+    def spec(self, model_id: str) -> ModelSpec:
+        try:
+            return self._by_id[model_id]
+        except KeyError:
+            known = ", ".join(self._by_id) or "none"
+            raise ModelError(f"unknown model {model_id!r} (known: {known})", "see `swapcast models list`") from None
+
+    def default_for(self, role: str) -> ModelSpec:
+        if role not in catalog_module.ROLES:
+            raise ModelError(f"unknown model role {role!r} (roles: {', '.join(catalog_module.ROLES)})")
+        spec = catalog_module.default_for(self._specs, role)
+        if spec is None:
+            raise ModelError(f"{self.source} lists no {role} model")
+        return spec
+
+    def path(self, model_id: str) -> Path:
+        return self.directory / self.spec(model_id).file
+
+    # --- verification -------------------------------------------------------------------------
+
+    def status(self, model_id: str, *, fresh: bool = False) -> ModelStatus:
+        """Is the file there and does it match its hash? `fresh` re-reads it instead of the cache."""
+        spec = self.spec(model_id)
+        path = self.directory / spec.file
+        if not path.is_file():
+            return ModelStatus(spec, path, present=False, verified=False, problem=f"{spec.file} is missing from {self.directory}")
+        try:
+            actual = cached_sha256(path, fresh=fresh)
+        except OSError as error:
+            return ModelStatus(spec, path, True, False, f"cannot read {path}: {error.strerror or error}")
+        expected = spec.sha256 or recorded_sha256(path)
+        if expected is None:
+            # Placed by hand with no published hash: trust this copy and pin it from now on.
+            record_first_sha256(path, actual)
+            note = f"{spec.id}: no published sha256; recorded {actual} of the copy found in {self.directory}"
+            self._warn(note)
+            return ModelStatus(spec, path, True, True, None, sha256=actual, note=note)
+        if actual != expected:
+            which = "catalog's" if spec.sha256 else "recorded"
+            return ModelStatus(
+                spec, path, True, False,
+                f"{path} fails its hash check (expected {which} sha256 {expected}, got {actual})",
+                sha256=actual,
+            )
+        return ModelStatus(spec, path, True, True, None, sha256=actual)
+
+    def require(self, model_id: str) -> Path:
+        """The verified file of `model_id`, or a ModelError that says how to get a good one."""
+        status = self.status(model_id)
+        if status.verified:
+            return status.path
+        raise ModelError(status.problem or f"{status.path} is not usable", self._fix(status))
+
+    def _fix(self, status: ModelStatus) -> str:
+        spec = status.spec
+        if self.from_manifest:
+            return f"regenerate the folder with `swapcast models kit {self.directory}`, or drop --models / SWAPCAST_MODELS"
+        by_hand = f"download {spec.all_urls[0]} and put it into {self.directory} as {spec.file}" if spec.all_urls else f"put {spec.file} into {self.directory}"
+        if status.present:
+            return f"delete it and run `swapcast models download {spec.id}`, or {by_hand}"
+        return f"run `swapcast models download {spec.id}`, or {by_hand}"
+
+    # --- download -----------------------------------------------------------------------------
+
+    def download(self, model_id: str, progress: Progress | None = None) -> Path:
+        """Fetch `model_id` unless a verified copy is already there; the verified path."""
+        spec = self.spec(model_id)
+        status = self.status(model_id)
+        if status.verified:
+            return status.path
+        if self.from_manifest and not spec.all_urls:
+            raise ModelError(f"{spec.id} comes from {self.source}, which gives no download URL", self._fix(status))
+        return download_model(spec, self.directory, progress=progress, timeout=self.timeout, warn=self._warn).path
