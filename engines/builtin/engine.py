@@ -31,7 +31,7 @@ from .detect.smoothing import KeypointSmoother
 from .enhance.enhancer import FaceEnhancer
 from .health import HealthTracker
 from .paste.color import match_mean_color
-from .paste.masks import blend_alpha
+from .paste.masks import blend_mask
 from .paste.paste_back import paste_back
 from .recognize.identities import IdentityBuilder
 from .recognize.recognizer import FaceRecognizer
@@ -221,13 +221,13 @@ class BuiltinEngine(Engine):
             swapped = self._swap_with_fallback(crops, [self._latent(job.identity) for job in jobs])
         out: list[Frame] = list(frames)
         with timer.stage("paste"):
-            alpha = blend_alpha(swapper.size, context.mouth_mask)
+            mask = blend_mask(swapper.size, context.mouth_mask)
             for job, face_crop, result in zip(jobs, crops, swapped):
                 if out[job.frame_index] is frames[job.frame_index]:
                     out[job.frame_index] = frames[job.frame_index].copy()  # never write into the caller's frame
                 if context.color_correction > 0:
-                    result = match_mean_color(result, face_crop, alpha, context.color_correction)
-                paste_back(out[job.frame_index], result, alpha, job.matrix)
+                    result = match_mean_color(result, face_crop, mask.alpha, context.color_correction)
+                paste_back(out[job.frame_index], result, mask, job.matrix)
         if context.enhance:
             with timer.stage("enhance"):
                 self.ensure_enhancer()

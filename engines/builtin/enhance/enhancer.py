@@ -10,7 +10,7 @@ import onnxruntime as ort
 from ..align.templates import ffhq_template
 from ..align.transform import crop, estimate_similarity
 from ..paste.paste_back import paste_back
-from ..paste.masks import blend_alpha
+from ..paste.masks import blend_mask
 
 
 class FaceEnhancer:
@@ -32,7 +32,5 @@ class FaceEnhancer:
         blob = (face[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 127.5 - 1.0).astype(self._dtype)
         pred = self.session.run([self._output_name], {self._input_name: blob})[0][0].astype(np.float32)
         restored = np.clip((pred.transpose(1, 2, 0)[..., ::-1] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
-        alpha = blend_alpha(self.size, False)
-        if blend < 1.0:
-            alpha = (alpha.astype(np.float32) * blend).astype(np.uint8)
-        paste_back(frame, restored, alpha, matrix)
+        mask = blend_mask(self.size, False)
+        paste_back(frame, restored, mask if blend >= 1.0 else mask.scaled(blend), matrix)

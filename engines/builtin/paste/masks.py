@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -39,12 +40,26 @@ def mouth_region(size: int) -> np.ndarray:
     return mask
 
 
+@dataclass(frozen=True)
+class BlendMask:
+    alpha: np.ndarray  # uint8 0..255, travels through the warp with the crop as a 4th channel
+    support: tuple[int, int, int, int]  # x0, y0, x1, y1 of the crop where alpha > 0
+
+    @classmethod
+    def of(cls, alpha: np.ndarray) -> "BlendMask":
+        rows = np.flatnonzero(alpha.max(axis=1))
+        cols = np.flatnonzero(alpha.max(axis=0))
+        box = (0, 0, 0, 0) if rows.size == 0 else (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+        alpha.setflags(write=False)
+        return cls(alpha, box)
+
+    def scaled(self, amount: float) -> "BlendMask":
+        return BlendMask.of((self.alpha.astype(np.float32) * amount).astype(np.uint8))
+
+
 @lru_cache(maxsize=32)
-def blend_alpha(size: int, keep_mouth: bool) -> np.ndarray:
-    """uint8 alpha (0..255) that travels through the warp with the crop as a 4th channel."""
+def blend_mask(size: int, keep_mouth: bool) -> BlendMask:
     mask = feathered_box(size)
     if keep_mouth:
         mask = mask * (1.0 - mouth_region(size))
-    alpha = np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    alpha.setflags(write=False)
-    return alpha
+    return BlendMask.of(np.clip(mask * 255.0 + 0.5, 0, 255).astype(np.uint8))

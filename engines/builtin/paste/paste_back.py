@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .masks import BlendMask
+
 
 @dataclass(frozen=True)
 class Region:
@@ -26,9 +28,10 @@ class Region:
         return self.x1 <= self.x0 or self.y1 <= self.y0
 
 
-def region_of(inverse: np.ndarray, size: int, frame_shape: tuple[int, ...]) -> Region:
-    """Bounding box in the frame of a size×size crop mapped back by `inverse` (crop → frame)."""
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+def region_of(inverse: np.ndarray, box: tuple[int, int, int, int], frame_shape: tuple[int, ...]) -> Region:
+    """Bounding box in the frame of the crop's box (x0, y0, x1, y1) mapped back by `inverse` (crop → frame)."""
+    bx0, by0, bx1, by1 = box
+    corners = np.array([[bx0, by0], [bx1, by0], [bx0, by1], [bx1, by1]], np.float64)
     mapped = corners @ inverse[:, :2].T + inverse[:, 2]
     height, width = frame_shape[:2]
     x0 = max(0, int(np.floor(mapped[:, 0].min())) - 1)
@@ -38,22 +41,24 @@ def region_of(inverse: np.ndarray, size: int, frame_shape: tuple[int, ...]) -> R
     return Region(x0, y0, x1, y1)
 
 
-def paste_back(frame: np.ndarray, swapped: np.ndarray, alpha: np.ndarray, matrix: np.ndarray) -> Region:
+def paste_back(frame: np.ndarray, swapped: np.ndarray, mask: BlendMask, matrix: np.ndarray) -> Region:
     """Blend `swapped` (crop of `frame` taken with `matrix`, frame → crop) into `frame`, in place."""
-    size = swapped.shape[0]
     inverse = cv2.invertAffineTransform(matrix)
-    region = region_of(inverse, size, frame.shape)
+    region = region_of(inverse, mask.support, frame.shape)
     if region.empty:
         return region
     # Shift the inverse warp so its output is the region, not the whole frame.
     local = inverse.copy()
     local[0, 2] -= region.x0
     local[1, 2] -= region.y0
-    rgba = np.dstack((swapped, alpha))
-    warped = cv2.warpAffine(rgba, local, (region.x1 - region.x0, region.y1 - region.y0),
-                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    size = (region.x1 - region.x0, region.y1 - region.y0)
+    # Four channels warp faster than three in OpenCV (SIMD), and carry the alpha along for free.
+    rgba = cv2.cvtColor(swapped, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = mask.alpha
+    warped = cv2.warpAffine(rgba, local, size, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    weight = cv2.extractChannel(warped, 3).astype(np.float32) * np.float32(1 / 255)
     roi = frame[region.y0:region.y1, region.x0:region.x1]
-    weight = warped[..., 3].astype(np.float32) * np.float32(1 / 255)
-    blended = cv2.blendLinear(warped[..., :3], roi, weight, 1.0 - weight)
-    roi[...] = blended
+    blended = cv2.blendLinear(warped, cv2.cvtColor(roi, cv2.COLOR_BGR2BGRA), weight, 1.0 - weight)
+    roi[...] = cv2.cvtColor(blended, cv2.COLOR_BGRA2BGR)
     return region
