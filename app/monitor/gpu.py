@@ -145,7 +145,7 @@ class GpuMonitor:
 def _explain_init_error(error: Exception) -> str:
     name = type(error).__name__
     if "LibraryNotFound" in name:
-        return "no NVIDIA driver found (NVML library missing)"
+        return "no NVIDIA driver found: the NVML library is missing"
     if "DriverNotLoaded" in name:
         return "the NVIDIA driver is installed but not loaded"
     if "NoPermission" in name:
