@@ -271,6 +271,33 @@ def test_offline_fails_within_seconds_with_one_line_and_leaves_nothing(tmp_path:
     assert leftovers(store.directory) == []  # no model file, no empty .part
 
 
+def test_an_unreachable_host_is_tried_once_not_once_per_url(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    store = make_store(tmp_path, entry([f"{dead}/a/demo.onnx", f"{dead}/b/demo.onnx"]))
+    with pytest.raises(DownloadError) as caught:
+        store.download("demo")
+    message = caught.value.one_line()
+    assert f"{dead}/b/demo.onnx (not tried: connection refused" in message
+
+
+def test_a_host_that_never_answers_times_out_quickly(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (kernel backlog) but never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        catalog = tmp_path / "catalog.json"
+        catalog.write_text(json.dumps({"format": 1, "models": [entry([f"{base}/a/demo.onnx", f"{base}/b/demo.onnx"])]}))
+        store = ModelStore.from_catalog(tmp_path / "models", catalog=catalog, timeout=0.3)
+
+        started = time.monotonic()
+        with pytest.raises(DownloadError) as caught:
+            store.download("demo")
+
+    assert time.monotonic() - started < 2  # one timeout for the host, not one per URL
+    assert "no answer from 127.0.0.1 within 0.3 s" in caught.value.one_line()
+    assert leftovers(store.directory) == []
+
+
 # --- files on disk that cannot be trusted -----------------------------------------------------
 
 

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from engines.errors import DownloadError
@@ -54,11 +55,22 @@ class DownloadResult:
 class _SourceFailed(Exception):
     """One URL did not deliver; `transient` + `progressed` mean 'worth resuming on this URL'."""
 
-    def __init__(self, reason: str, *, transient: bool = False, progressed: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, transient: bool = False, progressed: bool = False, host_down: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         self.progressed = progressed
+        self.host_down = host_down  # no connection at all: other URLs on this host will fail alike
+
+
+class _HostDown(Exception):
+    """Raised out of a source attempt when its host could not be connected to at all."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _DiskError(Exception):
@@ -88,14 +100,24 @@ def download_model(
     expected = spec.sha256 or recorded_sha256(target)
     part = target.with_name(target.name + ".part")
     failures: list[str] = []
+    # Hosts that could not even be connected to: their other URLs are not tried again, so an
+    # offline or black-holed host costs one timeout, not one per URL.
+    dead_hosts: dict[str, str] = {}
+    sources = [(url, False) for url in spec.urls] + [(url, True) for url in (spec.archive.urls if spec.archive else ())]
     try:
-        for url in spec.urls:
-            ok, result = _attempt_source(url, part, expected, spec.size, progress, timeout)
-            if ok:
-                return _finish(spec, part, target, result, url, warn)
-            failures.append(f"{url} ({result})")
-        for url in spec.archive.urls if spec.archive else ():
-            ok, result = _try_archive(url, spec, part, expected, progress, timeout)
+        for url, is_zip in sources:
+            host = urlsplit(url).netloc
+            if host in dead_hosts:
+                failures.append(f"{url} (not tried: {dead_hosts[host]})")
+                continue
+            try:
+                if is_zip:
+                    ok, result = _try_archive(url, spec, part, expected, progress, timeout)
+                else:
+                    ok, result = _attempt_source(url, part, expected, spec.size, progress, timeout)
+            except _HostDown as down:
+                dead_hosts[host] = down.reason
+                ok, result = False, down.reason
             if ok:
                 return _finish(spec, part, target, result, url, warn)
             failures.append(f"{url} ({result})")
@@ -143,6 +165,8 @@ def _attempt_source(
         except _SourceFailed as failure:
             if failure.transient and failure.progressed and attempts < MAX_ATTEMPTS_PER_URL:
                 continue  # it moved bytes before breaking: resume from where it stopped
+            if failure.host_down:
+                raise _HostDown(failure.reason) from None
             return False, failure.reason
         problem = _check(digest, length, expected, size)
         if problem is None:
@@ -171,7 +195,11 @@ def _try_archive(
     """Fetch a zip, check the zip's hash, then extract just the model's member into `part`."""
     assert spec.archive is not None
     zip_part = part.with_name(f"{spec.file}.zip.part")
-    ok, result = _attempt_source(url, zip_part, spec.archive.sha256, spec.archive.size, progress, timeout)
+    try:
+        ok, result = _attempt_source(url, zip_part, spec.archive.sha256, spec.archive.size, progress, timeout)
+    except _HostDown as down:
+        _drop_if_empty(zip_part)
+        raise _HostDown(f"zip: {down.reason}") from None
     if not ok:
         _drop_if_empty(zip_part)  # a partial zip stays for resuming; an empty one is litter
         return False, f"zip: {result}"
@@ -235,7 +263,9 @@ def _fetch(url: str, part: Path, size: int | None, progress: Progress | None, ti
             raise _SourceFailed("server refused to resume", transient=True, progressed=True) from None
         raise _SourceFailed(f"HTTP {error.code} {error.reason}".strip()) from None
     except Exception as error:  # noqa: BLE001 — every network failure becomes one short reason
-        raise _SourceFailed(describe_network_error(error, url, timeout)) from None
+        reason = describe_network_error(error, url, timeout)
+        # No HTTP answer at all (DNS, refused, timeout, TLS): the host, not the file, is the problem.
+        raise _SourceFailed(reason, host_down=_is_connect_failure(error)) from None
 
     with response:
         total: int | None
@@ -312,6 +342,13 @@ def describe_network_error(error: BaseException, url: str, timeout: float) -> st
     return f"cannot reach {host}: {' '.join(str(reason).split()) or type(reason).__name__}"
 
 
+def _is_connect_failure(error: BaseException) -> bool:
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, (http.client.HTTPException, ConnectionResetError)):
+        return False  # the host answered, then misbehaved: another file there may still work
+    return isinstance(reason, OSError)
+
+
 def _content_range_total(value: str | None) -> int | None:
     match = re.match(r"^\s*bytes\s+(?:\*|\d+-\d+)/(\d+)\s*$", value or "")
     return int(match.group(1)) if match else None
@@ -330,27 +367,27 @@ def _hash_existing(part: Path) -> str:
     return digest.hexdigest()
 
 
-def _hash_into(part: Path, digest: "hashlib._Hash") -> None:
+def _hash_into(part: Path, digest: "hashlib._Hash") -> None:  # typeshed's name for a hash object
     with open(part, "rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             digest.update(chunk)
 
 
-def _open_for_write(path: Path, mode: str):  # type: ignore[no-untyped-def]
+def _open_for_write(path: Path, mode: str) -> BinaryIO:
     try:
-        return open(path, mode)
+        return open(path, mode)  # type: ignore[return-value]  # mode is always a binary one
     except OSError as error:
         raise _DiskError(error.strerror or str(error)) from None
 
 
-def _write(sink, chunk: bytes) -> None:  # type: ignore[no-untyped-def]
+def _write(sink: BinaryIO, chunk: bytes) -> None:
     try:
         sink.write(chunk)
     except OSError as error:
         raise _DiskError(error.strerror or str(error)) from None
 
 
-def _fsync(sink) -> None:  # type: ignore[no-untyped-def]
+def _fsync(sink: BinaryIO) -> None:
     try:
         sink.flush()
         os.fsync(sink.fileno())

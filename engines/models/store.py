@@ -83,7 +83,7 @@ class ModelStore:
         timeout: float = DEFAULT_TIMEOUT_S,
         warn: Callable[[str], None] | None = None,
     ) -> "ModelStore":
-        directory = Path(directory)
+        directory = Path(directory).expanduser().resolve()  # messages must name a findable folder
         manifest = directory / MANIFEST_NAME
         if not directory.is_dir():
             raise ModelError(
@@ -174,7 +174,12 @@ class ModelStore:
         spec = status.spec
         if self.from_manifest:
             return f"regenerate the folder with `swapcast models kit {self.directory}`, or drop --models / SWAPCAST_MODELS"
-        by_hand = f"download {spec.all_urls[0]} and put it into {self.directory} as {spec.file}" if spec.all_urls else f"put {spec.file} into {self.directory}"
+        if spec.urls:
+            by_hand = f"download {spec.urls[0]} and put it into {self.directory} as {spec.file}"
+        elif spec.archive is not None:
+            by_hand = f"download {spec.archive.urls[0]} and extract {spec.archive.member} into {self.directory} as {spec.file}"
+        else:
+            by_hand = f"put {spec.file} into {self.directory}"
         if status.present:
             return f"delete it and run `swapcast models download {spec.id}`, or {by_hand}"
         return f"run `swapcast models download {spec.id}`, or {by_hand}"
