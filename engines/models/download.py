@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from engines.errors import DownloadError
 
 from .catalog import ModelSpec
-from .hashing import CHUNK_BYTES, record_first_sha256, recorded_sha256, remember_sha256, short_hash
+from .hashing import CHUNK_BYTES, record_first_sha256, recorded_sha256, remember_sha256
 
 Progress = Callable[[int, int | None], None]
 Warn = Callable[[str], None]

@@ -36,11 +36,6 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
     return digest.hexdigest()
 
 
-def short_hash(value: str | None) -> str:
-    """First 12 hex digits: enough to tell two hashes apart in a one-line message."""
-    return f"{value[:12]}…" if value else "none"
-
-
 def sidecar_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.swapcast.json")
 
