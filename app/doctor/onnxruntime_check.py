@@ -136,11 +136,13 @@ def probe_provider(provider: str) -> ProviderProbe:
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: the reason, without the chatter
+    # CPU as the only fallback lets get_providers() show whether `provider` itself was kept.
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
     try:
         with captured_stderr() as log:
             session = ort.InferenceSession(
                 probe_model(), sess_options=options,
-                providers=[provider, "CPUExecutionProvider"], enable_fallback=0,
+                providers=providers, enable_fallback=0,
             )
             used = list(session.get_providers())
     except Exception as error:
