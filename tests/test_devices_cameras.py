@@ -125,3 +125,16 @@ def test_listing_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(cameras_module, "_list_linux", broken)
     assert list_cameras(system="Linux") == []
+
+
+def test_names_the_program_holding_a_camera(tmp_path: Path) -> None:
+    device = tmp_path / "dev" / "video0"
+    device.parent.mkdir()
+    device.write_bytes(b"")
+    process = tmp_path / "proc" / "4242"
+    (process / "fd").mkdir(parents=True)
+    (process / "comm").write_text("zoom\n")
+    (process / "fd" / "7").symlink_to(device.resolve())
+    (tmp_path / "proc" / "self").mkdir()  # not a pid: ignored
+    users = cameras_module.device_users([device], proc_root=tmp_path / "proc")
+    assert users == {str(device): ["zoom (pid 4242)"]}

@@ -13,7 +13,7 @@ import platform
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import v4l2
@@ -195,8 +195,6 @@ def _list_linux(root: Path, probe: bool) -> list[CameraInfo]:
 def _with_users(camera: CameraInfo, users: list[str]) -> CameraInfo:
     if not users:
         return camera
-    from dataclasses import replace
-
     # UVC lets a second program open the node but not stream from it: name the program that holds it.
     return replace(camera, in_use_by=tuple(users))
 

@@ -40,8 +40,7 @@ def _open(name: str) -> None:
     context.time_base = Fraction(1, 30)
     context.framerate = Fraction(30, 1)
     context.options = dict(_OPTIONS.get(name, {}))
-    context.open()
-    context.close() if hasattr(context, "close") else None
+    context.open()  # freed when `context` goes out of scope; PyAV has no explicit close for it
 
 
 def probe_encoder(name: str, available: set[str] | frozenset[str]) -> EncoderProbe:
