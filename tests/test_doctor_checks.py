@@ -174,3 +174,35 @@ def test_models_check_with_the_real_catalog_and_an_empty_folder() -> None:
     result = models.check(DoctorContext.default())
     assert result.status == "fail"
     assert "missing from" in result.summary and ".onnx" in result.summary
+
+
+def write_manifest(folder: Path) -> None:
+    import hashlib
+    import json
+
+    folder.mkdir()
+    entries = []
+    for model_id, role in (("tiny_det", "detector"), ("tiny_rec", "recognizer"), ("tiny_swap", "swapper")):
+        data = f"{model_id} bytes".encode()
+        (folder / f"{model_id}.onnx").write_bytes(data)
+        entries.append({"id": model_id, "role": role, "file": f"{model_id}.onnx", "urls": [],
+                        "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "default": True})
+    (folder / "manifest.json").write_text(json.dumps({"format": 1, "models": entries}))
+
+
+def test_models_from_a_manifest_folder(tmp_path: Path) -> None:
+    kit = tmp_path / "kit"
+    write_manifest(kit)
+    context = DoctorContext(paths=user_paths(), models_override=kit)
+    result = models.check(context)
+    assert result.status == "ok" and "3 verified" in result.summary and str(kit) in result.summary
+    (kit / "tiny_swap.onnx").write_bytes(b"half a download")
+    result = models.check(context)
+    assert result.status == "fail" and "tiny_swap.onnx" in result.summary and "hash" in result.summary
+    assert result.fix and f"swapcast models kit {kit}" in result.fix
+
+
+def test_models_folder_that_does_not_exist(tmp_path: Path) -> None:
+    result = models.check(DoctorContext(paths=user_paths(), models_override=tmp_path / "nope"))
+    assert result.status == "fail" and "does not exist" in result.summary
+    assert result.fix and result.fix not in result.summary

@@ -33,8 +33,9 @@ def check(context: DoctorContext, store: Any | None = None) -> CheckResult:
 
         try:
             store = ModelStore.resolve(context.paths.models, context.models_override)
-        except Exception as error:
-            return CheckResult(NAME, "fail", str(error), fix=getattr(error, "fix", None) or fix, needed_for=NEEDED_FOR)
+        except Exception as error:  # ModelError: no folder, no manifest, a broken catalog
+            problem = getattr(error, "problem", None) or str(error)
+            return CheckResult(NAME, "fail", problem, fix=getattr(error, "fix", None) or fix, needed_for=NEEDED_FOR)
 
     statuses = {spec.id: store.status(spec.id) for spec in store.specs()}
     details: dict[str, Any] = {
@@ -50,6 +51,7 @@ def check(context: DoctorContext, store: Any | None = None) -> CheckResult:
     missing: dict[str, list[str]] = {"required": [], "optional": []}  # "file (role)"
     broken: dict[str, list[str]] = {"required": [], "optional": []}  # problem lines
     used: list[str] = []
+    defaults: set[str] = set()
     for role in REQUIRED_ROLES + OPTIONAL_ROLES:
         kind = "required" if role in REQUIRED_ROLES else "optional"
         spec = _default_spec(store, role)
@@ -57,6 +59,7 @@ def check(context: DoctorContext, store: Any | None = None) -> CheckResult:
             if kind == "required":
                 broken[kind].append(f"no {role} model is listed in {getattr(store, 'source', where)}")
             continue
+        defaults.add(spec.id)
         status = statuses.get(spec.id) or store.status(spec.id)
         if status.verified:
             used.append(f"{role}: {spec.file}")
@@ -66,7 +69,7 @@ def check(context: DoctorContext, store: Any | None = None) -> CheckResult:
             broken[kind].append(status.problem or f"{spec.file} ({role}) is not usable")
     # A present but corrupt non-default file is worth knowing about, not a failure.
     for status in statuses.values():
-        if status.present and not status.verified and not status.spec.default:
+        if status.present and not status.verified and status.spec.id not in defaults:
             broken["optional"].append(status.problem or f"{status.spec.file} fails its check")
 
     def words(kind: str) -> list[str]:
