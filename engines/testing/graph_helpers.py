@@ -29,7 +29,8 @@ class GraphBuilder:
     prefix: str
     float_type: int = TensorProto.FLOAT
     nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    # Initializers go straight into the model being built, so big weights are never held twice.
+    model: onnx.ModelProto = field(default_factory=onnx.ModelProto)
     inputs: list[onnx.ValueInfoProto] = field(default_factory=list)
     outputs: list[onnx.ValueInfoProto] = field(default_factory=list)
     _counter: int = 0
@@ -55,7 +56,7 @@ class GraphBuilder:
 
     def initializer(self, array: np.ndarray, hint: str = "const", name: str | None = None) -> str:
         tensor_name = name or self._name(hint)
-        self.initializers.append(numpy_helper.from_array(np.asarray(array), tensor_name))
+        self.model.graph.initializer.add().CopyFrom(numpy_helper.from_array(np.asarray(array), tensor_name))
         return tensor_name
 
     def const(self, value: float | Sequence[float] | np.ndarray, hint: str = "c") -> str:
@@ -120,16 +121,27 @@ class GraphBuilder:
         """A boolean tensor as 0/1 in the working float type."""
         return self.cast(condition, self.float_type)
 
-    def build(self, graph_name: str, doc: str, last_initializer: onnx.TensorProto | None = None) -> onnx.ModelProto:
-        """The checked model. `last_initializer`, when given, is placed after every other one."""
-        initializers = list(self.initializers)
+    def build(self, graph_name: str, doc: str, last_initializer: onnx.TensorProto | None = None,
+              check: bool = True) -> onnx.ModelProto:
+        """The finished model. `last_initializer`, when given, is placed after every other one.
+        `check=False` skips `onnx.checker` (for huge models, check the saved file with
+        `check_saved` instead)."""
+        model = self.model
+        graph = model.graph
         if last_initializer is not None:
-            initializers.append(last_initializer)
-        graph = helper.make_graph(self.nodes, graph_name, self.inputs, self.outputs, initializers, doc_string=doc)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                                  producer_name=PRODUCER, doc_string=doc)
+            graph.initializer.add().CopyFrom(last_initializer)
+        graph.name = graph_name
+        graph.doc_string = doc
+        graph.node.extend(self.nodes)
+        graph.input.extend(self.inputs)
+        graph.output.extend(self.outputs)
         model.ir_version = IR_VERSION
-        onnx.checker.check_model(model)
+        model.producer_name = PRODUCER
+        model.doc_string = doc
+        model.opset_import.extend([helper.make_opsetid("", OPSET)])
+        if check:
+            onnx.checker.check_model(model)
+        self.model = onnx.ModelProto()  # the builder is spent
         return model
 
 
@@ -138,6 +150,11 @@ def save_model(model: onnx.ModelProto, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.SerializeToString())
     return path
+
+
+def check_saved(path: Path) -> None:
+    """Runs `onnx.checker` on a saved model file (lets a huge model be checked after it is freed)."""
+    onnx.checker.check_model(str(path))
 
 
 def parameter_count(model: onnx.ModelProto) -> int:
