@@ -1,10 +1,110 @@
-"""`swapcast worker` (placeholder until implemented)."""
+"""`swapcast worker [--forever] [--workers N]`: run queued jobs with the real swap runner."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from app.jobs import worker as worker_module
+from app.jobs.console import JobProgressView
+from app.jobs.events import EventBus, Subscription
+from app.jobs.executor import LocalExecutor
+from app.jobs.model import Job, JobState
+from app.jobs.store import JobStore
+from app.paths import user_paths
+
+from .common import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("worker", help="(not yet implemented)")
-    parser.set_defaults(handler=lambda args: 1)
+    parser = subparsers.add_parser(
+        "worker",
+        help="run queued jobs (until the queue is empty, or --forever)",
+        description="Runs pending jobs from the queue. Several workers — threads here, or other "
+        "`swapcast worker` processes — share one queue safely. Ctrl-C puts running jobs back in the queue.",
+    )
+    parser.add_argument("--forever", action="store_true", help="keep waiting for new jobs until stopped")
+    parser.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="jobs to run at once (default 1)")
+    parser.add_argument("--poll", type=float, default=0.5, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--lease", type=float, default=30.0, metavar="S", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    bus = EventBus()
+    with JobStore(user_paths().jobs_db, events=bus) as store:
+        executor = LocalExecutor(
+            store,
+            # Looked up now, not at import: tests and other builds replace the factory.
+            worker_module.default_runner_factory,
+            workers=args.workers,
+            poll_s=args.poll,
+            lease_s=args.lease,
+        )
+        view = JobProgressView()
+        with bus.subscribe(maxsize=1024) as events:
+            executor.start(forever=args.forever)  # RunnerUnavailable → one line, exit 2
+            interrupted = False
+            try:
+                with _stop_on_sigterm(executor.stop):
+                    _pump_until_done(executor, events, view)
+            except KeyboardInterrupt:
+                interrupted = True
+                print("stopping: running jobs go back to the queue", file=sys.stderr)
+                executor.stop()
+                _pump_until_done(executor, events, view)
+            finally:
+                view.close()
+    return _summarise(executor.finished, interrupted, args.forever)
+
+
+def _pump_until_done(executor: LocalExecutor, events: Subscription, view: JobProgressView) -> None:
+    # Bars are drawn here, on the main thread: tqdm is not shared with the worker threads.
+    while True:
+        done = executor.join(timeout=0.1)
+        for event in events.drain():
+            view.handle(event)
+        if done:
+            return
+
+
+@contextmanager
+def _stop_on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
+    """`kill`, systemd and docker stop send SIGTERM: stop cleanly, as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _summarise(finished: list[Job], interrupted: bool, forever: bool) -> int:
+    latest = {job.id: job for job in finished}  # a job retried here appears once, as it ended
+    counts = {state: sum(1 for job in latest.values() if job.state is state) for state in JobState}
+    if not latest:
+        print("no pending jobs" if not interrupted else "stopped")
+    else:
+        parts = [f"{counts[state]} {state.value.lower()}" for state in JobState if counts[state]]
+        print(f"{len(latest)} job{'s' if len(latest) != 1 else ''}: " + ", ".join(parts))
+    if interrupted and not forever:
+        return fail("interrupted", 130)
+    return 1 if counts[JobState.FAILED] else 0

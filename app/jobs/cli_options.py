@@ -1,0 +1,140 @@
+"""The swap options, defined once for `swapcast jobs add` and `swapcast swap`, and their checks.
+
+spec_from_args() validates what can be checked before a job is queued (files exist, option
+combinations make sense) and raises InputError with one line naming the problem; paths become
+absolute because the worker may run in another folder or process.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engines.errors import InputError
+
+from .model import ENCODERS, FACE_MODES, JobSpec
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif"})
+MEDIA_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = True) -> None:
+    """Add -s/-t/-o and the other swap options to `parser`.
+
+    `models_option`: also add --models DIR (skip it if the parser already has one).
+    """
+    parser.add_argument(
+        "-s", "--source", dest="sources", action="append", required=True, metavar="SRC",
+        help="image of the face to put in (repeat for several photos of the same person)",
+    )
+    parser.add_argument(
+        "-t", "--target", dest="targets", action="append", required=True, metavar="TARGET",
+        help="image or video to swap faces in, or a folder of them (repeatable)",
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, metavar="OUTPUT",
+        help="output file (one target) or folder (several targets)",
+    )
+    parser.add_argument("--enhance", action="store_true", help="restore the swapped faces with the enhancer (GFPGAN)")
+    parser.add_argument(
+        "--faces", choices=FACE_MODES, default=None,
+        help="which faces of the target to replace (default: largest; 'reference' with --reference)",
+    )
+    parser.add_argument("--reference", metavar="IMAGE", help="replace only the face that looks like this one")
+    parser.add_argument(
+        "--source-face", type=int, metavar="N",
+        help="use face N (0 = left-most) of the source image instead of its largest face",
+    )
+    parser.add_argument(
+        "--trim", nargs=2, type=float, metavar=("START", "END"), help="only swap this part of a video (seconds)"
+    )
+    parser.add_argument("--quality", type=int, metavar="N", help="video quality 0..100 (higher is better)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="auto", help="video encoder (default: auto)")
+    parser.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    if models_option:
+        from app.cli.common import add_models_option
+
+        add_models_option(parser)
+
+
+def spec_from_args(args: argparse.Namespace) -> JobSpec:
+    """The JobSpec the parsed options describe; InputError (one line) for anything wrong."""
+    from app.cli.common import models_override
+
+    sources = [_existing_file(path, "source face image") for path in args.sources]
+    targets = expand_targets(args.targets)
+    faces = args.faces
+    reference = _existing_file(args.reference, "reference face image") if args.reference else None
+    if faces is None:
+        faces = "reference" if reference else "largest"
+    elif faces == "reference" and reference is None:
+        raise InputError("--faces reference needs --reference IMAGE", "name the face to replace")
+    elif faces != "reference" and reference is not None:
+        raise InputError(f"--reference only applies with --faces reference, not --faces {faces}")
+    output = _absolute(args.output)
+    _check_output(output, targets, args.overwrite)
+    models = models_override(args)
+    spec = JobSpec(
+        sources=sources,
+        targets=targets,
+        output=output,
+        enhance=bool(args.enhance),
+        faces=faces,
+        reference=reference,
+        source_face=args.source_face,
+        trim=(float(args.trim[0]), float(args.trim[1])) if args.trim else None,
+        quality=args.quality,
+        encoder=args.encoder,
+        audio=bool(args.audio),
+        overwrite=bool(args.overwrite),
+        models=_absolute(str(models)) if models is not None else None,
+    )
+    problems = spec.problems()
+    if problems:
+        raise InputError("; ".join(problems))
+    return spec
+
+
+def expand_targets(paths: list[str]) -> list[str]:
+    """Files as given; folders become their image and video files (sorted, not recursive)."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+            if not found:
+                raise InputError(f"target folder has no images or videos: {path}")
+            files.extend(str(p.resolve()) for p in found)
+        elif path.is_file():
+            files.append(str(path.resolve()))
+        else:
+            raise InputError(f"target not found: {raw}", "check the -t path")
+    return list(dict.fromkeys(files))
+
+
+def _existing_file(raw: str, what: str) -> str:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        problem = f"{what} is a folder, not a file: {raw}" if path.is_dir() else f"{what} not found: {raw}"
+        raise InputError(problem)
+    return str(path.resolve())
+
+
+def _absolute(raw: str) -> str:
+    return str(Path(raw).expanduser().resolve())
+
+
+def _check_output(output: str, targets: list[str], overwrite: bool) -> None:
+    path = Path(output)
+    if output in targets:
+        raise InputError(f"output is also a target: {output}", "choose another -o")
+    if len(targets) > 1:
+        if path.exists() and not path.is_dir():
+            raise InputError(
+                f"with {len(targets)} targets, -o must be a folder; {output} is a file", "choose a folder"
+            )
+        return
+    if path.is_file() and not overwrite:
+        raise InputError(f"output exists: {output}", "add --overwrite or choose another -o")

@@ -1,0 +1,96 @@
+"""Job events drawn on a terminal: a tqdm bar per running job (frames, fps, ETA) and one line when
+a job ends. Used by `swapcast worker`, `swapcast jobs watch` and `swapcast swap`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from .events import EventKind, JobEvent
+from .model import JobState
+
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames{postfix}"
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class JobProgressView:
+    """Feed it JobEvents (from a Subscription or watch()) on one thread."""
+
+    def __init__(self, file: TextIO | None = None, bars: bool | None = None) -> None:
+        """`bars`: draw bars (True), only lines (False), or bars only on a terminal (None)."""
+        self.file = file or sys.stderr
+        self._bars_enabled = bars if bars is not None else self.file.isatty()
+        self._bars: dict[int, Any] = {}
+
+    def handle(self, event: JobEvent) -> None:
+        if event.kind is EventKind.WARNING:
+            self._line(f"job {event.job_id}: warning: {event.message}")
+            return
+        if event.kind is EventKind.REMOVED:
+            self._close_bar(event.job_id)
+            self._line(f"job {event.job_id} removed")
+            return
+        if event.state is JobState.PROCESSING:
+            self._update_bar(event)
+            return
+        if event.kind is not EventKind.STATE:
+            return
+        self._close_bar(event.job_id)
+        line = {
+            JobState.COMPLETED: f"job {event.job_id} completed: {event.message}",
+            JobState.FAILED: f"job {event.job_id} failed: {event.message}",
+            JobState.CANCELLED: f"job {event.job_id} cancelled",
+            JobState.PENDING: f"job {event.job_id} pending" + (f" (will retry: {event.message})" if event.message else ""),
+        }.get(event.state)
+        if line:
+            self._line(line)
+
+    def close(self) -> None:
+        for job_id in list(self._bars):
+            self._close_bar(job_id)
+
+    def _update_bar(self, event: JobEvent) -> None:
+        if not self._bars_enabled:
+            return
+        bar = self._bars.get(event.job_id)
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=event.progress.total or None,
+                desc=f"job {event.job_id}",
+                unit="frame",
+                file=self.file,
+                dynamic_ncols=True,
+                bar_format=_BAR_FORMAT,
+                leave=False,
+            )
+            self._bars[event.job_id] = bar
+        total = event.progress.total or None
+        if bar.total != total:
+            bar.total = total
+        bar.n = event.progress.done
+        fps = f"{event.fps:.1f} fps" if event.fps else "? fps"
+        bar.set_postfix_str(f"{fps}, ETA {format_eta(event.eta_s)}", refresh=False)
+        bar.refresh()
+
+    def _close_bar(self, job_id: int) -> None:
+        bar = self._bars.pop(job_id, None)
+        if bar is not None:
+            bar.close()
+
+    def _line(self, text: str) -> None:
+        if self._bars:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=self.file)  # above the bars, without breaking them
+        else:
+            print(text, file=self.file, flush=True)

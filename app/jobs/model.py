@@ -1,0 +1,169 @@
+"""Values of the job queue: what a job asks for (JobSpec), where it stands (Job), its states.
+
+Everything here is plain data: the store persists it, the worker updates it, the CLI, GUI and the
+future HTTP API only read it. JSON is the wire format (the store's spec column, `--json`, the API).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any, Literal
+
+FaceMode = Literal["largest", "all", "reference"]
+FACE_MODES: tuple[str, ...] = ("largest", "all", "reference")
+ENCODERS: tuple[str, ...] = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+
+
+class JobState(str, Enum):
+    """PENDING → PROCESSING → COMPLETED | FAILED | CANCELLED (retry: any final state → PENDING)."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+    def __str__(self) -> str:  # so f-strings and tables print "PENDING", not "JobState.PENDING"
+        return self.value
+
+
+FINAL_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to do: everything `swapcast swap` takes. Paths are absolute (a worker's cwd may differ)."""
+
+    sources: list[str]
+    targets: list[str]  # already expanded to files
+    output: str  # a file for one target, a folder for several
+    enhance: bool = False
+    faces: str = "largest"  # one of FACE_MODES
+    reference: str | None = None  # the face to replace when faces == "reference"
+    source_face: int | None = None  # which face of the source image(s), 0-based; None: the largest
+    trim: tuple[float, float] | None = None  # seconds (start, end) of video targets
+    quality: int | None = None  # 0..100, higher is better; None: the encoder's default
+    encoder: str = "auto"  # one of ENCODERS
+    audio: bool = True
+    overwrite: bool = False
+    models: str | None = None  # a --models DIR, resolved when the job was added
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["trim"] = list(self.trim) if self.trim is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        # Unknown keys are ignored and missing ones take defaults, so a database written by a
+        # newer or older SwapCast still reads.
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["sources"] = [str(s) for s in values.get("sources", [])]
+        values["targets"] = [str(t) for t in values.get("targets", [])]
+        trim = values.get("trim")
+        values["trim"] = (float(trim[0]), float(trim[1])) if trim is not None else None
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        return cls.from_dict(json.loads(text))
+
+    def problems(self) -> list[str]:
+        """What is structurally wrong (files are checked by the CLI and the runner, not here)."""
+        found: list[str] = []
+        if not self.sources:
+            found.append("no source face given")
+        if not self.targets:
+            found.append("no target given")
+        if not self.output:
+            found.append("no output given")
+        if self.faces not in FACE_MODES:
+            found.append(f"faces must be one of {', '.join(FACE_MODES)}, not {self.faces!r}")
+        if self.faces == "reference" and not self.reference:
+            found.append("faces 'reference' needs a reference image")
+        if self.source_face is not None and self.source_face < 0:
+            found.append("source face index must be 0 or more")
+        if self.trim is not None and not (0 <= self.trim[0] < self.trim[1]):
+            found.append("trim needs 0 <= START < END")
+        if self.quality is not None and not 0 <= self.quality <= 100:
+            found.append("quality must be between 0 and 100")
+        if self.encoder not in ENCODERS:
+            found.append(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        return found
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int = 0
+    total: int = 0  # 0: not known yet
+
+    @property
+    def fraction(self) -> float:
+        if self.total <= 0:
+            return 0.0
+        return min(1.0, max(0.0, self.done / self.total))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the queue, as read at one moment. Timestamps are Unix seconds (time.time())."""
+
+    id: int
+    spec: JobSpec
+    state: JobState
+    progress: Progress = field(default_factory=Progress)
+    fps: float | None = None
+    eta_s: float | None = None
+    error: str | None = None  # one line
+    warnings: list[str] = field(default_factory=list)
+    attempts: int = 0  # how many times a worker claimed it since it was added or retried
+    max_attempts: int = 3
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+    next_attempt_at: float = 0.0  # not claimed before this (back-off after a transient failure)
+    worker_id: str | None = None
+    lease_expires_at: float | None = None  # a PROCESSING job whose lease ran out is recovered
+    cancel_requested: bool = False
+    output: str | None = None  # the final output path, once COMPLETED
+
+    @property
+    def fraction(self) -> float:
+        """0..1; 1 for a completed job even if its runner never reported frames (a single image)."""
+        return 1.0 if self.state is JobState.COMPLETED else self.progress.fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: what `jobs list --json`, `jobs show --json` and the HTTP API return."""
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "progress": round(self.fraction, 4),
+            "frames_done": self.progress.done,
+            "frames_total": self.progress.total,
+            "fps": self.fps,
+            "eta_s": self.eta_s,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "updated_at": self.updated_at,
+            "next_attempt_at": self.next_attempt_at,
+            "worker_id": self.worker_id,
+            "cancel_requested": self.cancel_requested,
+            "output": self.output if self.output is not None else self.spec.output,
+            "spec": self.spec.to_dict(),
+        }

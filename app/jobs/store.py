@@ -1,0 +1,584 @@
+"""The job queue: one SQLite file, the single source of truth for every worker, thread and process.
+
+Concurrency model:
+- Every write is one `BEGIN IMMEDIATE` transaction, which takes SQLite's write lock up front; a
+  second writer (thread or process) waits on busy_timeout instead of failing. Claiming a job is a
+  SELECT + UPDATE inside such a transaction, so exactly one claimer wins a job.
+- WAL mode lets readers (`jobs list`, `watch`) read while a worker writes.
+- One connection per JobStore object, guarded by a lock, shared by that object's threads. Other
+  processes open their own JobStore. After a fork the connection is reopened (a SQLite connection
+  must never cross a fork).
+- A PROCESSING job holds a lease (worker_id + lease_expires_at), renewed by heartbeats and progress
+  writes. A worker that dies (SIGKILL, power loss) stops renewing; recover_stale() re-queues its
+  job. Leases compare Unix times, so workers on other machines need synchronised clocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from engines.errors import InputError
+
+from .errors import JobNotFound, JobStateError, JobStoreError
+from .events import EventBus, EventKind, JobEvent
+from .model import Job, JobSpec, JobState, Progress
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version N-1 to N. Never edit a released entry: add one.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """
+        CREATE TABLE jobs (
+            -- AUTOINCREMENT: ids of removed jobs are never reused, so an id a client (CLI script,
+            -- HTTP API) holds can never start naming a different job.
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            spec TEXT NOT NULL,
+            state TEXT NOT NULL,
+            frames_done INTEGER NOT NULL DEFAULT 0,
+            frames_total INTEGER NOT NULL DEFAULT 0,
+            fps REAL,
+            eta_s REAL,
+            error TEXT,
+            warnings TEXT NOT NULL DEFAULT '[]',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            updated_at REAL NOT NULL,
+            next_attempt_at REAL NOT NULL,
+            worker_id TEXT,
+            lease_s REAL,
+            lease_expires_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            output TEXT
+        )
+        """,
+        "CREATE INDEX jobs_claim ON jobs (state, next_attempt_at, id)",
+    ),
+}
+
+_JobList = list[Job]  # `list` is also a method name of JobStore
+
+
+class Lease(str, Enum):
+    """What a running job's worker learns when it renews its lease."""
+
+    OWNED = "owned"  # carry on
+    CANCEL_REQUESTED = "cancel_requested"  # stop: the user cancelled
+    LOST = "lost"  # stop quietly: the job is no longer ours (recovered by another worker, removed)
+
+
+class JobStore:
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        events: EventBus | None = None,
+        max_attempts: int = 3,
+        backoff_base_s: float = 5.0,
+        backoff_cap_s: float = 300.0,
+        busy_timeout_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Open (creating or upgrading) the queue at `db_path`, by default the user's jobs_db.
+
+        `events`: where committed changes are published (None: nowhere). `clock`: Unix time, a
+        parameter so tests can step it.
+        """
+        if db_path is None:
+            from app.paths import user_paths
+
+            db_path = user_paths().jobs_db
+        self.path = Path(db_path)
+        self.events = events
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.busy_timeout_s = busy_timeout_s
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection()  # open and migrate now, so a bad file is reported at once
+
+    # --- connection and transactions ------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if self._pid != os.getpid():
+            # Forked child: the parent's lock may be held by a thread that does not exist here,
+            # and its connection must not be used; start afresh (and leave the parent's alone).
+            self._lock = threading.RLock()
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=self.busy_timeout_s,
+                isolation_level=None,  # autocommit: we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,  # shared by this store's threads, under self._lock
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a job the user added is still there after a power cut. Writes are a few per
+            # second per running job, so the fsync per commit costs nothing that matters.
+            conn.execute("PRAGMA synchronous = FULL")
+            self._migrate(conn)
+        except BaseException as error:
+            if conn is not None:
+                conn.close()
+            if not isinstance(error, sqlite3.DatabaseError):
+                raise
+            raise JobStoreError(
+                f"the jobs database {self.path} cannot be used ({error})",
+                "move the file away; SwapCast makes a new, empty queue",
+            ) from error
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise JobStoreError(
+                    f"the jobs database {self.path} was written by a newer SwapCast (schema {version}, "
+                    f"this one reads up to {SCHEMA_VERSION})",
+                    "update SwapCast, or move the file away to start an empty queue",
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[step]:
+                    conn.execute(statement)
+            if version != SCHEMA_VERSION:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, list[JobEvent]]]:
+        """One write transaction; the events it collects are published after it commits."""
+        events: list[JobEvent] = []
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn, events
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                    conn.execute("ROLLBACK")
+                raise
+        if self.events is not None:
+            for event in events:
+                self.events.publish(event)
+
+    def _read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._connection().execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        rows = self._read_rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise JobNotFound(job_id)
+        return _job_from_row(rows[0])
+
+    def list(self, states: Iterable[JobState] | None = None) -> _JobList:
+        if states is None:
+            rows = self._read_rows("SELECT * FROM jobs ORDER BY id")
+        else:
+            names = [JobState(s).value for s in states]
+            if not names:
+                return []
+            marks = ",".join("?" * len(names))
+            rows = self._read_rows(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", names)
+        return [_job_from_row(row) for row in rows]
+
+    def next_pending_at(self, job_ids: Iterable[int] | None = None) -> float | None:
+        """When the earliest PENDING job (of `job_ids`) becomes claimable; None if there is none."""
+        sql, params = "SELECT MIN(next_attempt_at) FROM jobs WHERE state = 'PENDING'", []
+        if job_ids is not None:
+            ids = list(job_ids)
+            if not ids:
+                return None
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            params = ids
+        value = self._read_rows(sql, params)[0][0]
+        return float(value) if value is not None else None
+
+    # --- adding and claiming ----------------------------------------------------------------------
+
+    def add(self, spec: JobSpec, max_attempts: int | None = None) -> Job:
+        problems = spec.problems()
+        if problems:
+            raise InputError("; ".join(problems))
+        now = self.clock()
+        with self._write() as (conn, events):
+            cursor = conn.execute(
+                "INSERT INTO jobs (spec, state, max_attempts, created_at, updated_at, next_attempt_at)"
+                " VALUES (?, 'PENDING', ?, ?, ?, ?)",
+                (spec.to_json(), max_attempts or self.max_attempts, now, now, now),
+            )
+            job = self._get_in(conn, int(cursor.lastrowid or 0))
+            events.append(JobEvent.from_job(job, EventKind.ADDED))
+        return job
+
+    def claim(self, worker_id: str, lease_s: float, job_ids: Iterable[int] | None = None) -> Job | None:
+        """Take the oldest claimable PENDING job (of `job_ids`, if given) for `worker_id`.
+
+        Atomic across threads and processes: the write lock is held from the SELECT to the UPDATE.
+        """
+        ids = list(job_ids) if job_ids is not None else None
+        if ids is not None and not ids:
+            return None
+        now = self.clock()
+        with self._write() as (conn, events):
+            sql = "SELECT id FROM jobs WHERE state = 'PENDING' AND next_attempt_at <= ?"
+            params: list[Any] = [now]
+            if ids is not None:
+                sql += f" AND id IN ({','.join('?' * len(ids))})"
+                params += ids
+            row = conn.execute(sql + " ORDER BY id LIMIT 1", params).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE jobs SET state = 'PROCESSING', worker_id = ?, attempts = attempts + 1,"
+                " started_at = ?, finished_at = NULL, lease_s = ?, lease_expires_at = ?, updated_at = ?,"
+                " frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL, error = NULL,"
+                " cancel_requested = 0, output = NULL"
+                " WHERE id = ? AND state = 'PENDING'",
+                (worker_id, now, lease_s, now + lease_s, now, row["id"]),
+            )
+            job = self._get_in(conn, row["id"])
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    # --- the running job's worker -----------------------------------------------------------------
+
+    def heartbeat(self, job_id: int, worker_id: str) -> Lease:
+        """Extend the lease of a job this worker runs; says whether to go on."""
+        now = self.clock()
+        with self._write() as (conn, _):
+            return self._renew(conn, job_id, worker_id, now)
+
+    def update_progress(
+        self,
+        job_id: int,
+        done: int,
+        total: int,
+        fps: float | None,
+        eta_s: float | None,
+        *,
+        worker_id: str | None = None,
+    ) -> Lease:
+        """Record progress (also renews the lease: progress is proof of life)."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            if worker_id is not None:
+                lease = self._renew(conn, job_id, worker_id, now)
+                if lease is Lease.LOST:
+                    return lease
+            row = conn.execute(
+                "SELECT state, cancel_requested FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None or row["state"] != JobState.PROCESSING.value:
+                return Lease.LOST
+            conn.execute(
+                "UPDATE jobs SET frames_done = ?, frames_total = ?, fps = ?, eta_s = ?, updated_at = ?"
+                " WHERE id = ?",
+                (int(done), int(total), fps, eta_s, now, job_id),
+            )
+            events.append(JobEvent.from_job(self._get_in(conn, job_id), EventKind.PROGRESS))
+            return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.OWNED
+
+    def add_warning(self, job_id: int, message: str) -> None:
+        """Keep a warning with the job (shown by `jobs show` and in the events) at once."""
+        message = _one_line(message)
+        with self._write() as (conn, events):
+            job = self._find_in(conn, job_id)
+            if job is None:
+                return
+            if message not in job.warnings:
+                conn.execute(
+                    "UPDATE jobs SET warnings = ?, updated_at = ? WHERE id = ?",
+                    (json.dumps([*job.warnings, message]), self.clock(), job_id),
+                )
+            events.append(JobEvent.from_job(job, EventKind.WARNING, message=message))
+
+    def complete(
+        self, job_id: int, output: str, warnings: Iterable[str] = (), *, worker_id: str | None = None
+    ) -> Job | None:
+        """PROCESSING → COMPLETED. None when the job is not (or no longer) this worker's."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            job = self._running_in(conn, job_id, worker_id)
+            if job is None:
+                return None
+            merged = list(dict.fromkeys([*job.warnings, *(_one_line(w) for w in warnings)]))
+            conn.execute(
+                "UPDATE jobs SET state = 'COMPLETED', output = ?, warnings = ?, finished_at = ?,"
+                " updated_at = ?, eta_s = 0, lease_expires_at = NULL, error = NULL WHERE id = ?",
+                (str(output), json.dumps(merged), now, now, job_id),
+            )
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    def backoff_s(self, attempts: int) -> float:
+        """Delay before attempt `attempts + 1`: base · 2^(attempts-1), capped."""
+        return float(min(self.backoff_base_s * 2 ** max(0, attempts - 1), self.backoff_cap_s))
+
+    def fail(
+        self, job_id: int, error: str, transient: bool, *, worker_id: str | None = None
+    ) -> Job | None:
+        """A failed attempt: a transient one with attempts left goes back to PENDING after a
+        back-off; anything else is FAILED. A job whose cancel was requested ends CANCELLED.
+        None when the job is not (or no longer) this worker's."""
+        now = self.clock()
+        error = _one_line(error)
+        with self._write() as (conn, events):
+            job = self._running_in(conn, job_id, worker_id)
+            if job is None:
+                return None
+            if job.cancel_requested:
+                self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
+            elif transient and job.attempts < job.max_attempts:
+                conn.execute(
+                    "UPDATE jobs SET state = 'PENDING', error = ?, next_attempt_at = ?, worker_id = NULL,"
+                    " lease_expires_at = NULL, fps = NULL, eta_s = NULL, updated_at = ? WHERE id = ?",
+                    (error, now + self.backoff_s(job.attempts), now, job_id),
+                )
+            else:
+                if transient:
+                    error = f"{error} (gave up after {job.attempts} attempts)"
+                self._set_final(conn, job_id, JobState.FAILED, now, error=error)
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    def acknowledge_cancel(self, job_id: int, *, worker_id: str | None = None) -> Job | None:
+        """The runner stopped after a cancel request: PROCESSING → CANCELLED."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            if self._running_in(conn, job_id, worker_id) is None:
+                return None
+            self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    def release(self, job_id: int, *, worker_id: str | None = None) -> Job | None:
+        """The worker is stopping (quit, Ctrl-C): the job goes back to PENDING, claimable at once,
+        and this attempt does not count. A job whose cancel was requested ends CANCELLED."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            job = self._running_in(conn, job_id, worker_id)
+            if job is None:
+                return None
+            if job.cancel_requested:
+                self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
+            else:
+                conn.execute(
+                    "UPDATE jobs SET state = 'PENDING', attempts = MAX(0, attempts - 1), next_attempt_at = ?,"
+                    " worker_id = NULL, lease_expires_at = NULL, fps = NULL, eta_s = NULL, updated_at = ?"
+                    " WHERE id = ?",
+                    (now, now, job_id),
+                )
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    # --- user actions -----------------------------------------------------------------------------
+
+    def cancel(self, job_id: int) -> Job:
+        """PENDING → CANCELLED at once; PROCESSING → flagged (the runner stops at its next progress
+        report, then the job is CANCELLED). Cancelling a cancelled job is a no-op."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            job = self._get_in(conn, job_id)
+            if job.state is JobState.PENDING:
+                self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
+            elif job.state is JobState.PROCESSING:
+                conn.execute(
+                    "UPDATE jobs SET cancel_requested = 1, updated_at = ? WHERE id = ?", (now, job_id)
+                )
+            elif job.state is JobState.CANCELLED:
+                return job
+            else:
+                raise JobStateError(
+                    f"job {job_id} is already {job.state.value.lower()}",
+                    "only pending or running jobs can be cancelled",
+                )
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    def retry(self, job_id: int) -> Job:
+        """Run a finished job again (FAILED, CANCELLED or COMPLETED → PENDING), attempts reset."""
+        now = self.clock()
+        with self._write() as (conn, events):
+            job = self._get_in(conn, job_id)
+            if not job.state.is_final:
+                raise JobStateError(
+                    f"job {job_id} is {job.state.value.lower()}",
+                    "only failed, cancelled or completed jobs can be retried",
+                )
+            conn.execute(
+                "UPDATE jobs SET state = 'PENDING', attempts = 0, next_attempt_at = ?, error = NULL,"
+                " warnings = '[]', frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL,"
+                " started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,"
+                " cancel_requested = 0, output = NULL, updated_at = ? WHERE id = ?",
+                (now, now, job_id),
+            )
+            job = self._get_in(conn, job_id)
+            events.append(JobEvent.from_job(job, EventKind.STATE))
+        return job
+
+    def remove(self, job_id: int) -> None:
+        """Delete a job that is not running (cancel a running one first)."""
+        with self._write() as (conn, events):
+            job = self._get_in(conn, job_id)
+            if job.state is JobState.PROCESSING:
+                raise JobStateError(
+                    f"job {job_id} is running", f"cancel it first: `swapcast jobs cancel {job_id}`"
+                )
+            conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            events.append(JobEvent.from_job(job, EventKind.REMOVED))
+
+    # --- crash recovery ---------------------------------------------------------------------------
+
+    def recover_stale(self, now: float | None = None) -> _JobList:
+        """Re-queue PROCESSING jobs whose lease expired (their worker died): the attempt counts, so
+        a job that keeps killing its worker ends FAILED after max_attempts. A job whose cancel was
+        requested ends CANCELLED. Returns the recovered jobs."""
+        now = self.clock() if now is None else now
+        recovered: _JobList = []
+        with self._write() as (conn, events):
+            rows = conn.execute(
+                "SELECT * FROM jobs WHERE state = 'PROCESSING' AND lease_expires_at < ? ORDER BY id", (now,)
+            ).fetchall()
+            for row in rows:
+                stale = _job_from_row(row)
+                note = f"attempt {stale.attempts}: worker {stale.worker_id} stopped responding"
+                if stale.cancel_requested:
+                    self._set_final(conn, stale.id, JobState.CANCELLED, now, error=None)
+                elif stale.attempts >= stale.max_attempts:
+                    self._set_final(
+                        conn, stale.id, JobState.FAILED, now,
+                        error=f"its worker stopped responding {stale.attempts} times (crash or kill?)",
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE jobs SET state = 'PENDING', next_attempt_at = ?, worker_id = NULL,"
+                        " lease_expires_at = NULL, fps = NULL, eta_s = NULL, warnings = ?, updated_at = ?"
+                        " WHERE id = ?",
+                        (now, json.dumps(list(dict.fromkeys([*stale.warnings, note]))), now, stale.id),
+                    )
+                job = self._get_in(conn, stale.id)
+                recovered.append(job)
+                events.append(JobEvent.from_job(job, EventKind.STATE))
+        return recovered
+
+    # --- helpers (called inside a write transaction) ----------------------------------------------
+
+    def _find_in(self, conn: sqlite3.Connection, job_id: int) -> Job | None:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job_from_row(row) if row is not None else None
+
+    def _get_in(self, conn: sqlite3.Connection, job_id: int) -> Job:
+        job = self._find_in(conn, job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def _running_in(self, conn: sqlite3.Connection, job_id: int, worker_id: str | None) -> Job | None:
+        job = self._find_in(conn, job_id)
+        if job is None or job.state is not JobState.PROCESSING:
+            return None
+        if worker_id is not None and job.worker_id != worker_id:
+            return None
+        return job
+
+    def _renew(self, conn: sqlite3.Connection, job_id: int, worker_id: str, now: float) -> Lease:
+        cursor = conn.execute(
+            "UPDATE jobs SET lease_expires_at = ? + lease_s"
+            " WHERE id = ? AND worker_id = ? AND state = 'PROCESSING'",
+            (now, job_id, worker_id),
+        )
+        if cursor.rowcount == 0:
+            return Lease.LOST
+        row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.OWNED
+
+    def _set_final(
+        self, conn: sqlite3.Connection, job_id: int, state: JobState, now: float, error: str | None
+    ) -> None:
+        conn.execute(
+            "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, fps = NULL,"
+            " eta_s = NULL, lease_expires_at = NULL WHERE id = ?",
+            (state.value, error, now, now, job_id),
+        )
+
+
+def _job_from_row(row: sqlite3.Row) -> Job:
+    return Job(
+        id=int(row["id"]),
+        spec=JobSpec.from_json(row["spec"]),
+        state=JobState(row["state"]),
+        progress=Progress(int(row["frames_done"]), int(row["frames_total"])),
+        fps=row["fps"],
+        eta_s=row["eta_s"],
+        error=row["error"],
+        warnings=list(json.loads(row["warnings"] or "[]")),
+        attempts=int(row["attempts"]),
+        max_attempts=int(row["max_attempts"]),
+        created_at=float(row["created_at"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        updated_at=float(row["updated_at"]),
+        next_attempt_at=float(row["next_attempt_at"]),
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        output=row["output"],
+    )
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    """Errors and warnings are shown in one table cell / one log line."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
