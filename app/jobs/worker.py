@@ -140,9 +140,11 @@ class JobReporter:
         self.check()
         now = self._clock()
         self._meter.add(now, done)
-        final = total > 0 and done >= total
         due = self._last_write is None or now - self._last_write >= self._interval_s
-        if not (due or final) or (done, total) == self._last_written:
+        # The last frame is always written at once, so a finished job never shows 99 %. A due
+        # write goes out even when the count did not move: it is also how a cancel is noticed.
+        final = total > 0 and done >= total and (done, total) != self._last_written
+        if not (due or final):
             return
         fps = self._meter.fps()
         eta = (total - done) / fps if fps and total > 0 else None
@@ -203,8 +205,10 @@ class Worker:
         self.poll_s = poll_s
         self.lease_s = lease_s
         self.progress_interval_s = progress_interval_s
-        # Three beats per lease: one late or failed beat never loses the job.
-        self.heartbeat_s = lease_s / 3
+        # At least three beats per lease, so one late or failed beat never loses the job; and at
+        # least one every 2 s, since the beat is also how a runner stuck in one long step (model
+        # loading, a huge image) learns it was cancelled.
+        self.heartbeat_s = min(lease_s / 3, 2.0)
         self.finished: list[Job] = []  # every job this worker settled, in order, as it left it
         self._last_recovery = float("-inf")
 
