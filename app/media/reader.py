@@ -15,13 +15,17 @@ from typing import Any, Literal
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from engines.errors import InputError
 
 from .probe import MediaInfo, open_input, probe
 
 log = logging.getLogger(__name__)
+
+# swscale's fast YUV→BGR path rounds down (a mid grey comes back ~3.7 levels darker, every pass);
+# accurate rounding costs ~1 ms a 1080p frame here and keeps levels exact.
+SCALE_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 
 OnDecodeError = Literal["stop", "skip"]
 
@@ -167,7 +171,7 @@ class VideoReader:
                     if end_pts is not None and pts >= end_pts:
                         return
                     last_pts = pts
-                    image = self._reformatter.reformat(frame, format="bgr24").to_ndarray()
+                    image = self._reformatter.reformat(frame, format="bgr24", interpolation=SCALE_FLAGS).to_ndarray()
                     yield DecodedFrame(image=image, pts=int(pts), time_base=time_base, index=index)
                     index += 1
         finally:

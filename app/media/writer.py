@@ -21,6 +21,7 @@ from .audio import AudioPlan, AudioTrack
 from .encoders import EncoderChoice, resolve_encoder
 from .output import check_output, discard, reserve_temp
 from .probe import MediaInfo
+from .reader import SCALE_FLAGS
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ class VideoWriter:
             format=self.encoder.pix_fmt,
             dst_colorspace=_SWS_MATRIX.get(self.source.color_space),
             dst_color_range=self.source.color_range_code or 1,
+            interpolation=SCALE_FLAGS,  # exact levels both ways: a swap must not darken the video
         )
         yuv.pts = pts
         yuv.time_base = self.source.time_base
