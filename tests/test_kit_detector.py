@@ -116,3 +116,34 @@ def test_first_video_frame_survives_h264(kit_dir: Path, detector: SCRFD) -> None
     with av.open(str(kit_dir / "samples" / "target.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
     assert_matches(*detect(detector, frame), truth.frames[0], tolerance=2 * TOLERANCE_PX)
+
+
+def test_several_det_sizes_merge_to_the_precise_detection(kit_dir: Path) -> None:
+    """insightface may run det sizes (128,128) and (640,640) and merge by NMS; the bigger face view
+    scores higher, so the more precise box survives."""
+    det = get_model(str(kit_model_path(kit_dir, "det_10g")), providers=CPU)
+    image = sf.busy_background(1280, 720, seed=8)
+    truth = sf.draw_face(image, (600.0, 380.0), 320.0, sf.IDENTITIES[4])
+    det.prepare(ctx_id=-1, input_size=(128, 128))
+    coarse, _ = det.detect(image, max_num=0)
+    det.prepare(ctx_id=-1, input_size=[(128, 128), (640, 640)])
+    boxes, kps = det.detect(image, max_num=0)
+    assert len(coarse) == 1 and 0.5 < coarse[0, 4] < boxes[0, 4] <= 1.0
+    assert_matches(boxes, kps, [truth], tolerance=2 * TOLERANCE_PX)
+
+
+def test_a_640_pass_is_cheap(kit_dir: Path) -> None:
+    """Engine tests run the detector per frame; it must cost milliseconds, not the real model's 100s."""
+    import time
+
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(kit_model_path(kit_dir, "det_10g")), providers=CPU)
+    blob = np.zeros((1, 3, 640, 640), np.float32)
+    session.run(None, {"input.1": blob})
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        session.run(None, {"input.1": blob})
+        times.append(time.perf_counter() - start)
+    assert float(np.median(times)) < 0.05

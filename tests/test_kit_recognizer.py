@@ -21,7 +21,6 @@ from engines.testing import identity_code
 from engines.testing import synthetic_face as sf
 from engines.testing.insight import CPU, kit_model_path
 
-
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # insightface's own skimage call
 
 

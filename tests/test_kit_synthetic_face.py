@@ -18,8 +18,8 @@ def test_palette_is_skin_with_margin_and_well_separated() -> None:
     """Every model relies on palette skins passing the colour rule and being far apart."""
     assert len(sf.IDENTITIES) >= 6 and len({i.name for i in sf.IDENTITIES}) == len(sf.IDENTITIES)
     for identity in sf.IDENTITIES:
-        b, _, r = identity.skin_bgr
-        assert r >= skin_rule.PALETTE_RED_MIN and r - b >= skin_rule.PALETTE_RED_MINUS_BLUE_MIN
+        blue, _, red = identity.skin_bgr
+        assert red >= skin_rule.PALETTE_RED_MIN and red - blue >= skin_rule.PALETTE_RED_MINUS_BLUE_MIN
         assert not skin_rule.hard_skin_mask(np.array([[identity.eye_bgr]], np.uint8)).any()
     for a, b in itertools.combinations(sf.IDENTITIES, 2):
         assert np.linalg.norm(np.subtract(a.skin_rgb, b.skin_rgb)) > 60

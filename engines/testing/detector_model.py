@@ -2,19 +2,21 @@
 
 How it works, all in-graph (H and W are dynamic):
 1. A hard skin mask m from the colour rule (`skin_rule`).
-2. Per-pixel maps m, m*x, m*y, m*x^2, m*y^2 (coordinates divided by 64 to keep float32 sums exact
-   enough), summed into stride cells (8, 16, 32) by average pooling.
-3. For each stride and each of its 2 anchors, a box-sum over a (2r+1)^2 window of cells centred on
-   the cell, giving the area, centroid and variances of the skin inside that window.
+2. Per stride-8 cell, sums of m, m*x, m*y, m*x^2, m*y^2 (two MatMuls over the cell's pixels;
+   coordinates divided by 64 to keep float32 sums exact enough); 2x2 pooling gives strides 16, 32.
+3. For each stride, box-sums over windows of (2r+1)^2 cells around every cell, for several r: the
+   area, centroid and variances of the skin inside each window.
 4. The face height follows from the variances, its centre from the centroid (with calibration
    factors measured at generation time on a drawn face, since eyes, nose and mouth are holes).
-5. Score 0.99 where: this cell holds the face centre; the window's outer ring of cells holds no skin
-   (the face lies wholly inside); the area and aspect fit one ellipse of that height; and the height
-   falls in this anchor's size range. Otherwise 0.01. Box and keypoints come from the centre and
-   height through the drawing's fixed proportions, encoded as SCRFD distances from the anchor point.
+5. A window fires where: this cell holds the face centre; its outer ring of cells holds no skin (the
+   face lies wholly inside); the area and aspect fit one ellipse of that height. An anchor fires
+   (score 0.9..0.99, more for bigger faces) where a window fired and the height is in the anchor's
+   band (stride 8: 20-64 px, 16: 64-128, 32: 128-520; each split between its 2 anchors).
+   Otherwise the score is 0.01. Box and keypoints come from the centre and height through the
+   drawing's fixed proportions, encoded as SCRFD distances from the anchor point.
 
-Two faces closer than an anchor's window fail the area test, so faces must stand apart (a gap of
-about their own height) to be found.
+Faces must stand apart: a neighbour reaching into the smallest window around a face (about one cell
+beyond the face) hides both. A face cut by the frame's edge is not found.
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ from engines.testing.graph_helpers import GraphBuilder
 
 STRIDES = (8, 16, 32)
 COORD_SCALE = 64.0  # coordinates enter the moments divided by this
-SCORE_ON, SCORE_OFF = 0.99, 0.01
+# A found face scores between SCORE_MIN_ON (tiny) and SCORE_ON (SCORE_FULL_HEIGHT px or taller): when
+# insightface runs several det sizes and merges them by NMS, the detection with more pixels (the more
+# precise one) wins.
+SCORE_ON, SCORE_MIN_ON, SCORE_OFF = 0.99, 0.9, 0.01
+SCORE_FULL_HEIGHT = 256.0
 AREA_TOLERANCE = 0.2
 ASPECT_TOLERANCE = 0.15
 RING_TOLERANCE = 0.02
@@ -134,7 +140,7 @@ def _stride_head(g: GraphBuilder, cells: str, stride: int, specs: list[AnchorSpe
     of a cell see the same lone face, so their geometry is averaged; an anchor fires when that face's
     height is in the anchor's range."""
     radii = window_radii(stride)
-    n_r, n_anchor = len(radii), len(specs)
+    n_anchor = len(specs)
     windows = [_box_sum(g, cells, r) for r in radii]  # each [1, 5, h, w]
     by_moment = g.op("Transpose", [g.op("Concat", windows, axis=0)], perm=[1, 0, 2, 3])  # [5, R, h, w]
     area, sx, sy, sxx, syy = g.op_multi("Split", [by_moment], 5, axis=0)  # each [1, R, h, w]
@@ -179,7 +185,9 @@ def _stride_head(g: GraphBuilder, cells: str, stride: int, specs: list[AnchorSpe
     lo = np.array([s.min_height for s in specs], np.float32).reshape(1, n_anchor, 1, 1)
     hi = np.array([s.max_height for s in specs], np.float32).reshape(1, n_anchor, 1, 1)
     fires = g.op("And", [g.op("Greater", [n_ok, g.const(0.0)]), between(height, lo, hi)])  # [1, A, h, w]
-    score = g.offset(g.scale(g.indicator(fires), SCORE_ON - SCORE_OFF), SCORE_OFF)
+    confidence = g.offset(g.scale(g.op("Min", [height, g.const(SCORE_FULL_HEIGHT)]),
+                                  (SCORE_ON - SCORE_MIN_ON) / SCORE_FULL_HEIGHT), SCORE_MIN_ON - SCORE_OFF)
+    score = g.offset(g.mul(g.indicator(fires), confidence), SCORE_OFF)  # [1, A, h, w]
     scores = g.reshape(g.op("Transpose", [score], perm=[0, 2, 3, 1]), [-1, 1])
 
     geometry = g.op("Concat", [g.op("Unsqueeze", [t, g.ints([4])]) for t in (dx, dy, height)], axis=4)

@@ -3,9 +3,9 @@ models the way every kit model must be saved (opset 17, IR version 8, checked)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnx

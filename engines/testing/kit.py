@@ -8,9 +8,9 @@ The models reuse the real catalog's ids, so the app can point its catalog at the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import onnx
 

@@ -43,7 +43,7 @@ class ModelEntry:
                 "contract": dict(self.contract), "description": self.description}
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> "ModelEntry":
+    def from_dict(data: dict[str, Any]) -> ModelEntry:
         return ModelEntry(id=str(data["id"]), role=str(data["role"]), file=str(data["file"]),
                           sha256=str(data["sha256"]), size=int(data["size"]), default=bool(data["default"]),
                           contract={str(k): str(v) for k, v in data.get("contract", {}).items()},
@@ -52,7 +52,7 @@ class ModelEntry:
 
     @staticmethod
     def for_file(path: Path, id: str, role: str, default: bool, contract: dict[str, str],
-                 description: str) -> "ModelEntry":
+                 description: str) -> ModelEntry:
         """The entry of a model file already written (its hash and size measured now)."""
         return ModelEntry(id=id, role=role, file=path.name, sha256=sha256_file(path), size=path.stat().st_size,
                           default=default, contract=contract, description=description)
@@ -80,7 +80,7 @@ class Manifest:
         return path
 
     @staticmethod
-    def load(path: Path) -> "Manifest":
+    def load(path: Path) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Manifest(models=tuple(ModelEntry.from_dict(m) for m in data.get("models", [])),
                         generated=bool(data.get("generated", False)), format=int(data.get("format", 0)))

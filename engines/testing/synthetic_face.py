@@ -71,7 +71,7 @@ class FaceTruth:
         return asdict(self)
 
     @staticmethod
-    def from_dict(data: dict[str, Any]) -> "FaceTruth":
+    def from_dict(data: dict[str, Any]) -> FaceTruth:
         return FaceTruth(
             identity=str(data["identity"]),
             center=(float(data["center"][0]), float(data["center"][1])),
@@ -132,7 +132,8 @@ def draw_face(frame: np.ndarray, center_xy: tuple[float, float], height: float,
     kps = truth.kps_array().astype(np.float64)
     for eye in kps[:2]:
         _ellipse(frame, (eye[0], eye[1]), (EYE_RADIUS_REL * h, EYE_RADIUS_REL * h), 0.0, identity.eye_bgr)
-    nose_colour = tuple(int(round(c * NOSE_SHADE)) for c in identity.skin_bgr)
+    b, g, r = (int(round(c * NOSE_SHADE)) for c in identity.skin_bgr)
+    nose_colour = (b, g, r)
     _ellipse(frame, (kps[2, 0], kps[2, 1]), (NOSE_AXES_REL[0] * h, NOSE_AXES_REL[1] * h), 0.0, nose_colour)
     left, right = kps[3], kps[4]
     mouth_center = (left + right) / 2.0

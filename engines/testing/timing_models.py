@@ -14,8 +14,8 @@ plan; `*_plan` lists every weight's shape so parameter counts need no weights at
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import onnx
