@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import SwapCastError
+from engines.errors import InputError, SwapCastError
 
 from .encoders import resolve_encoder
 from .probe import MediaInfo, probe
@@ -162,6 +162,8 @@ def transcode(
     if options.batch_size < 1 or options.queue_batches < 1:
         raise ValueError("batch_size and queue_batches must be at least 1")
     info = info or probe(src)
+    if info.kind == "image":
+        raise InputError(f"{info.path}: is a still image, not a video", "add it as an image job instead")
     reader = VideoReader(
         info.path, start_s=options.start_s, end_s=options.end_s, on_error=options.on_decode_error, info=info
     )
