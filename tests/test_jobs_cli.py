@@ -1,0 +1,189 @@
+"""`swapcast jobs ...` and `swapcast worker` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli.main import main
+from app.jobs import worker as worker_module
+from app.jobs.model import JobState
+from app.jobs.store import JobStore
+from test_jobs_fakes import FakeRunner
+
+
+@pytest.fixture()
+def media(tmp_path: Path) -> Path:
+    """A folder with a source photo, a video and an image target (contents do not matter here)."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    for name in ("face.jpg", "clip.mp4", "still.png", "ref.jpg"):
+        (folder / name).write_bytes(b"x")
+    (folder / "notes.txt").write_text("not media")
+    return folder
+
+
+@pytest.fixture()
+def fake_runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
+    runner = FakeRunner(frames=3)
+    monkeypatch.setattr(worker_module, "default_runner_factory", lambda: runner)
+    return runner
+
+
+def add(media: Path, *extra: str) -> int:
+    return main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(media / "clip.mp4"), *extra])
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("swapcast: error: "), err
+    return err
+
+
+def test_add_queues_a_job_with_absolute_paths_and_every_option(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(media)
+    code = main([
+        "jobs", "add", "-s", "face.jpg", "-t", "clip.mp4", "-o", "out.mp4", "--enhance",
+        "--reference", "ref.jpg", "--source-face", "1", "--trim", "2", "7.5", "--quality", "70",
+        "--encoder", "libx265", "--no-audio", "--overwrite", "--models", str(tmp_path), "--json",
+    ])
+    assert code == 0
+    created = json.loads(capsys.readouterr().out)
+    with JobStore() as store:
+        spec = store.get(created["id"]).spec
+    assert spec.sources == [str(media / "face.jpg")] and spec.targets == [str(media / "clip.mp4")]
+    assert spec.output == str(media / "out.mp4") and spec.reference == str(media / "ref.jpg")
+    assert spec.faces == "reference"  # implied by --reference
+    assert (spec.enhance, spec.source_face, spec.trim, spec.quality) == (True, 1, (2.0, 7.5), 70)
+    assert (spec.encoder, spec.audio, spec.overwrite, spec.models) == ("libx265", False, True, str(tmp_path))
+
+
+def test_add_expands_a_target_folder_to_its_media_files(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(media), "-o", str(media / "out")]) == 0
+    assert "job 1 added (4 targets)" in capsys.readouterr().out
+    with JobStore() as store:
+        targets = [Path(t).name for t in store.get(1).spec.targets]
+    assert targets == ["clip.mp4", "face.jpg", "ref.jpg", "still.png"]  # sorted, no notes.txt
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-s", "MEDIA/missing.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.mp4"], "source face image not found: MEDIA/missing.jpg"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/gone.mp4", "-o", "MEDIA/o.mp4"], "target not found: MEDIA/gone.mp4"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.mp4", "--faces", "reference"], "needs --reference"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/still.png"], "output exists"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/clip.mp4", "--overwrite"], "output is also a target"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-t", "MEDIA/still.png", "-o", "MEDIA/ref.jpg"], "must be a folder"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.mp4", "--trim", "5", "2"], "trim"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.mp4", "--quality", "200"], "quality"),
+    ],
+)
+def test_add_rejects_bad_input_with_one_line_and_queues_nothing(
+    media: Path, args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [arg.replace("MEDIA", str(media)) for arg in args]
+    assert main(["jobs", "add", *argv]) == 2
+    assert expected.replace("MEDIA", str(media)) in one_error_line(capsys)
+    with JobStore() as store:
+        assert store.list() == []
+
+
+def test_list_json_parses_and_has_the_fields(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert add(media, "-o", str(media / "a.mp4")) == 0
+    assert add(media, "-o", str(media / "b.mp4")) == 0
+    with JobStore() as store:
+        store.claim("w1", 30, job_ids=[2])
+        store.update_progress(2, 25, 100, 10.0, 7.5)
+    capsys.readouterr()
+    assert main(["jobs", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["id"] for row in rows] == [1, 2]
+    for row in rows:
+        assert {"id", "state", "progress", "error", "output", "fps", "eta_s", "attempts"} <= set(row)
+        assert isinstance(row["progress"], float) and 0.0 <= row["progress"] <= 1.0
+    assert rows[0]["state"] == "PENDING" and rows[0]["output"] == str(media / "a.mp4")
+    assert rows[1]["state"] == "PROCESSING" and rows[1]["progress"] == 0.25 and rows[1]["error"] is None
+    assert main(["jobs", "list", "--json", "--state", "processing"]) == 0
+    assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [2]
+
+
+def test_list_table_and_show(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", "list"]) == 0
+    assert "no jobs" in capsys.readouterr().out
+    add(media, "-o", str(media / "a.mp4"), "--trim", "1", "2")
+    with JobStore() as store:
+        store.claim("w1", 30)
+        store.fail(1, "no face found in clip.mp4", transient=False)
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ID", "STATE", "PROGRESS", "FPS", "ETA", "TARGET", "OUTPUT", "NOTE"]
+    assert lines[1].split()[:2] == ["1", "FAILED"] and "no face found in clip.mp4" in lines[1]
+    assert main(["jobs", "show", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("job 1: FAILED") and "trim=1-2s" in text and "error      no face found" in text
+    assert main(["jobs", "show", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["error"] == "no face found in clip.mp4"
+
+
+@pytest.mark.parametrize("action", ["show", "cancel", "retry", "rm", "watch"])
+def test_an_unknown_job_id_is_a_one_line_error(action: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["jobs", action, "42"]) == 2
+    assert "no job with id 42" in one_error_line(capsys)
+
+
+def test_cancel_retry_rm(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add(media, "-o", str(media / "a.mp4"))
+    add(media, "-o", str(media / "b.mp4"))
+    assert main(["jobs", "cancel", "1"]) == 0
+    assert "job 1 cancelled" in capsys.readouterr().out
+    assert main(["jobs", "retry", "1"]) == 0
+    assert main(["jobs", "retry", "1"]) == 2  # pending already
+    assert "job 1 is pending" in one_error_line(capsys)
+    with JobStore() as store:
+        store.claim("w1", 30, job_ids=[2])
+    assert main(["jobs", "cancel", "2"]) == 0
+    assert "cancel requested" in capsys.readouterr().out
+    assert main(["jobs", "rm", "2"]) == 2
+    assert "job 2 is running" in one_error_line(capsys)
+    assert main(["jobs", "rm", "1"]) == 0
+    with JobStore() as store:
+        assert [(job.id, job.state, job.cancel_requested) for job in store.list()] == [(2, JobState.PROCESSING, True)]
+
+
+def test_worker_runs_the_queue_with_the_runner_factory(
+    media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(media, "-o", str(media / "a.mp4"))
+    main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(media / "still.png"), "-o", str(media / "b.png")])
+    capsys.readouterr()
+    assert main(["worker", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "2 jobs: 2 completed" in captured.out
+    assert f"job 1 completed: {media / 'a.mp4'}" in captured.err
+    assert sorted(job_id for job_id, _ in fake_runner.calls) == [1, 2]
+    assert main(["jobs", "watch", "1"]) == 0  # already completed: returns at once
+    assert main(["worker"]) == 0
+    assert "no pending jobs" in capsys.readouterr().out
+
+
+def test_worker_exits_1_when_a_job_failed(media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]) -> None:
+    permanent = media / "permanent-x.mp4"
+    permanent.write_bytes(b"x")
+    assert main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(permanent), "-o", str(media / "o.mp4")]) == 0
+    assert main(["worker"]) == 1
+    captured = capsys.readouterr()
+    assert "1 job: 1 failed" in captured.out and "job 1 failed: no face found in permanent-x.mp4" in captured.err
+    assert main(["jobs", "watch", "1"]) == 1
+
+
+def test_worker_without_the_swap_runner_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "app.offline.runner", None)  # as if the module did not exist
+    assert main(["worker"]) == 2
+    assert "offline swap runner (app.offline.runner) is not part of this build" in one_error_line(capsys)
