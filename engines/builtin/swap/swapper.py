@@ -14,6 +14,8 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
 
 class SwapOutputError(RuntimeError):
     """The swap model produced junk (NaN, inf or a constant image)."""
@@ -43,6 +45,8 @@ class Swapper:
         batch_dim = inputs[0].shape[0]
         self.batchable = not isinstance(batch_dim, int) or batch_dim != 1
         self._dtype = np.float16 if "float16" in inputs[0].type else np.float32
+        # On a GPU, bind the output to device memory so onnxruntime skips its own staging copies.
+        self._device = "cuda" if session.get_providers()[0] in GPU_PROVIDERS else None
 
     def latent(self, embedding: np.ndarray) -> np.ndarray:
         latent = embedding.reshape(1, -1).astype(np.float32) @ self.emap
@@ -62,9 +66,20 @@ class Swapper:
         return [self._to_bgr(p) for p in pred]
 
     def _run(self, blob: np.ndarray, latent: np.ndarray) -> np.ndarray:
-        pred = self.session.run([self._output_name], {self._target_name: blob, self._source_name: latent})[0]
+        if self._device is not None:
+            pred = self._run_bound(blob, latent)
+        else:
+            pred = self.session.run([self._output_name], {self._target_name: blob, self._source_name: latent})[0]
         check_output(pred)
         return pred
+
+    def _run_bound(self, blob: np.ndarray, latent: np.ndarray) -> np.ndarray:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(self._target_name, np.ascontiguousarray(blob))
+        binding.bind_cpu_input(self._source_name, np.ascontiguousarray(latent))
+        binding.bind_output(self._output_name, self._device)
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
 
     @staticmethod
     def _to_bgr(pred: np.ndarray) -> np.ndarray:
