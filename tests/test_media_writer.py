@@ -116,3 +116,11 @@ def test_wrong_frame_shape_refused(tmp_path: Path) -> None:
     finally:
         writer.abort()
     assert not list(tmp_path.glob(".*part*"))
+
+
+def test_bad_preset_refused_before_any_work(tmp_path: Path) -> None:
+    info = probe(make_clip(tmp_path / "in.mp4", frames=3).path)
+    with pytest.raises(InputError) as error:
+        VideoWriter(tmp_path / "o.mp4", info, EncodeSettings(encoder="libx264", preset="warp-speed"))
+    assert "libx264" in str(error.value) and "warp-speed" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .encoders import ENCODER_CHOICES, EncoderChoice, resolve_encoder
 from .probe import MediaInfo, probe
 from .reader import DecodedFrame, VideoReader
-from .transcode import TranscodeCancelled, TranscodeOptions, TranscodeResult, transcode
+from .transcode import ProcessBatch, TranscodeCancelled, TranscodeOptions, TranscodeResult, identity, transcode
 from .writer import EncodeSettings, VideoWriter
 
 __all__ = [
@@ -17,11 +17,13 @@ __all__ = [
     "EncodeSettings",
     "EncoderChoice",
     "MediaInfo",
+    "ProcessBatch",
     "TranscodeCancelled",
     "TranscodeOptions",
     "TranscodeResult",
     "VideoReader",
     "VideoWriter",
+    "identity",
     "probe",
     "resolve_encoder",
     "transcode",

@@ -20,7 +20,6 @@ import numpy as np
 
 from engines.errors import InputError, SwapCastError
 
-from .encoders import resolve_encoder
 from .probe import MediaInfo, probe
 from .reader import DecodedFrame, OnDecodeError, VideoReader
 from .writer import EncodeSettings, VideoWriter
@@ -177,10 +176,7 @@ def transcode(
     )
     # Everything that can be refused (paths, encoder, container) is refused here, before a thread
     # starts or a frame is decoded.
-    writer = VideoWriter(
-        dst, info, settings, start_s=options.start_s, end_s=options.end_s,
-        encoder=resolve_encoder(options.encoder, options.quality, options.preset),
-    )
+    writer = VideoWriter(dst, info, settings, start_s=options.start_s, end_s=options.end_s)
     run = _Run(cancel)
     total = reader.frames_total
     decoded: queue.Queue[Any] = queue.Queue(maxsize=options.queue_batches)
@@ -261,7 +257,8 @@ def transcode(
             thread.join()
         raise
     finally:
-        writer.abort() if writer.temp_path is not None else None
+        if writer.temp_path is not None:  # a stage died before cleaning up: never leave a .part file
+            writer.abort()
     elapsed = time.perf_counter() - started
     if run.error is not None:
         raise run.error

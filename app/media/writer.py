@@ -131,7 +131,15 @@ class VideoWriter:
         ctx.color_trc = source.color_trc
         for key, value in choice.context.items():
             setattr(ctx, key, value)
-        stream.options = dict(choice.options)
+        ctx.options = dict(choice.options)
+        try:
+            # Opened now, not at the first frame, so a bad preset is refused before any decoding.
+            ctx.open()
+        except av.FFmpegError as error:
+            raise InputError(
+                f"video encoder {choice.name} refused its settings {choice.options} ({error})",
+                "check the preset and quality options",
+            ) from None
         self._set_rotation(stream)
 
         tags = output_tags(self.settings.tag_extra)
