@@ -113,3 +113,48 @@ def test_a_job_of_a_worker_killed_mid_job_is_recovered_and_completed(tmp_path: P
     assert job.worker_id == rescuer.worker_id
     assert any("stopped responding" in warning for warning in job.warnings)
     assert not log.exists()  # the killed worker never finished it
+
+
+# `swapcast worker --forever` with the FakeRunner in place of the real one.
+CLI_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    from app.cli.main import main
+    from app.jobs import worker
+    from test_jobs_fakes import FakeRunner
+
+    worker.default_runner_factory = FakeRunner
+    sys.exit(main(["worker", "--forever", "--poll", "0.02"]))
+    """
+)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_stopping_the_worker_command_puts_its_running_job_back(
+    tmp_path: Path, swapcast_home: Path, signal_name: str
+) -> None:
+    if not hasattr(signal, signal_name) or sys.platform == "win32":
+        pytest.skip(f"needs POSIX {signal_name}")
+    with JobStore() as store:  # the user's queue, in this test's SWAPCAST_HOME
+        job_id = store.add(make_spec("block")).id
+        script = tmp_path / "cli_worker.py"
+        script.write_text(CLI_SCRIPT)
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(REPO), str(TESTS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "SWAPCAST_HOME": str(swapcast_home)},
+        )
+        try:
+            wait_until(lambda: store.get(job_id).state is JobState.PROCESSING)
+            process.send_signal(getattr(signal, signal_name))
+            out, err = process.communicate(timeout=WAIT_S)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 0, err.decode()
+        job = store.get(job_id)
+    assert job.state is JobState.PENDING and job.attempts == 0 and job.worker_id is None
+    assert "1 job: 1 pending" in out.decode()

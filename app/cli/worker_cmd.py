@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
 
 from app.jobs import worker as worker_module
-from app.jobs.console import JobProgressView
-from app.jobs.events import EventBus, Subscription
+from app.jobs.console import run_in_foreground
+from app.jobs.events import EventBus
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import Job, JobState
 from app.jobs.store import JobStore
@@ -44,7 +38,7 @@ def _positive_int(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     bus = EventBus()
-    with JobStore(user_paths().jobs_db, events=bus) as store:
+    with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:
         executor = LocalExecutor(
             store,
             # Looked up now, not at import: tests and other builds replace the factory.
@@ -53,55 +47,16 @@ def run(args: argparse.Namespace) -> int:
             poll_s=args.poll,
             lease_s=args.lease,
         )
-        view = JobProgressView()
-        with bus.subscribe(maxsize=1024) as events:
-            executor.start(forever=args.forever)  # RunnerUnavailable → one line, exit 2
-            interrupted = False
-            try:
-                with _stop_on_sigterm(executor.stop):
-                    _pump_until_done(executor, events, view)
-            except KeyboardInterrupt:
-                interrupted = True
-                print("stopping: running jobs go back to the queue", file=sys.stderr)
-                executor.stop()
-                _pump_until_done(executor, events, view)
-            finally:
-                view.close()
-    return _summarise(executor.finished, interrupted, args.forever)
-
-
-def _pump_until_done(executor: LocalExecutor, events: Subscription, view: JobProgressView) -> None:
-    # Bars are drawn here, on the main thread: tqdm is not shared with the worker threads.
-    while True:
-        done = executor.join(timeout=0.1)
-        for event in events.drain():
-            view.handle(event)
-        if done:
-            return
-
-
-@contextmanager
-def _stop_on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
-    """`kill`, systemd and docker stop send SIGTERM: stop cleanly, as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        # RunnerUnavailable from start() → one line, exit 2.
+        finished, interrupted = run_in_foreground(executor, events, forever=args.forever)
+    return _summarise(finished, interrupted, args.forever)
 
 
 def _summarise(finished: list[Job], interrupted: bool, forever: bool) -> int:
     latest = {job.id: job for job in finished}  # a job retried here appears once, as it ended
     counts = {state: sum(1 for job in latest.values() if job.state is state) for state in JobState}
     if not latest:
-        print("no pending jobs" if not interrupted else "stopped")
+        print("stopped" if interrupted else "no pending jobs")
     else:
         parts = [f"{counts[state]} {state.value.lower()}" for state in JobState if counts[state]]
         print(f"{len(latest)} job{'s' if len(latest) != 1 else ''}: " + ", ".join(parts))

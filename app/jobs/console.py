@@ -3,11 +3,17 @@ a job ends. Used by `swapcast worker`, `swapcast jobs watch` and `swapcast swap`
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TextIO
 
-from .events import EventKind, JobEvent
-from .model import JobState
+from .events import EventKind, JobEvent, Subscription
+from .executor import Executor
+from .model import Job, JobState
 
 _BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} frames{postfix}"
 
@@ -94,3 +100,59 @@ class JobProgressView:
             tqdm.write(text, file=self.file)  # above the bars, without breaking them
         else:
             print(text, file=self.file, flush=True)
+
+
+def run_in_foreground(
+    executor: Executor,
+    events: Subscription,
+    view: JobProgressView | None = None,
+    *,
+    forever: bool = False,
+    job_ids: Sequence[int] | None = None,
+) -> tuple[list[Job], bool]:
+    """Start `executor` and draw `events` until it ends (`swapcast worker`, `swapcast swap`).
+
+    Ctrl-C or SIGTERM stop it cleanly: running jobs go back to the queue. Returns the jobs it
+    settled and whether it was interrupted. Call it on the main thread; bars are drawn there,
+    never from the worker threads.
+    """
+    view = view or JobProgressView()
+    executor.start(forever=forever, job_ids=job_ids)
+    interrupted = False
+    try:
+        with _stop_on_sigterm(executor.stop):
+            _pump(executor, events, view)
+    except KeyboardInterrupt:
+        interrupted = True
+        view._line("stopping: running jobs go back to the queue")
+        executor.stop()
+        _pump(executor, events, view)  # a second Ctrl-C leaves at once (leases recover the jobs)
+    finally:
+        view.close()
+    return executor.finished, interrupted
+
+
+def _pump(executor: Executor, events: Subscription, view: JobProgressView) -> None:
+    while True:
+        done = executor.join(timeout=0.1)
+        for event in events.drain():
+            view.handle(event)
+        if done:
+            return
+
+
+@contextmanager
+def _stop_on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
+    """`kill`, systemd and docker stop send SIGTERM: stop as cleanly as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

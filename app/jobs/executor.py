@@ -60,6 +60,10 @@ class LocalExecutor:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        # join() waits on this, not on Thread.join: in Python < 3.13 a Ctrl-C that interrupts
+        # Thread.join can make is_alive() report a still-running thread as finished.
+        self._ended = threading.Condition()
+        self._running = 0
 
     def start(self, *, forever: bool = False, job_ids: Sequence[int] | None = None) -> None:
         if self._threads:
@@ -76,6 +80,7 @@ class LocalExecutor:
             )
             for _ in range(self.count)
         ]
+        self._running = len(self.workers)
         for index, worker in enumerate(self.workers):
             thread = threading.Thread(
                 target=self._serve,
@@ -98,15 +103,20 @@ class LocalExecutor:
             _log.exception("worker %s crashed", worker.worker_id)
             self._errors.append(error)
             self._stop.set()  # one crashed worker (e.g. the DB is gone) stops the others
+        finally:
+            with self._ended:
+                self._running -= 1
+                self._ended.notify_all()
 
     def stop(self) -> None:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> bool:
-        for thread in self._threads:
-            thread.join(timeout)
-            if thread.is_alive():
+        with self._ended:
+            if not self._ended.wait_for(lambda: self._running == 0, timeout):
                 return False
+        for thread in self._threads:
+            thread.join()  # only the last few instructions of _serve are left
         if self._errors:
             raise self._errors[0]
         return True

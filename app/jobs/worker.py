@@ -226,7 +226,8 @@ class Worker:
             next_at = self.store.next_pending_at()
             if next_at is None:
                 break
-            stop.wait(min(self.poll_s, max(0.0, next_at - self.store.clock())))
+            # Sleep until the back-off ends (a floor keeps a lost race from spinning the CPU).
+            stop.wait(min(self.poll_s, max(0.01, next_at - self.store.clock())))
             self._recover()
         return self.finished[start:]
 
