@@ -227,7 +227,7 @@ class BuiltinEngine(Engine):
                     out[job.frame_index] = frames[job.frame_index].copy()  # never write into the caller's frame
                 if context.color_correction > 0:
                     result = match_mean_color(result, face_crop, mask.alpha, context.color_correction)
-                paste_back(out[job.frame_index], result, mask, job.matrix)
+                paste_back(out[job.frame_index], result, mask, job.matrix, face_crop)
         if context.enhance:
             with timer.stage("enhance"):
                 self.ensure_enhancer()

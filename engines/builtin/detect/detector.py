@@ -1,7 +1,13 @@
-"""SCRFD face detection through insightface's own decoder (anchors, NMS) on our session."""
+"""SCRFD face detection through insightface's own decoder (anchors, NMS) on our session.
+
+Peers letterbox every frame into a 640×640 square; for a 16:9 frame 44 % of that is black padding
+the model still has to process. When the model's input is dynamic we fit the detector's input to
+the frame's aspect ratio instead (640×384 for 16:9), same scale, far fewer pixels.
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +16,41 @@ from insightface.model_zoo.scrfd import SCRFD
 
 from .faces import DetectedFace
 
+STRIDE = 32  # the coarsest SCRFD stride: input sides must be multiples of it
+
 
 class FaceDetector:
     def __init__(self, model_path: Path, session: ort.InferenceSession, det_size: int = 640,
                  threshold: float = 0.5) -> None:
-        self._scrfd = SCRFD(model_file=str(model_path), session=session)
+        try:
+            # Our session (our providers and options) must be the one that runs, not a derived one.
+            self._scrfd = SCRFD(model_file=str(model_path), session=session, static_shape_sessions=False)
+        except TypeError:  # insightface < 2 has no such option and always uses the given session
+            self._scrfd = SCRFD(model_file=str(model_path), session=session)
         self.det_size = det_size
         self.threshold = threshold
+        shape = session.get_inputs()[0].shape
+        self.dynamic = not (isinstance(shape[2], int) and isinstance(shape[3], int))
         self._scrfd.prepare(ctx_id=0, input_size=(det_size, det_size), det_thresh=threshold)
+        self._sizes: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def input_size(self, frame_shape: tuple[int, ...]) -> tuple[int, int]:
+        """(width, height) fed to the model for frames of this shape."""
+        height, width = frame_shape[:2]
+        key = (width, height)
+        if key not in self._sizes:
+            if not self.dynamic:
+                self._sizes[key] = (self.det_size, self.det_size)
+            elif width >= height:
+                short = math.ceil(self.det_size * height / width / STRIDE) * STRIDE
+                self._sizes[key] = (self.det_size, max(STRIDE, short))
+            else:
+                short = math.ceil(self.det_size * width / height / STRIDE) * STRIDE
+                self._sizes[key] = (max(STRIDE, short), self.det_size)
+        return self._sizes[key]
 
     def detect(self, frame: np.ndarray, max_faces: int = 0) -> list[DetectedFace]:
-        boxes, kpss = self._scrfd.detect(frame, input_size=(self.det_size, self.det_size), max_num=max_faces)
+        boxes, kpss = self._scrfd.detect(frame, input_size=self.input_size(frame.shape), max_num=max_faces)
         if boxes is None or len(boxes) == 0:
             return []
         faces = []

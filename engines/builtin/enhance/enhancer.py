@@ -33,4 +33,4 @@ class FaceEnhancer:
         pred = self.session.run([self._output_name], {self._input_name: blob})[0][0].astype(np.float32)
         restored = np.clip((pred.transpose(1, 2, 0)[..., ::-1] + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
         mask = blend_mask(self.size, False)
-        paste_back(frame, restored, mask if blend >= 1.0 else mask.scaled(blend), matrix)
+        paste_back(frame, restored, mask if blend >= 1.0 else mask.scaled(blend), matrix, face)

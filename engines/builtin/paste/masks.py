@@ -44,6 +44,8 @@ def mouth_region(size: int) -> np.ndarray:
 class BlendMask:
     alpha: np.ndarray  # uint8 0..255, travels through the warp with the crop as a 4th channel
     support: tuple[int, int, int, int]  # x0, y0, x1, y1 of the crop where alpha > 0
+    weight: np.ndarray  # float32 alpha/255, for cv2.blendLinear at crop size
+    inverse_weight: np.ndarray  # 1 - weight
 
     @classmethod
     def of(cls, alpha: np.ndarray) -> "BlendMask":
@@ -51,7 +53,8 @@ class BlendMask:
         cols = np.flatnonzero(alpha.max(axis=0))
         box = (0, 0, 0, 0) if rows.size == 0 else (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
         alpha.setflags(write=False)
-        return cls(alpha, box)
+        weight = alpha.astype(np.float32) * np.float32(1 / 255)
+        return cls(alpha, box, weight, 1.0 - weight)
 
     def scaled(self, amount: float) -> "BlendMask":
         return BlendMask.of((self.alpha.astype(np.float32) * amount).astype(np.uint8))

@@ -41,24 +41,37 @@ def region_of(inverse: np.ndarray, box: tuple[int, int, int, int], frame_shape: 
     return Region(x0, y0, x1, y1)
 
 
-def paste_back(frame: np.ndarray, swapped: np.ndarray, mask: BlendMask, matrix: np.ndarray) -> Region:
-    """Blend `swapped` (crop of `frame` taken with `matrix`, frame → crop) into `frame`, in place."""
+def paste_back(frame: np.ndarray, swapped: np.ndarray, mask: BlendMask, matrix: np.ndarray,
+               original: np.ndarray | None = None) -> Region:
+    """Blend `swapped` (a crop of `frame` taken with `matrix`, frame → crop) into `frame`, in place.
+
+    The blend runs at crop size (128²) against `original`, the unswapped crop; one 4-channel warp
+    carries the result and its alpha into the face's box, and only pixels with alpha above
+    `WRITE_THRESHOLD` are written. The frame's pixels elsewhere are never touched.
+    """
     inverse = cv2.invertAffineTransform(matrix)
     region = region_of(inverse, mask.support, frame.shape)
     if region.empty:
         return region
+    if original is None:
+        original = cv2.warpAffine(frame, matrix, swapped.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    blended = cv2.blendLinear(swapped, original, mask.weight, mask.inverse_weight)
+    rgba = cv2.cvtColor(blended, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = mask.alpha
     # Shift the inverse warp so its output is the region, not the whole frame.
     local = inverse.copy()
     local[0, 2] -= region.x0
     local[1, 2] -= region.y0
     size = (region.x1 - region.x0, region.y1 - region.y0)
     # Four channels warp faster than three in OpenCV (SIMD), and carry the alpha along for free.
-    rgba = cv2.cvtColor(swapped, cv2.COLOR_BGR2BGRA)
-    rgba[..., 3] = mask.alpha
-    warped = cv2.warpAffine(rgba, local, size, flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    weight = cv2.extractChannel(warped, 3).astype(np.float32) * np.float32(1 / 255)
+    warped = cv2.warpAffine(rgba, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=0)
+    _, write = cv2.threshold(cv2.extractChannel(warped, 3), WRITE_THRESHOLD, 255, cv2.THRESH_BINARY)
     roi = frame[region.y0:region.y1, region.x0:region.x1]
-    blended = cv2.blendLinear(warped, cv2.cvtColor(roi, cv2.COLOR_BGR2BGRA), weight, 1.0 - weight)
-    roi[...] = cv2.cvtColor(blended, cv2.COLOR_BGRA2BGR)
+    cv2.copyTo(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), write, roi)
     return region
+
+
+# Where the mask is almost 0 the frame keeps its exact pixels (no resampling of the background).
+WRITE_THRESHOLD = 6

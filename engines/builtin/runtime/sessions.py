@@ -68,6 +68,9 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     options.log_severity_level = 3  # onnxruntime's warnings are noise to a user; we report fallbacks ourselves
     if threads > 0:
         options.intra_op_num_threads = threads
+    # onnxruntime's idle workers spin for a while after each run; on a few cores that steals the CPU
+    # from the warps and blends that run right after inference.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
