@@ -78,8 +78,15 @@ class SwapContext:
     color_correction: float = 0.0  # 0 = off, 1 = full match of the target's skin colour
     smoothing: bool = False  # temporal keypoint smoothing (video / live)
     bypass: bool = False
+    # Live streams pass a frame through when a model fails ("pass"); offline jobs must not write
+    # unswapped frames silently, so they ask for the error ("raise").
+    on_error: str = "pass"
     timestamp: float | None = None  # capture time of the frame being processed (for smoothing)
     stream_state: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def count(self, key: str, amount: int = 1) -> None:
+        """Per-stream counters the engine keeps (e.g. frames in which no face was swapped)."""
+        self.stream_state[key] = int(self.stream_state.get(key, 0)) + amount  # type: ignore[arg-type]
 
     @property
     def active_identity(self) -> Identity | None:

@@ -41,6 +41,8 @@ from .swap.swapper import SwapOutputError, Swapper
 
 log = logging.getLogger(__name__)
 
+FRAMES_WITHOUT_FACE = "frames_without_face"  # SwapContext counter: frames where nothing was swapped
+
 
 @dataclass(frozen=True)
 class _Job:
@@ -184,8 +186,10 @@ class BuiltinEngine(Engine):
             out = self._swap_frames(frames, context)
         except Exception as error:  # noqa: BLE001 — the stream must survive any model failure
             message = f"{type(error).__name__}: {error}"
-            log.warning("frame passed through unchanged: %s", message)
             self._health.failure(len(frames), message)
+            if context.on_error == "raise":
+                raise
+            log.warning("frame passed through unchanged: %s", message)
             return list(frames)
         self._health.success(len(frames))
         return out
@@ -215,6 +219,9 @@ class BuiltinEngine(Engine):
                 for face, identity in select(faces, context)
             ]
             crops = [crop(frames[job.frame_index], job.matrix, swapper.size) for job in jobs]
+        swapped_frames = {job.frame_index for job in jobs}
+        if len(swapped_frames) < len(frames):
+            context.count(FRAMES_WITHOUT_FACE, len(frames) - len(swapped_frames))
         if not jobs:
             return list(frames)
         with timer.stage("swap"):
