@@ -245,3 +245,21 @@ def test_rate_meter_follows_the_recent_speed() -> None:
     assert meter.fps() == pytest.approx(30.0)
     meter.add(10.0, 0)  # the runner restarted its count
     assert meter.fps() is None
+
+
+def test_a_failed_progress_write_does_not_fail_the_job(store: JobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    job_id = store.add(make_spec("ok")).id
+    real = store.update_progress
+    failures = iter([True, False, True])
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if next(failures, False):
+            raise sqlite3.OperationalError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "update_progress", flaky)
+    fast_worker(store, FakeRunner(frames=5)).run_until_empty()
+    job = store.get(job_id)
+    assert job.state is JobState.COMPLETED and job.progress.done == 5

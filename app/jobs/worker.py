@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -148,16 +149,26 @@ class JobReporter:
             return
         fps = self._meter.fps()
         eta = (total - done) / fps if fps and total > 0 else None
-        lease = self._store.update_progress(
-            self._job.id, done, total, fps, eta, worker_id=self._worker_id
-        )
-        self._last_write, self._last_written = now, (done, total)
+        self._last_write = now
+        try:
+            lease = self._store.update_progress(
+                self._job.id, done, total, fps, eta, worker_id=self._worker_id
+            )
+        except sqlite3.Error:
+            # Progress is best effort: a database locked past busy_timeout must not fail an
+            # hour-long render (the heartbeat keeps the lease; the next due write catches up).
+            _log.warning("job %s: progress not recorded", self._job.id, exc_info=True)
+            return
+        self._last_written = (done, total)
         self._control.learn(lease)
         self.check()
 
     def warn(self, message: str) -> None:
-        self.warnings.append(message)
-        self._store.add_warning(self._job.id, message)
+        self.warnings.append(message)  # also passed to complete(), in case this write fails
+        try:
+            self._store.add_warning(self._job.id, message)
+        except sqlite3.Error:
+            _log.warning("job %s: warning not recorded: %s", self._job.id, message, exc_info=True)
 
 
 class _Heartbeat:
@@ -320,7 +331,8 @@ class Worker:
         if not isinstance(result, RunResult):
             message = f"internal error: the runner returned {type(result).__name__}, not RunResult"
             return self.store.fail(job.id, message, transient=False, worker_id=wid)
-        settled = self.store.complete(job.id, result.output, result.warnings, worker_id=wid)
+        warnings = [*reporter.warnings, *result.warnings]  # store.complete() drops duplicates
+        settled = self.store.complete(job.id, result.output, warnings, worker_id=wid)
         if settled is None:
             _log.warning("job %s finished here but was no longer this worker's; result not recorded", job.id)
         return settled
