@@ -44,7 +44,7 @@ class JobSpec:
     targets: list[str]  # already expanded to files
     output: str  # a file for one target, a folder for several
     enhance: bool = False
-    faces: str = "largest"  # one of FACE_MODES
+    faces: FaceMode = "largest"
     reference: str | None = None  # the face to replace when faces == "reference"
     source_face: int | None = None  # which face of the source image(s), 0-based; None: the largest
     trim: tuple[float, float] | None = None  # seconds (start, end) of video targets
