@@ -144,6 +144,8 @@ def test_cancel_retry_rm(media: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["jobs", "cancel", "1"]) == 0
     assert "job 1 cancelled" in capsys.readouterr().out
     assert main(["jobs", "retry", "1"]) == 0
+    with JobStore() as store:
+        assert store.get(1).spec.overwrite is False
     assert main(["jobs", "retry", "1"]) == 2  # pending already
     assert "job 1 is pending" in one_error_line(capsys)
     with JobStore() as store:
@@ -187,3 +189,20 @@ def test_worker_without_the_swap_runner_says_so(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setitem(sys.modules, "app.offline.runner", None)  # as if the module did not exist
     assert main(["worker"]) == 2
     assert "offline swap runner (app.offline.runner) is not part of this build" in one_error_line(capsys)
+
+
+def test_rerunning_a_completed_job_can_replace_its_output(
+    media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = media / "a.mp4"
+    add(media, "-o", str(output))
+    assert main(["worker"]) == 0
+    output.write_bytes(b"made by the first run")
+    capsys.readouterr()
+    assert main(["jobs", "retry", "1"]) == 0
+    assert "without --overwrite the re-run will fail" in capsys.readouterr().err
+    main(["jobs", "cancel", "1"])
+    assert main(["jobs", "retry", "1", "--overwrite"]) == 0
+    with JobStore() as store:
+        job = store.get(1)
+    assert job.state is JobState.PENDING and job.spec.overwrite is True

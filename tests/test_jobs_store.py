@@ -171,8 +171,8 @@ def test_retry_reruns_finished_jobs_with_attempts_reset(store: JobStore) -> None
     with pytest.raises(JobStateError, match="is processing"):
         store.retry(job_id)
     store.complete(job_id, "/out.mp4")
-    rerun = store.retry(job_id)  # re-run of a completed job
-    assert rerun.state is JobState.PENDING and rerun.output is None
+    rerun = store.retry(job_id, overwrite=True)  # re-run of a completed job, replacing its output
+    assert rerun.state is JobState.PENDING and rerun.output is None and rerun.spec.overwrite is True
     store.cancel(job_id)
     assert store.retry(job_id).state is JobState.PENDING
 

@@ -50,14 +50,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     follow.add_argument("id", type=int, metavar="ID")
     follow.set_defaults(handler=cmd_watch)
 
+    actions = {}
     for name, handler, text in (
         ("cancel", cmd_cancel, "cancel a pending job, or stop a running one"),
         ("retry", cmd_retry, "run a failed, cancelled or completed job again"),
         ("rm", cmd_rm, "remove a job that is not running"),
     ):
-        action = commands.add_parser(name, help=text)
-        action.add_argument("id", type=int, metavar="ID")
-        action.set_defaults(handler=handler)
+        actions[name] = commands.add_parser(name, help=text)
+        actions[name].add_argument("id", type=int, metavar="ID")
+        actions[name].set_defaults(handler=handler)
+    actions["retry"].add_argument(
+        "--overwrite", action="store_true", default=None,
+        help="replace the output if it exists (re-running a completed job needs this)",
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -103,7 +108,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             str(job.id),
             job.state.value,
             _progress_cell(job),
-            f"{job.fps:.1f}" if job.fps else "-",
+            f"{job.fps:.1f}" if job.fps and job.state is JobState.PROCESSING else "-",
             format_eta(job.eta_s) if job.state is JobState.PROCESSING else "-",
             _targets_cell(job),
             Path(job.output or job.spec.output).name,
@@ -232,8 +237,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     with open_store() as store:
-        job = store.retry(args.id)
+        before = store.get(args.id)
+        job = store.retry(args.id, overwrite=args.overwrite)
     print(f"job {job.id} queued again; run it with `swapcast worker`")
+    output = Path(before.output or job.spec.output)
+    if before.state is JobState.COMPLETED and not job.spec.overwrite and output.is_file():
+        print(f"note: {output} exists; without --overwrite the re-run will fail", file=sys.stderr)
     return 0
 
 

@@ -15,6 +15,7 @@ Concurrency model:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -447,8 +448,11 @@ class JobStore:
             events.append(JobEvent.from_job(job, EventKind.STATE))
         return job
 
-    def retry(self, job_id: int) -> Job:
-        """Run a finished job again (FAILED, CANCELLED or COMPLETED → PENDING), attempts reset."""
+    def retry(self, job_id: int, overwrite: bool | None = None) -> Job:
+        """Run a finished job again (FAILED, CANCELLED or COMPLETED → PENDING), attempts reset.
+
+        `overwrite`: change the spec's overwrite flag (re-running a completed job needs it, since
+        its output now exists)."""
         now = self.clock()
         with self._write() as (conn, events):
             job = self._get_in(conn, job_id)
@@ -457,6 +461,9 @@ class JobStore:
                     f"job {job_id} is {job.state.value.lower()}",
                     "only failed, cancelled or completed jobs can be retried",
                 )
+            if overwrite is not None and overwrite != job.spec.overwrite:
+                spec = dataclasses.replace(job.spec, overwrite=overwrite)
+                conn.execute("UPDATE jobs SET spec = ? WHERE id = ?", (spec.to_json(), job_id))
             conn.execute(
                 "UPDATE jobs SET state = 'PENDING', attempts = 0, next_attempt_at = ?, error = NULL,"
                 " warnings = '[]', frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL,"
