@@ -25,3 +25,23 @@ def source_face_image() -> np.ndarray:
     image = plain_background(512, 512)
     draw_face(image, (256, 256), 300, IDENTITIES[1])
     return image
+
+
+def write_benchmark_clip(path, size: tuple[int, int] = (1920, 1080), frames: int = 60, fps: int = 30) -> None:
+    """A clip with one face crossing a busy background (H.264, near-lossless so decode is realistic)."""
+    import av
+
+    width, height = size
+    background = busy_background(width, height, seed=5)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast"}
+        for i in range(frames):
+            frame = background.copy()
+            x = width * (0.25 + 0.5 * i / max(1, frames - 1))
+            draw_face(frame, (x, height * 0.5), height * 0.36, IDENTITIES[2])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

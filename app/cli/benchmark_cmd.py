@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--provider", default="auto", help="auto, cuda, tensorrt, cpu (default auto)")
     parser.add_argument("--swapper", default=None, help="a swapper model id (e.g. inswapper_128_arch)")
     parser.add_argument("--detector", default=None, help="a detector model id (e.g. det_10g_arch)")
+    parser.add_argument("--video", action="store_true",
+                        help="also time a video: swap throughput vs plain decode → encode (same encoder)")
+    parser.add_argument("--video-size", default="1080p", help="size of the generated clip (default 1080p)")
+    parser.add_argument("--video-frames", type=int, default=90, help="frames in the generated clip (default 90)")
+    parser.add_argument("--encoder", default="auto", help="encoder for --video (default auto)")
+    parser.add_argument("--no-frame", action="store_true", help="skip the per-frame comparison")
     parser.set_defaults(handler=run)
 
 
@@ -42,9 +48,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--faces must be at least 1")
     store = ModelStore.resolve(user_paths().models, models_override(args))
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    results = run_frame_benchmark(store, sizes, args.faces, args.iterations, not args.no_reference,
-                                  providers=(args.provider,), swapper_id=args.swapper,
-                                  detector_id=args.detector, log=log)
+    results: list = []
+    if not args.no_frame:
+        results += run_frame_benchmark(store, sizes, args.faces, args.iterations, not args.no_reference,
+                                       providers=(args.provider,), swapper_id=args.swapper,
+                                       detector_id=args.detector, log=log)
+    if args.video:
+        from app.benchmark.video_bench import run_video_benchmark
+
+        if args.video_size not in SIZES:
+            raise InputError(f"unknown size {args.video_size}", f"use {', '.join(SIZES)}")
+        results.append(run_video_benchmark(store, args.video_size, args.video_frames, args.encoder,
+                                           providers=(args.provider,), swapper_id=args.swapper,
+                                           detector_id=args.detector, log=log))
     document = {
         "device": describe_device(),
         "models": {spec.role: spec.id for spec in store.specs() if spec.default},

@@ -20,6 +20,7 @@ from .common import add_models_option, fail
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.gui_cmd",
     "app.cli.models_cmd",
+    "app.cli.swap_cmd",
     "app.cli.jobs_cmd",
     "app.cli.worker_cmd",
     "app.cli.doctor_cmd",

@@ -33,6 +33,8 @@ _FASTSTART_FORMATS = {"mp4", "mov", "ipod", "ismv"}
 # FFmpeg colour-space codes (AVColorSpace) → swscale's matrix names, for BGR → YUV.
 _SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class EncodeSettings:
@@ -69,7 +71,11 @@ class VideoWriter:
         self.source = source
         self.path = check_output(dst, inputs=[source.path], overwrite=self.settings.overwrite)
         self.encoder = encoder or resolve_encoder(self.settings.encoder, self.settings.quality, self.settings.preset)
-        self.warnings: list[str] = [self.encoder.note] if self.encoder.note else []
+        # `auto` falling back to libx264 is the normal case on a machine without a hardware encoder:
+        # log it, don't warn the user about it on every job.
+        if self.encoder.note:
+            _log.info(self.encoder.note)
+        self.warnings: list[str] = []
         self.frames_written = 0
         self.audio_copied: bool | None = None
         self._start_s = start_s if start_s else None
