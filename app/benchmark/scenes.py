@@ -13,7 +13,8 @@ def benchmark_frame(size: tuple[int, int], faces: int, seed: int = 0) -> np.ndar
     """`faces` faces side by side, each about a third of the frame's height (a webcam close-up)."""
     width, height = size
     frame = busy_background(width, height, seed)
-    face_height = min(height * 0.36, width / (faces + 0.5) / 0.8 * 0.7)
+    # Faces at most half their spacing wide, so neighbours stay well apart (as people in a call do).
+    face_height = min(height * 0.36, width / (faces + 1) * 0.5 / 0.8)
     for i in range(faces):
         x = width * (i + 1) / (faces + 1)
         draw_face(frame, (x, height * 0.5), face_height, IDENTITIES[(i + 2) % len(IDENTITIES)])
