@@ -57,6 +57,8 @@ PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
 if [[ "$MODE" == gpu ]]; then ORT=onnxruntime-gpu; OTHER=onnxruntime; else ORT=onnxruntime; OTHER=onnxruntime-gpu; fi
+ORT_SPEC="$ORT"
+[[ "$MODE" == gpu ]] && ORT_SPEC="onnxruntime-gpu[cuda,cudnn]"  # NVIDIA's CUDA/cuDNN libraries as wheels
 EXTRAS="$MODE"
 [[ "$DEV" == 1 ]] && EXTRAS="$EXTRAS,dev"
 
@@ -79,7 +81,7 @@ if installed "$OTHER" || ! "$PY" -c 'import onnxruntime' 2>/dev/null; then
     "${PIP[@]}" uninstall --quiet -y "$OTHER" "$ORT" >/dev/null 2>&1 || true
     "${PIP[@]}" install --quiet --force-reinstall --no-deps "$ORT" || die "could not install $ORT"
     # --no-deps skipped its own needs; they are already there from the first install, but make sure.
-    "${PIP[@]}" install --quiet "$ORT" || die "could not install the dependencies of $ORT"
+    "${PIP[@]}" install --quiet "$ORT_SPEC" || die "could not install the dependencies of $ORT"
 fi
 
 # Verify that the providers we expect really load (creating a session, not just listing them).
@@ -97,6 +99,8 @@ graph = helper.make_graph(
 )
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 model.ir_version = 8
+if hasattr(ort, "preload_dlls") and mode == "gpu":
+    ort.preload_dlls()  # load the CUDA/cuDNN wheels' libraries before the provider needs them
 available = ort.get_available_providers()
 print(f"setup: onnxruntime {ort.__version__}, device {ort.get_device()}, providers {available}")
 if mode == "gpu":
@@ -107,8 +111,9 @@ if mode == "gpu":
     session = ort.InferenceSession(model.SerializeToString(),
                                    providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
     if session.get_providers()[0] != "CUDAExecutionProvider":
-        print("setup: ERROR: CUDA provider listed but failed to load — install the CUDA 12 runtime and "
-              "cuDNN 9 that this onnxruntime-gpu needs (see README, Troubleshooting)", file=sys.stderr)
+        print("setup: ERROR: CUDAExecutionProvider is installed but failed to load (onnxruntime's reason is "
+              "above: usually an NVIDIA driver too old for this CUDA, or no GPU visible) — update the driver, "
+              "or run with --cpu (see README, Troubleshooting)", file=sys.stderr)
         sys.exit(1)
     print("setup: CUDAExecutionProvider loads")
 else:

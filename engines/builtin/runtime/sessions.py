@@ -74,10 +74,26 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     return options
 
 
+_preloaded = False
+
+
+def _preload_gpu_libraries() -> None:
+    """onnxruntime-gpu[cuda,cudnn] ships CUDA/cuDNN as wheels; load them before the first GPU session."""
+    global _preloaded
+    if not _preloaded and hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception as error:  # noqa: BLE001 — the session's own fallback reason says the rest
+            log.warning("could not preload CUDA libraries: %s", error)
+    _preloaded = True
+
+
 def create_session(path: Path, providers: tuple[str, ...], threads: int = 0,
                    tensorrt_cache: Path | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
     """One session per model; onnxruntime's `run` is thread-safe, so threads share it."""
     requested = resolve_providers(providers)
+    if requested[0] in (CUDA, TENSORRT):
+        _preload_gpu_libraries()
     provider_list = [(name, _provider_options(name, tensorrt_cache)) for name in requested]
     session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=provider_list)
     actual = session.get_providers()[0]
