@@ -44,7 +44,7 @@ def run_video_benchmark(store, size: str, frames: int, encoder: str, providers: 
         write_benchmark_clip(clip, SIZES[size], frames)
         source = folder / "source.png"
         write_image_atomic(source, source_face_image())
-        context = SwapContext(identities=[engine.identity([source])], smoothing=True, on_error="raise")
+        context = SwapContext(identities=[engine.identity([source])], smoothing=True, on_error="raise", in_place=True)
         options = TranscodeOptions(encoder=encoder)
         plain = transcode(clip, folder / "plain.mp4", identity, options)
         log(f"plain transcode: {plain.fps:.1f} fps ({plain.encoder})")

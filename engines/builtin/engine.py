@@ -230,8 +230,8 @@ class BuiltinEngine(Engine):
         with timer.stage("paste"):
             mask = blend_mask(swapper.size, context.mouth_mask)
             for job, face_crop, result in zip(jobs, crops, swapped):
-                if out[job.frame_index] is frames[job.frame_index]:
-                    out[job.frame_index] = frames[job.frame_index].copy()  # never write into the caller's frame
+                if out[job.frame_index] is frames[job.frame_index] and not context.in_place:
+                    out[job.frame_index] = frames[job.frame_index].copy()  # the caller's frame stays as it was
                 if context.color_correction > 0:
                     result = match_mean_color(result, face_crop, mask.alpha, context.color_correction)
                 paste_back(out[job.frame_index], result, mask, job.matrix, face_crop)
