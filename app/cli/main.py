@@ -20,9 +20,12 @@ from .common import add_models_option, fail
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.gui_cmd",
     "app.cli.models_cmd",
+    "app.cli.live_cmd",
+    "app.cli.cameras_cmd",
     "app.cli.swap_cmd",
     "app.cli.jobs_cmd",
     "app.cli.worker_cmd",
+    "app.cli.engines_cmd",
     "app.cli.doctor_cmd",
     "app.cli.benchmark_cmd",
 )

@@ -1,0 +1,1 @@
+"""The live pipeline: capture → engine → outputs (virtual camera, stream, recording, preview)."""

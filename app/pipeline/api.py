@@ -1,0 +1,92 @@
+"""The live pipeline's public interface: what the CLI (`swapcast live`) and the GUI use.
+
+Fixed first so the GUI and the pipeline can be built side by side. Everything here is plain data or
+a thread-safe method; nothing blocks the caller for long, and callbacks run on pipeline threads
+(the GUI marshals them to its own thread with a queued signal).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from engines.base import EngineHealth
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    sources: tuple[Path, ...]  # photos of the face(s) to swap in; one identity each (see identities)
+    camera: str = "0"  # camera index, device path (/dev/video0) or a video file played at its own fps, looped
+    size: tuple[int, int] | None = (1280, 720)  # requested capture size; None = the camera's default
+    fps: float = 30.0  # requested capture fps and the virtual camera's send rate
+    virtual_cam: bool = False
+    vcam_backend: str = "auto"  # auto | v4l2loopback | obs | unitycapture
+    vcam_device: str | None = None  # e.g. /dev/video10 (Linux)
+    stream_url: str | None = None  # udp://host:port (MPEG-TS), srt://…, rtmp://…
+    record_path: Path | None = None
+    preview: bool = False  # an OpenCV window from the CLI (the GUI uses preview listeners instead)
+    mirror: bool = False
+    enhance: bool = False
+    face_mode: str = "largest"  # largest | all | position | reference
+    models: Path | None = None  # --models DIR
+    duration_s: float | None = None  # stop by itself after this long
+    stats_json: Path | None = None  # rewritten every second
+    identities: tuple[tuple[Path, ...], ...] = ()  # several photos per identity; overrides `sources` when set
+
+
+class SessionState(str, enum.Enum):
+    STARTING = "starting"  # loading models, opening the camera
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"  # could not start at all (e.g. no source face); `message` says why
+
+
+@dataclass(frozen=True)
+class OutputStatus:
+    name: str  # "virtual camera", "stream", "recording", "preview"
+    state: str  # "ok" | "retrying" | "unavailable" | "stopped"
+    detail: str = ""  # e.g. "SwapCast on /dev/video10", or why it is unavailable and the fix
+    frames_sent: int = 0
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    state: SessionState
+    message: str = ""  # status line: "camera 0 gone — reopening…", the failure reason, …
+    fps_in: float = 0.0  # frames captured per second
+    fps_out: float = 0.0  # frames processed per second
+    latency_ms_p50: float = 0.0  # capture → processed, over the last few seconds
+    latency_ms_p95: float = 0.0
+    dropped: int = 0  # stale frames dropped at capture since start
+    frames: int = 0  # frames processed since start
+    stages_ms: dict[str, float] = field(default_factory=dict)  # capture, detect, swap, paste, … (recent means)
+    outputs: tuple[OutputStatus, ...] = ()
+    engine: EngineHealth | None = None
+    bypass: bool = False
+    mirror: bool = False
+    enhance: bool = False
+    face_mode: str = "largest"
+    active_source: int = 0
+
+
+PreviewListener = Callable[[np.ndarray, float], None]  # (BGR frame after swap, capture timestamp) — on a pipeline thread
+
+
+class LiveControls(Protocol):
+    """Act while running, without a restart; each takes effect within a frame or two."""
+
+    def set_bypass(self, on: bool) -> None: ...
+    def set_mirror(self, on: bool) -> None: ...
+    def set_enhance(self, on: bool) -> None: ...
+    def set_face_mode(self, mode: str) -> None: ...
+    def set_active_source(self, index: int) -> None: ...
+    def set_sources(self, identities: tuple[tuple[Path, ...], ...]) -> None: ...  # recognised off the frame path
+    def set_virtual_cam(self, on: bool) -> None: ...
+    def set_recording(self, path: Path | None) -> None: ...
+    def set_stream(self, url: str | None) -> None: ...
