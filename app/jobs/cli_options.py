@@ -11,11 +11,12 @@ import argparse
 from pathlib import Path
 
 from engines.errors import InputError
+from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 from .model import ENCODERS, FACE_MODES, JobSpec
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(IMAGE_SUFFIXES)
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(VIDEO_SUFFIXES)
 MEDIA_EXTENSIONS: frozenset[str] = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
 
