@@ -235,3 +235,15 @@ def test_ctrl_c_cancels_and_leaves_nothing(kit_dir, tmp_path) -> None:
     listing = subprocess.run([str(script), "jobs", "list", "--json"], env=env, capture_output=True, text=True)
     assert json.loads(listing.stdout)[0]["state"] == "CANCELLED"
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_several_targets_go_into_a_folder_keeping_their_names(kit_dir, tmp_path) -> None:
+    folder = tmp_path / "targets"
+    folder.mkdir()
+    for name in ("one.png", "two.png"):
+        shutil.copy(kit_dir / "samples" / "target.png", folder / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert swap(kit_dir, "-s", str(kit_dir / "samples/source_a.png"), "-t", str(folder), "-o", str(out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["one.png", "two.png"]
+    assert all(AI_TAG in read_image_tags(p)["comment"] for p in out.iterdir())
