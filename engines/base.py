@@ -131,7 +131,7 @@ class LoadOptions:
     providers: tuple[str, ...] = ("auto",)  # "auto" = best available: CUDA → TensorRT → DML/CoreML → CPU
     det_size: int = 640
     det_threshold: float = 0.5
-    swapper_precision: str = "fp32"  # "fp32" | "fp16"
+    swapper_precision: str = "auto"  # "auto" (fp16 on a GPU, fp32 on the CPU) | "fp32" | "fp16"
     swapper_id: str | None = None  # a specific swapper model (e.g. an architecture-class one)
     detector_id: str | None = None
     load_enhancer: bool = False

@@ -27,7 +27,8 @@ def shared_engine(models: str | None) -> BuiltinEngine:
         if engine is None:
             engine = BuiltinEngine()
             engine.load(LoadOptions(models_dir=user_paths().models,
-                                    models_override=Path(override) if override else None))
+                                    models_override=Path(override) if override else None,
+                                    tensorrt_cache=user_paths().cache / "tensorrt"))
             _engines[key] = engine
         return engine
 

@@ -35,7 +35,7 @@ from .paste.masks import blend_mask
 from .paste.paste_back import paste_back
 from .recognize.identities import IdentityBuilder
 from .recognize.recognizer import FaceRecognizer
-from .runtime.sessions import SessionInfo, create_session
+from .runtime.sessions import CPU, SessionInfo, create_session, resolve_providers
 from .runtime.timing import StageTimer
 from .swap.swapper import SwapOutputError, Swapper
 
@@ -118,7 +118,11 @@ class BuiltinEngine(Engine):
         if options.swapper_id:
             return options.swapper_id
         default = store.default_for("swapper").id
-        if options.swapper_precision == "fp16":
+        precision = options.swapper_precision
+        if precision == "auto":
+            # fp16 is ~25 % faster on GPUs (and guarded by the junk-output fallback); slower on CPUs.
+            precision = "fp16" if resolve_providers(options.providers)[0] != CPU else "fp32"
+        if precision == "fp16":
             fp16 = f"{default}_fp16"
             if any(spec.id == fp16 for spec in store.specs()):
                 return fp16

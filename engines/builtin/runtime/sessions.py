@@ -39,7 +39,10 @@ def resolve_providers(wanted: tuple[str, ...]) -> tuple[str, ...]:
     available = set(ort.get_available_providers())
     chosen: list[str] = []
     for item in wanted:
-        names = AUTO_ORDER if item == "auto" else (ALIASES.get(item.lower(), item),)
+        name = ALIASES.get(item.lower(), item)
+        # TensorRT is opt-in (its first engine build takes minutes); CUDA stays behind it for the
+        # nodes TensorRT does not take.
+        names = AUTO_ORDER if item == "auto" else (TENSORRT, CUDA) if name == TENSORRT else (name,)
         for name in names:
             if name in available and name not in chosen:
                 chosen.append(name)
