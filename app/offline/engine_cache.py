@@ -1,40 +1,165 @@
-"""One loaded engine per models folder, shared by the jobs (and worker threads) of a process.
+"""Loaded engines, the engine manager and the memory allocator, shared by the jobs of a process.
 
 Loading costs seconds with real models; onnxruntime sessions are thread-safe and all per-stream
-state lives in the SwapContext, so jobs share the engine instead of reloading it.
+state lives in the SwapContext, so jobs share a loaded engine (one per models folder and profile)
+instead of reloading it. Before a load, the allocator checks that the models fit (GPU memory from
+NVML, RAM from psutil) and refuses with a message instead of crashing. With the memory strategy
+"release_after_job" the runner releases everything when a job ends.
+
+The engine settings come from, in order: SWAPCAST_INTEGRATIONS=FILE, <settings>/integrations.json,
+the shipped resources/integrations.json. The manager is rebuilt when that file changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from pathlib import Path
 
-from engines.base import LoadOptions
+from engines.allocator import MemoryReading, ResourceAllocator
+from engines.base import EngineHealth, LoadOptions
 from engines.builtin.engine import BuiltinEngine
+from engines.external.config import IntegrationsConfig, default_integrations_path, load_integrations
+from engines.manager import EngineManager
 
 from app.paths import MODELS_ENV, user_paths
 
-_engines: dict[str, BuiltinEngine] = {}
-_lock = threading.Lock()
+INTEGRATIONS_ENV = "SWAPCAST_INTEGRATIONS"
+MIB = 1024**2
+
+_EngineKey = tuple[str, tuple[object, ...]]
+
+_engines: dict[_EngineKey, BuiltinEngine] = {}
+_owners: dict[_EngineKey, str] = {}  # which engine entry (builtin, builtin-lite) loaded it
+_lock = threading.RLock()
+_manager: tuple[tuple[str, int, int], EngineManager] | None = None
+_allocator: ResourceAllocator | None = None
 
 
-def shared_engine(models: str | None) -> BuiltinEngine:
-    override = models or os.environ.get(MODELS_ENV) or None
-    key = str(Path(override).resolve()) if override else ""
+# ---- settings and manager ----------------------------------------------------------------------
+def integrations_path() -> Path:
+    env = os.environ.get(INTEGRATIONS_ENV)
+    if env:
+        return Path(env).expanduser()
+    user_file = user_paths().settings / "integrations.json"
+    return user_file if user_file.is_file() else default_integrations_path()
+
+
+def load_config() -> IntegrationsConfig:
+    return load_integrations(integrations_path())
+
+
+def shared_manager() -> EngineManager:
+    """The process's manager for the current settings file (rebuilt when the file changes)."""
+    global _manager
+    path = integrations_path()
+    try:
+        stat = path.stat()
+        stamp = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (str(path), 0, 0)  # load_integrations says what is wrong with it
+    with _lock:
+        if _manager is None or _manager[0] != stamp:
+            manager = EngineManager(load_integrations(path))
+            if _manager is not None:
+                _manager[1].close()
+            _manager = (stamp, manager)
+            _configure_allocator(manager.config)
+        return _manager[1]
+
+
+# ---- memory ------------------------------------------------------------------------------------
+def _gpu_reading() -> MemoryReading | None:
+    from app.monitor.gpu import read_gpus
+
+    report = read_gpus()
+    if not report.gpus:
+        return None
+    gpu = report.gpus[0]  # onnxruntime's CUDA provider uses device 0 unless told otherwise
+    return MemoryReading(f"GPU {gpu.index} ({gpu.name})", gpu.memory_total, gpu.memory_free)
+
+
+def _host_reading() -> MemoryReading | None:
+    import psutil
+
+    memory = psutil.virtual_memory()
+    return MemoryReading("system RAM", int(memory.total), int(memory.available))
+
+
+def shared_allocator() -> ResourceAllocator:
+    global _allocator
+    with _lock:
+        if _allocator is None:
+            _allocator = ResourceAllocator(gpu=_gpu_reading, host=_host_reading)
+        return _allocator
+
+
+def _configure_allocator(config: IntegrationsConfig) -> None:
+    allocator = shared_allocator()
+    allocator.factors = dict(config.allocator.factors)
+    allocator.reserve_bytes = config.allocator.reserve_mib * MIB
+
+
+# ---- engines -----------------------------------------------------------------------------------
+def _models_override(models: str | None) -> str | None:
+    return models or os.environ.get(MODELS_ENV) or None
+
+
+def base_options(models: str | None) -> LoadOptions:
+    override = _models_override(models)
+    return LoadOptions(models_dir=user_paths().models, models_override=Path(override) if override else None,
+                       tensorrt_cache=user_paths().cache / "tensorrt")
+
+
+def _key(models: str | None, options: LoadOptions) -> _EngineKey:
+    override = _models_override(models)
+    folder = str(Path(override).resolve()) if override else ""
+    # Paths are part of `folder`; the rest of the options decide what gets loaded and how.
+    tuning = tuple(value for name, value in sorted(dataclasses.asdict(options).items())
+                   if name not in ("models_dir", "models_override", "tensorrt_cache"))
+    return folder, tuning
+
+
+def shared_engine(models: str | None, options: LoadOptions | None = None, owner: str = "builtin") -> BuiltinEngine:
+    """The loaded engine for a models folder and a profile's options; loads it (memory permitting)."""
+    options = options or base_options(models)
+    key = _key(models, options)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
+            allocator = shared_allocator()
+            token = f"{owner}:{hash(key)}"
+            from engines.models.store import ModelStore
+
+            store = ModelStore.resolve(options.models_dir or user_paths().models, options.models_override)
+            allocator.admit(token, allocator.plan(store, options))  # MemoryRefused / MemoryBusy
             engine = BuiltinEngine()
-            engine.load(LoadOptions(models_dir=user_paths().models,
-                                    models_override=Path(override) if override else None,
-                                    tensorrt_cache=user_paths().cache / "tensorrt"))
+            try:
+                engine.load(options)
+            except BaseException:
+                allocator.release(token)
+                raise
             _engines[key] = engine
+            _owners[key] = owner
         return engine
 
 
-def release_all() -> None:
+def loaded_health(owner: str) -> EngineHealth | None:
+    """Health of the engine `owner` (an integrations entry) loaded in this process, if any."""
     with _lock:
-        for engine in _engines.values():
+        for key, name in _owners.items():
+            if name == owner and key in _engines:
+                return _engines[key].health()
+    return None
+
+
+def release_all() -> None:
+    """Unload every engine and forget their memory reservations (memory strategy, shutdown)."""
+    with _lock:
+        allocator = shared_allocator()
+        for key, engine in _engines.items():
             engine.release()
+            allocator.release(f"{_owners.get(key, 'builtin')}:{hash(key)}")
         _engines.clear()
+        _owners.clear()
