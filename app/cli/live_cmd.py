@@ -1,10 +1,224 @@
-"""`swapcast live` (placeholder until implemented)."""
+"""`swapcast live`: swap the webcam feed in real time into a virtual camera, a network stream, a
+recording and/or a preview window. Ctrl-C stops cleanly (the recording is finalised)."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from engines.errors import InputError
+
+from .common import add_models_option, fail, models_override
+
+STATUS_EVERY_S = 1.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("live", help="(not yet implemented)")
-    parser.set_defaults(handler=lambda args: 1)
+    parser = subparsers.add_parser(
+        "live", help="swap faces in the camera feed live → virtual camera, stream, recording, preview",
+        description="Swap SOURCE's face into the camera feed in real time. At least one output: "
+                    "--virtual-cam, --stream, --record or --preview. --camera also takes a video file, "
+                    "played at its own size and fps in a loop (for demos and tests without a camera).")
+    add_models_option(parser)
+    parser.add_argument("-s", "--source", action="append", type=Path, default=[], metavar="PHOTO",
+                        help="a photo of the face to swap in (repeat for several; the first is active)")
+    parser.add_argument("--camera", default="0", metavar="INDEX|DEVICE|FILE",
+                        help="camera index (default 0), device path (/dev/video2), or a video file")
+    parser.add_argument("--size", default="1280x720", metavar="WxH",
+                        help="capture size to ask the camera for (default 1280x720; 'default' = the camera's own)")
+    parser.add_argument("--fps", type=float, default=30.0, help="capture fps to ask for, and the virtual camera's rate (default 30)")
+    parser.add_argument("--virtual-cam", action="store_true", help="send to the virtual camera (OBS, Zoom, Meet)")
+    parser.add_argument("--vcam-backend", default="auto", choices=("auto", "v4l2loopback", "obs", "unitycapture"),
+                        help="virtual camera backend (default auto)")
+    parser.add_argument("--vcam-device", default=None, metavar="/dev/videoN", help="v4l2loopback device (Linux)")
+    parser.add_argument("--stream", default=None, metavar="URL",
+                        help="send a low-latency stream: udp://HOST:PORT (MPEG-TS), srt://HOST:PORT, rtmp://HOST/APP/KEY")
+    parser.add_argument("--record", default=None, type=Path, metavar="FILE", help="record the swapped feed (.mp4, .mkv)")
+    parser.add_argument("--overwrite", action="store_true", help="let --record replace an existing file")
+    parser.add_argument("--preview", action="store_true", help="show a preview window (needs a display)")
+    parser.add_argument("--mirror", action="store_true", help="mirror the picture left-right")
+    parser.add_argument("--enhance", action="store_true", help="run the face enhancer (GFPGAN) on swapped faces")
+    parser.add_argument("--faces", default="largest", choices=("largest", "all", "position"),
+                        help="which faces to swap (default: the largest)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    parser.add_argument("--stats-json", type=Path, default=None, metavar="FILE",
+                        help="rewrite FILE every second with fps, latency, drops and per-stage times")
+    parser.set_defaults(handler=run)
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    if text.strip().lower() in ("default", "auto", "camera"):
+        return None
+    match = _SIZE.match(text)
+    if not match or int(match.group(1)) < 16 or int(match.group(2)) < 16:
+        raise InputError(f"--size '{text}' is not WIDTHxHEIGHT", "e.g. --size 1280x720 or --size 1920x1080")
+    return int(match.group(1)), int(match.group(2))
+
+
+def config_from_args(args: argparse.Namespace):  # -> LiveConfig
+    from app.media.output import check_output
+    from app.pipeline.api import LiveConfig
+    from app.pipeline.outputs import check_stream_url
+
+    if not (args.virtual_cam or args.stream or args.record or args.preview):
+        raise InputError("no output chosen", "add at least one of --virtual-cam, --stream URL, --record FILE, --preview")
+    if not args.source:
+        raise InputError("no source face given", "pass -s PHOTO (the face to swap in)")
+    for source in args.source:
+        if not source.is_file():
+            raise InputError(f"source photo {source} not found", "check the path")
+    if args.fps <= 0 or args.fps > 240:
+        raise InputError(f"--fps {args.fps:g} is out of range", "use e.g. --fps 30")
+    if args.duration is not None and args.duration <= 0:
+        raise InputError("--duration must be positive", "e.g. --duration 60")
+    if args.stream:
+        try:
+            check_stream_url(args.stream)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    camera_file = [Path(args.camera)] if Path(args.camera).is_file() else []
+    record = check_output(args.record, inputs=camera_file, overwrite=args.overwrite) if args.record else None
+    if record is not None and args.overwrite and record.exists():
+        record.unlink()  # the recording only appears at the end; the user asked for the old one to go
+    return LiveConfig(
+        sources=tuple(args.source), camera=str(args.camera), size=parse_size(args.size), fps=args.fps,
+        virtual_cam=args.virtual_cam, vcam_backend=args.vcam_backend, vcam_device=args.vcam_device,
+        stream_url=args.stream, record_path=record, preview=args.preview, mirror=args.mirror,
+        enhance=args.enhance, face_mode=args.faces, models=models_override(args), duration_s=args.duration,
+        stats_json=args.stats_json,
+    )
+
+
+def status_line(stats) -> str:  # stats: LiveStats
+    outputs = ", ".join(f"{o.name} {o.state}" + (f" ({o.frames_sent})" if o.state == "ok" else "")
+                        for o in stats.outputs)
+    line = (f"{stats.state.value}: {stats.fps_out:5.1f} fps (camera {stats.fps_in:4.1f}), latency p50 "
+            f"{stats.latency_ms_p50:5.1f} ms p95 {stats.latency_ms_p95:5.1f} ms, dropped {stats.dropped}"
+            + (f" | {outputs}" if outputs else ""))
+    flags = [name for name, on in (("bypass", stats.bypass), ("mirror", stats.mirror), ("enhance", stats.enhance)) if on]
+    if flags:
+        line += f" [{' '.join(flags)}]"
+    if stats.engine is not None and stats.engine.state.value != "ok" and stats.state.value == "running":
+        line += f" | engine {stats.engine.state.value}"
+    if stats.message:
+        line += f" | {stats.message}"
+    return line
+
+
+@contextmanager
+def _sigterm_stops(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the recording is finalised."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _log_to_file() -> Iterator[Path | None]:
+    """Warnings go to a log file, not between the status lines (the engine logs every frame it
+    passes through unswapped; the status line already says the engine is degraded)."""
+    import logging
+
+    from app.paths import user_paths
+
+    root = logging.getLogger()
+    try:
+        folder = user_paths().logs
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(folder / "live.log", encoding="utf-8")
+        path: Path | None = folder / "live.log"
+    except OSError:
+        handler, path = logging.NullHandler(), None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    previous_level = root.level
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+        handler.close()
+
+
+def _quiet_opencv() -> None:
+    # OpenCV prints its own warnings when a camera does not open; our message says it better.
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    _quiet_opencv()
+    with _log_to_file():
+        return _run(config)
+
+
+def _run(config) -> int:
+    from app.pipeline.api import SessionState
+    from app.pipeline.session import LiveSession
+
+    session = LiveSession(config)
+    problems: dict[str, str] = {}
+    terminate = threading.Event()
+    tty = sys.stdout.isatty()
+    shown = ""
+    interrupted = False
+    with _sigterm_stops(terminate):
+        session.start()
+        try:
+            while not session.wait(STATUS_EVERY_S) and not terminate.is_set():
+                stats = session.stats()
+                line = status_line(stats)
+                for output in stats.outputs:
+                    # Say once, in full, why an output does not work (the status line only names its state).
+                    if output.state in ("unavailable", "retrying") and problems.get(output.name) != output.detail:
+                        problems[output.name] = output.detail
+                        _print_above(f"{output.name}: {output.detail}", tty, shown)
+                if tty:
+                    shown = line
+                    print("\r" + line[:200].ljust(200), end="", flush=True)
+                else:
+                    print(line, flush=True)
+        except KeyboardInterrupt:
+            interrupted = True
+        if tty and shown:
+            print()
+        if interrupted or terminate.is_set():
+            print("stopping…", flush=True)
+        try:
+            session.stop(timeout=30.0)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, the threads are daemons
+            return fail("interrupted while stopping; the recording may be incomplete", 130)
+    stats = session.stats()
+    if stats.state is SessionState.FAILED:
+        return fail(stats.message or "the live session failed", 1)
+    print(f"stopped: {stats.frames} frames, {stats.dropped} dropped"
+          + (f"; {stats.message}" if stats.message else ""))
+    return 0  # Ctrl-C is the normal way to end a live session
+
+
+def _print_above(text: str, tty: bool, shown: str) -> None:
+    if tty and shown:
+        print("\r" + " " * 200 + "\r", end="")
+    print(text, flush=True)

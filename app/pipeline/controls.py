@@ -1,0 +1,50 @@
+"""The live controls' state: written by the GUI/CLI thread, read by the processing thread between
+frames. A version number tells the processor when something changed, so an unchanged frame costs
+one integer comparison."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+
+from engines.base import FaceSelection, Identity
+
+FACE_MODES = ("largest", "all", "position", "reference")
+
+
+def check_face_mode(mode: str) -> FaceSelection:
+    if mode not in FACE_MODES:
+        raise ValueError(f"unknown face mode '{mode}': use one of {', '.join(FACE_MODES)}")
+    return FaceSelection(mode)
+
+
+@dataclass(frozen=True)
+class ControlState:
+    bypass: bool = False
+    mirror: bool = False
+    enhance: bool = False  # on only once the enhancer is loaded (see LiveSession.set_enhance)
+    face_mode: str = "largest"
+    active_source: int = 0
+    identities: tuple[Identity, ...] = ()
+
+
+class ControlBoard:
+    def __init__(self, initial: ControlState) -> None:
+        self._lock = threading.Lock()
+        self._state = initial
+        self._version = 0
+
+    def update(self, **changes: object) -> ControlState:
+        with self._lock:
+            self._state = replace(self._state, **changes)  # type: ignore[arg-type]
+            self._version += 1
+            return self._state
+
+    def read(self) -> tuple[int, ControlState]:
+        with self._lock:
+            return self._version, self._state
+
+    @property
+    def state(self) -> ControlState:
+        with self._lock:
+            return self._state
