@@ -1,10 +1,73 @@
-"""`swapcast engines` (placeholder until implemented)."""
+"""`swapcast engines [--json]`: every engine of integrations.json — available or why not, priority,
+modes and health."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from engines.external.base import Availability
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("engines", help="(not yet implemented)")
-    parser.set_defaults(handler=lambda args: 1)
+    parser = subparsers.add_parser(
+        "engines", help="list the face-swap engines: availability (and why not), priority, modes, health",
+        description="Lists the engines of integrations.json (built-in, FaceFusion, Deep-Live-Cam): whether each "
+                    "can run here and why not, its priority (higher is tried first), the modes it serves and "
+                    "its health. Settings: SWAPCAST_INTEGRATIONS=FILE, else <settings>/integrations.json, else "
+                    "the shipped defaults.")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.set_defaults(handler=run)
+
+
+def collect() -> dict[str, Any]:
+    from app.monitor.health import HealthMonitor
+    from app.offline import engine_cache
+
+    manager = engine_cache.shared_manager()
+    # A listing must not start servers: restart=False.
+    monitor = HealthMonitor(manager, restart=False, loaded_health=engine_cache.loaded_health)
+    engines = []
+    try:
+        for adapter in manager.adapters():
+            try:
+                availability = adapter.check()
+            except Exception as error:  # noqa: BLE001 — one broken adapter must not hide the others
+                availability = Availability.no(f"check failed: {type(error).__name__}: {error}")
+            status = manager.status(adapter, availability).to_dict()
+            report = monitor.evaluate(adapter, availability).to_dict()
+            status["health"] = {key: report[key] for key in ("state", "reason", "crashes", "restarts", "check_ms",
+                                                             "metrics")}
+            engines.append(status)
+    finally:
+        monitor.stop()
+    return {"config": str(engine_cache.integrations_path()), "memory_strategy": manager.config.memory_strategy.value,
+            "engines": engines}
+
+
+def render(data: dict[str, Any]) -> str:
+    rows = [("NAME", "TRANSPORT", "ENABLED", "AVAILABLE", "PRIORITY", "MODES", "HEALTH")]
+    notes: list[str] = []
+    for engine in data["engines"]:
+        modes = ",".join(m.replace("image_to_", "") for m in engine["modes"])
+        rows.append((engine["name"], engine["transport"], "yes" if engine["enabled"] else "no",
+                     "yes" if engine["available"] else "no", str(engine["priority"]), modes,
+                     engine["health"]["state"]))
+        reason = engine["health"]["reason"] if engine["enabled"] else engine["reason"]
+        if not engine["available"] and engine["reason"]:
+            reason = engine["reason"]
+        if reason:
+            version = f" [{engine['version']}]" if engine["version"] else ""
+            notes.append(f"{engine['name']}{version}: {reason}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines += ["", *notes, "", f"settings: {data['config']}   memory strategy: {data['memory_strategy']}",
+              "modes: camera = live (in-process engines only), image, video; higher priority is tried first"]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = collect()
+    print(json.dumps(data, indent=2) if args.json else render(data))
+    return 0

@@ -151,11 +151,16 @@ class HealthMonitor:
             return self._reports.get(name)
 
     def _check(self, adapter: EngineAdapter) -> EngineHealthReport:
+        return self.evaluate(adapter)
+
+    def evaluate(self, adapter: EngineAdapter, availability: Availability | None = None) -> EngineHealthReport:
+        """One engine's report; `availability` when the caller has just checked it (saves a second probe)."""
         config = adapter.config
-        try:
-            availability = adapter.check()
-        except Exception as error:  # noqa: BLE001 — a broken check is a down engine, not a dead monitor
-            availability = Availability.no(f"health check failed: {type(error).__name__}: {error}")
+        if availability is None:
+            try:
+                availability = adapter.check()
+            except Exception as error:  # noqa: BLE001 — a broken check is a down engine, not a dead monitor
+                availability = Availability.no(f"health check failed: {type(error).__name__}: {error}")
         restarts = self._restarts(adapter)
         if config.enabled and not availability.available and adapter.restartable and self._restart:
             if adapter.restart():

@@ -145,6 +145,14 @@ def shared_engine(models: str | None, options: LoadOptions | None = None, owner:
         return engine
 
 
+def live_engine(models: str | None) -> tuple[str, BuiltinEngine]:
+    """The engine for live mode: the best in-process entry of integrations.json (builtin, or the
+    lite profile when it is preferred), loaded with its profile. (name, engine)."""
+    adapter = shared_manager().live_adapter()
+    options = adapter.load_options(base_options(models))
+    return adapter.name, shared_engine(models, options, owner=adapter.name)
+
+
 def loaded_health(owner: str) -> EngineHealth | None:
     """Health of the engine `owner` (an integrations entry) loaded in this process, if any."""
     with _lock:

@@ -118,6 +118,7 @@ class CliAdapter(EngineAdapter):
             outcome = run_tool(self.build_argv(info, request, str(produced)), name=self.name,
                                timeouts=self.config.timeouts, on_line=on_line,
                                heartbeat=lambda: progress(state["done"], state["total"]),
+                               complete=lambda text: text.endswith("]") and parse_progress(text) is not None,
                                cwd=str(info.root), env=self.environment(), clock=self._clock)
             self.judge(outcome, messages, request, state["done"], state["total"])
             try:

@@ -46,8 +46,16 @@ def _is_garbage(line: str) -> bool:
     return bad > max(2, len(line) // 4)
 
 
-def _reader(stream, out: queue.Queue[object]) -> None:
-    """Bytes → lines split on \\n and \\r (tqdm redraws its bar with \\r)."""
+def _text(raw: bytes) -> str:
+    return _ANSI.sub("", raw.decode("utf-8", errors="replace")).rstrip()
+
+
+def _reader(stream, out: queue.Queue[object], complete: Callable[[str], bool] | None) -> None:
+    """Bytes → lines split on \\n and \\r.
+
+    tqdm writes "\\r" + bar, the separator *before* the text, so the newest bar would wait for the
+    next redraw; `complete` says when unterminated text is whole already (a bar ending in "]").
+    """
     pending = b""
     fd = stream.fileno()
     try:
@@ -60,7 +68,10 @@ def _reader(stream, out: queue.Queue[object]) -> None:
             pending = parts.pop()
             for part in parts:
                 if part.strip():
-                    out.put(_ANSI.sub("", part.decode("utf-8", errors="replace")).rstrip())
+                    out.put(_text(part))
+            if pending.strip() and complete is not None and complete(_text(pending)):
+                out.put(_text(pending))
+                pending = b""
             if len(pending) > 1 << 20:  # a megabyte with no line break: hand it over as one "line"
                 out.put(pending[:4096].decode("utf-8", errors="replace"))
                 pending = b""
@@ -68,7 +79,7 @@ def _reader(stream, out: queue.Queue[object]) -> None:
         pass
     finally:
         if pending.strip():
-            out.put(_ANSI.sub("", pending.decode("utf-8", errors="replace")).rstrip())
+            out.put(_text(pending))
         out.put(_EOF)
 
 
@@ -104,6 +115,7 @@ def run_tool(
     timeouts: Timeouts,
     on_line: Callable[[str], None],
     heartbeat: Callable[[], None] = lambda: None,
+    complete: Callable[[str], bool] | None = None,
     cwd: str | None = None,
     env: dict[str, str] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -124,7 +136,7 @@ def run_tool(
         raise EngineUnavailable(f"{name}: cannot start {argv[0]}: {error.strerror or error}",
                                 "check the engine's path and python in integrations.json") from error
     lines: queue.Queue[object] = queue.Queue()
-    reader = threading.Thread(target=_reader, args=(process.stdout, lines), name=f"{name}-output", daemon=True)
+    reader = threading.Thread(target=_reader, args=(process.stdout, lines, complete), name=f"{name}-output", daemon=True)
     reader.start()
     tail: deque[str] = deque(maxlen=40)
     started = clock()
