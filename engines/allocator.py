@@ -89,7 +89,9 @@ class MemoryBusy(TransientError):
 
 
 def _size(count: int) -> str:
-    return f"{count / GIB:.1f} GiB" if count >= GIB else f"{count / MIB:.0f} MiB"
+    if count >= GIB:
+        return f"{count / GIB:.1f} GiB"
+    return f"{count / MIB:.0f} MiB" if count >= MIB else f"{count / 1024:.0f} KiB"
 
 
 def provider_key(provider: str) -> str:
@@ -133,7 +135,9 @@ class ResourceAllocator:
         return footprints
 
     def check(self, owner: str, footprints: Sequence[ModelFootprint]) -> None:
-        """Raise MemoryRefused / MemoryBusy when the footprints will not fit; return when they will."""
+        """Raise MemoryRefused / MemoryBusy when the footprints will not fit; return when they will.
+
+        `owner` names the engine in the message (e.g. "builtin-lite")."""
         for on_gpu, reader in ((True, self.gpu), (False, self.host)):
             chosen = [f for f in footprints if f.on_gpu == on_gpu]
             if not chosen or reader is None:
@@ -155,12 +159,14 @@ class ResourceAllocator:
                     f"{_size(reading.total)} is free — {parts}",
                     "close other programs using it, or set memoryStrategy to release_after_job; the job will be retried")
 
-    def admit(self, owner: str, footprints: Sequence[ModelFootprint]) -> Reservation:
-        """Check, then remember what `owner` holds (until release). Admitting twice is a no-op."""
+    def admit(self, owner: str, footprints: Sequence[ModelFootprint], label: str | None = None) -> Reservation:
+        """Check, then remember what `owner` holds (until release). Admitting twice is a no-op.
+
+        `label` names the engine in messages when `owner` is a key (one engine, several profiles)."""
         with self._lock:
             if owner in self._reservations:
                 return self._reservations[owner]
-            self.check(owner, footprints)
+            self.check(label or owner, footprints)
             reservation = Reservation(owner, tuple(footprints))
             self._reservations[owner] = reservation
             return reservation

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engines.errors import InputError, ModelError, SwapCastError, TransientError
 from engines.external.base import (
@@ -248,9 +248,8 @@ class EngineManager:
 
     def live_adapter(self) -> InProcessAdapter:
         """The in-process engine for live mode (image_to_camera)."""
-        adapter = self.choose(Mode.IMAGE_TO_CAMERA)
-        assert isinstance(adapter, InProcessAdapter)
-        return adapter
+        adapter = self.choose(Mode.IMAGE_TO_CAMERA)  # candidates() admits only in-process engines here
+        return cast(InProcessAdapter, adapter)
 
     @staticmethod
     def _none_available(mode: Mode, skipped: list[str]) -> EngineUnavailable:

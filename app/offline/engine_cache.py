@@ -133,7 +133,7 @@ def shared_engine(models: str | None, options: LoadOptions | None = None, owner:
             from engines.models.store import ModelStore
 
             store = ModelStore.resolve(options.models_dir or user_paths().models, options.models_override)
-            allocator.admit(token, allocator.plan(store, options))  # MemoryRefused / MemoryBusy
+            allocator.admit(token, allocator.plan(store, options), label=owner)  # MemoryRefused / MemoryBusy
             engine = BuiltinEngine()
             try:
                 engine.load(options)
