@@ -199,7 +199,10 @@ class Output(ABC):
 def rate_fraction(fps: float) -> Fraction:
     """29.97 → 30000/1001, 30 → 30: the exact rate a container should declare."""
     fps = fps if fps and fps > 0 else 30.0
-    return Fraction(fps).limit_denominator(1001)
+    ntsc = Fraction(round(fps * 1.001) * 1000, 1001)  # cameras report 29.97 for 30000/1001
+    if abs(float(ntsc) - fps) < 0.002 and ntsc.denominator != 1:
+        return ntsc
+    return Fraction(fps).limit_denominator(1000)
 
 
 class FrameClock:

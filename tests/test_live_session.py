@@ -1,0 +1,284 @@
+"""Live sessions end to end on the generated models, with the sample video as the camera:
+the UDP stream and the recording carry swapped frames at the camera's rate, a slow engine drops
+frames instead of building latency, controls act within a few frames, a failing camera is reopened,
+and the virtual camera is used where one exists."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.devices.virtual_camera import detect_virtual_camera
+from app.pipeline import LiveConfig, LiveSession, SessionState
+from app.pipeline.testing import FrameCollector, PassEngine, SlowEngine, SyntheticSource, wait_until
+from engines.base import LoadOptions
+from engines.builtin.engine import BuiltinEngine
+from engines.metadata import AI_TAG
+from engines.models.store import ModelStore
+from engines.testing.synthetic_face import identity_by_name
+
+AMBER = np.array(identity_by_name("amber").skin_bgr, float)  # the face in target.mp4
+CORAL = np.array(identity_by_name("coral").skin_bgr, float)  # source_a.png
+LIME = np.array(identity_by_name("lime").skin_bgr, float)  # source_b.png
+
+
+@pytest.fixture(scope="module")
+def engine(kit_dir: Path) -> BuiltinEngine:
+    engine = BuiltinEngine(store=ModelStore.from_manifest(kit_dir))
+    engine.load(LoadOptions())
+    return engine
+
+
+@pytest.fixture()
+def config(kit_dir: Path) -> LiveConfig:
+    samples = kit_dir / "samples"
+    return LiveConfig(sources=(samples / "source_a.png",), camera=str(samples / "target.mp4"), models=kit_dir)
+
+
+@contextmanager
+def running(config: LiveConfig, engine, listener=None) -> Iterator[LiveSession]:
+    session = LiveSession(config, engine)
+    if listener is not None:
+        session.add_preview_listener(listener)
+    session.start()
+    try:
+        assert wait_until(lambda: session.state is not SessionState.STARTING, 20)
+        assert session.state is SessionState.RUNNING, session.stats().message
+        yield session
+    finally:
+        session.stop(timeout=15)
+        assert session.wait(0)
+
+
+def cheek_colour(engine: BuiltinEngine, frame: np.ndarray) -> np.ndarray | None:
+    """Mean BGR of the cheeks of the largest face the detector finds (None: no face)."""
+    faces = engine.faces(frame)
+    if not faces:
+        return None
+    kps = max(faces, key=lambda f: f.area).kps
+    cheeks = [(kps[0] + kps[3]) / 2, (kps[1] + kps[4]) / 2]
+    patches = [frame[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4].reshape(-1, 3) for x, y in cheeks]
+    return np.concatenate(patches).mean(axis=0)
+
+
+def looks_like(engine: BuiltinEngine, frame: np.ndarray, skin: np.ndarray, tolerance: float = 30) -> bool:
+    colour = cheek_colour(engine, frame)
+    return colour is not None and float(np.abs(colour - skin).max()) < tolerance
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_udp_stream_carries_swapped_frames_at_the_camera_rate(config, engine) -> None:
+    port = free_udp_port()
+    received: dict[str, object] = {}
+    pts: list[int] = []
+    samples: list[np.ndarray] = []
+    listening = threading.Event()
+
+    def client() -> None:  # a real client: what OBS's Media Source does with the URL
+        try:
+            listening.set()
+            with av.open(f"udp://127.0.0.1:{port}?timeout=10000000&overrun_nonfatal=1&fifo_size=2000000",
+                         format="mpegts", timeout=15) as container:
+                stream = container.streams.video[0]
+                received.update(rate=stream.average_rate, size=(stream.codec_context.width, stream.codec_context.height),
+                                time_base=stream.time_base)
+                for frame in container.decode(stream):
+                    pts.append(frame.pts)
+                    if len(pts) % 15 == 0:
+                        samples.append(frame.to_ndarray(format="bgr24"))
+                    if len(pts) >= 75:
+                        return
+        except Exception as error:  # noqa: BLE001 — reported by the assertions below
+            received["error"] = error
+
+    reader = threading.Thread(target=client, daemon=True)
+    reader.start()
+    listening.wait(5)
+    time.sleep(0.2)  # the socket is bound inside av.open
+    with running(replace(config, stream_url=f"udp://127.0.0.1:{port}"), engine) as session:
+        reader.join(20)
+        status = next(o for o in session.stats().outputs if o.name == "stream")
+    assert "error" not in received, received.get("error")
+    assert received["size"] == (1280, 720) and received["rate"] == 30
+    # Timestamps follow the camera's clock at its 30 fps: 75 frames span at least 74 frame intervals
+    # (never compressed), and more only where frames were dropped (a generous band: CI machines are busy).
+    span_s = float((pts[-1] - pts[0]) * received["time_base"])
+    assert len(pts) == 75 and 74 / 30 - 0.01 <= span_s <= 75 / 30 * 3
+    steps = np.diff(pts) * float(received["time_base"])
+    assert np.median(steps) == pytest.approx(1 / 30, abs=0.002)
+    assert status.state in ("ok", "stopped") and status.frames_sent >= 75
+    # The face in the stream wears the source's skin (coral), not the camera's (amber).
+    swapped = [s for s in samples if looks_like(engine, s, CORAL)]
+    assert len(swapped) >= len(samples) - 1 and samples
+
+
+def test_recording_has_the_size_rate_and_tag_and_appears_only_when_finished(config, engine, tmp_path) -> None:
+    out = tmp_path / "live.mp4"
+    with running(replace(config, record_path=out), engine) as session:
+        assert wait_until(lambda: session.stats().frames >= 45, 10)
+        assert not out.exists()  # written beside it, renamed into place at stop
+    assert out.exists() and not list(tmp_path.glob(".live*.part*"))
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+        assert float(stream.guessed_rate) == 30  # the camera's rate, declared
+        # Frames over duration: 30 unless the machine was too busy to keep up (then frames are dropped).
+        assert stream.average_rate is not None and 10 <= float(stream.average_rate) <= 30.5
+        assert AI_TAG in container.metadata.get("comment", "")
+        frames = [f.to_ndarray(format="bgr24") for i, f in enumerate(container.decode(stream)) if i in (5, 30)]
+    assert all(looks_like(engine, f, CORAL) for f in frames)
+
+
+def test_a_failing_stream_is_retried_while_the_recording_goes_on(config, engine, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("app.pipeline.outputs.base.RETRY_BACKOFF_S", (0.2,))
+    out = tmp_path / "kept.mp4"
+    bad = replace(config, record_path=out, stream_url="tcp://127.0.0.1:9")  # nothing listens there
+    with running(bad, engine) as session:
+        assert wait_until(lambda: any(o.name == "stream" and o.state == "retrying" for o in session.stats().outputs), 10)
+        recording = lambda: next(o for o in session.stats().outputs if o.name == "recording")  # noqa: E731
+        assert wait_until(lambda: recording().frames_sent >= 20, 10)
+        assert recording().state == "ok"
+    assert out.exists()
+
+
+# ---------------------------------------------------------------- latency under load
+
+
+def test_a_slow_engine_drops_stale_frames_and_latency_does_not_grow(config, engine) -> None:
+    delay = 0.15
+    collector = FrameCollector()
+    collector.store = False
+    with running(config, SlowEngine(engine, delay), collector) as session:
+        assert wait_until(lambda: collector.count >= 20, 15)
+        stats = session.stats()
+    interval = 1 / 30
+    assert stats.dropped >= 2 * stats.frames  # ~5 fps out of 30: most frames are dropped, and counted
+    # A frame waits at most about one frame interval for the processor, then takes `delay`.
+    assert stats.latency_ms_p95 < (delay + 4 * interval) * 1000 + 100
+    latencies = [ms for _, ms in collector.latencies]
+    early, late = np.median(latencies[2:8]), np.median(latencies[-6:])
+    assert late < early + 2 * interval * 1000  # flat, not growing with time
+
+
+# ---------------------------------------------------------------- controls
+
+
+def _first_match(engine, frames: list[np.ndarray], skin: np.ndarray) -> int:
+    for i, frame in enumerate(frames):
+        if looks_like(engine, frame, skin):
+            return i
+    return len(frames)
+
+
+def test_bypass_and_source_switch_act_within_a_few_frames(config, engine, kit_dir) -> None:
+    collector = FrameCollector(keep=10)
+    two = replace(config, sources=(kit_dir / "samples" / "source_a.png", kit_dir / "samples" / "source_b.png"))
+    with running(two, engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 5, 10)
+        assert looks_like(engine, collector.after(collector.count - 1)[0], CORAL)
+        for action, skin in ((lambda: session.set_active_source(1), LIME),
+                             (lambda: session.set_bypass(True), AMBER),
+                             (lambda: session.set_bypass(False), LIME)):
+            mark = collector.count
+            action()
+            assert wait_until(lambda: collector.count >= mark + 7, 10)
+            frames = collector.after(mark)[:7]
+            first = _first_match(engine, frames, skin)
+            assert first <= 3, f"took {first} frames"
+            assert all(looks_like(engine, f, skin) for f in frames[first:])
+        stats = session.stats()
+        assert stats.active_source == 1 and not stats.bypass
+
+
+def test_new_source_photos_are_recognised_without_stopping_the_frames(config, engine, kit_dir) -> None:
+    collector = FrameCollector(keep=6)
+    with running(config, engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 3, 10)
+        session.set_sources(((kit_dir / "samples" / "source_b.png",),))
+        mark = collector.count
+        assert wait_until(lambda: looks_like(engine, collector.after(collector.count - 1)[0], LIME), 10)
+        assert collector.count > mark
+        session.set_sources(((kit_dir / "missing.png",),))  # a bad photo keeps the old face
+        assert wait_until(lambda: "unchanged" in session.stats().message, 5)
+        assert session.state is SessionState.RUNNING
+
+
+def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp_path) -> None:
+    session = LiveSession(replace(config, sources=(tmp_path / "nobody.png",)), engine)
+    session.start()
+    assert session.wait(20)
+    stats = session.stats()
+    assert stats.state is SessionState.FAILED and "nobody.png" in stats.message
+
+
+# ---------------------------------------------------------------- camera failures
+
+
+def test_a_camera_that_fails_is_reopened_and_frames_flow_again(config, monkeypatch) -> None:
+    source = SyntheticSource(fail_after=10)
+    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: source)
+    collector = FrameCollector(keep=2)
+    messages: list[str] = []
+    with running(replace(config, camera="0"), PassEngine(), collector) as session:
+        assert wait_until(lambda: (messages.append(session.stats().message) or source.opens >= 2)
+                          and collector.count >= 20, 10)
+        assert session.state is SessionState.RUNNING
+    assert any("reopening" in m for m in messages)
+    assert session.capture is not None and session.capture.reopens == 1
+
+
+def test_engine_errors_pass_frames_through_and_the_stream_lives_on(config, monkeypatch) -> None:
+    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: SyntheticSource())
+    collector = FrameCollector(keep=2)
+    with running(replace(config, camera="0"), PassEngine(fail_on=set(range(3, 6))), collector) as session:
+        assert wait_until(lambda: "engine error" in session.stats().message, 5)
+        assert wait_until(lambda: collector.count >= 15, 5)
+
+
+# ---------------------------------------------------------------- virtual camera
+
+
+def test_virtual_camera_unavailable_is_reported_and_the_rest_runs_on(config, engine) -> None:
+    status = detect_virtual_camera()
+    if status.available:
+        pytest.skip(f"a virtual camera exists here ({status.summary()})")
+    collector = FrameCollector(keep=1)
+    with running(replace(config, virtual_cam=True), engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 10, 10)
+        vcam = next(o for o in session.stats().outputs if o.name == "virtual camera")
+    assert vcam.state == "unavailable" and status.problem and status.problem in vcam.detail
+    assert status.fix and status.fix in vcam.detail
+
+
+def test_virtual_camera_through_pyvirtualcam(config, engine) -> None:
+    status = detect_virtual_camera()
+    if not status.available:
+        pytest.skip(f"no virtual camera on this machine: {status.problem} — {status.fix}")
+    import cv2
+
+    with running(replace(config, virtual_cam=True, vcam_device=status.device), engine) as session:
+        assert wait_until(lambda: any(o.name == "virtual camera" and o.state == "ok" and o.frames_sent > 30
+                                      for o in session.stats().outputs), 10)
+        reader = cv2.VideoCapture(status.device)
+        try:
+            ok, frame = reader.read()
+        finally:
+            reader.release()
+    assert ok and frame.shape[:2] == (720, 1280)

@@ -1,0 +1,286 @@
+"""The live pipeline's parts on their own, without models: newest-wins hand-over, stats, capture
+reopening, the looped video file, processing controls, output retry and the virtual camera sender."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from app.devices.virtual_camera import VirtualCameraStatus
+from app.pipeline.capture import Capture, CaptureError, SourceInfo, VideoFileSource, open_source
+from app.pipeline.controls import ControlBoard, ControlState
+from app.pipeline.frame import LiveFrame, now
+from app.pipeline.outputs import OutputHub, PreviewOutput, Listeners, VirtualCameraOutput
+from app.pipeline.outputs.base import FrameClock, Output, fit_frame
+from app.pipeline.processor import Processor
+from app.pipeline.slot import LatestSlot
+from app.pipeline.stats import PipelineStats, percentile
+from engines.base import SwapContext
+from engines.errors import InputError
+from app.pipeline.testing import PassEngine, SyntheticSource, wait_until
+
+
+# ---------------------------------------------------------------- hand-over and stats
+
+
+def test_slot_keeps_only_the_newest_and_reports_what_it_dropped() -> None:
+    slot: LatestSlot[int] = LatestSlot(1)
+    assert slot.put(1) is None
+    assert slot.put(2) == 1  # the stale one is dropped, never queued
+    assert slot.put(3) == 2
+    assert slot.get(timeout=0) == 3 and slot.get(timeout=0) is None
+    two: LatestSlot[int] = LatestSlot(2)
+    for i in range(5):
+        two.put(i)
+    assert len(two) == 2 and two.take_newest() == (4, 1)
+
+
+def test_slot_get_wakes_on_close() -> None:
+    slot: LatestSlot[int] = LatestSlot(1)
+    woke = threading.Event()
+    thread = threading.Thread(target=lambda: (slot.get(timeout=10), woke.set()))
+    thread.start()
+    slot.close()
+    assert woke.wait(2)
+
+
+def test_stats_percentiles_rates_and_window() -> None:
+    assert percentile([], 0.5) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0, 100.0], 0.5) == 3.0
+    stats = PipelineStats(window_s=0.3)
+    t = now()
+    for i in range(10):
+        stats.captured(t)
+        stats.processed(t - 0.010 * (i + 1), t)
+    snap = stats.snapshot()
+    assert snap.frames == 10 and 50 <= snap.latency_ms_p50 <= 60 and snap.latency_ms_p95 >= 90
+    time.sleep(0.35)
+    assert stats.snapshot().latency_ms_p95 == 0.0  # old samples leave the window
+
+
+def test_frame_clock_gives_a_constant_rate_grid_without_drift() -> None:
+    clock = FrameClock(30)
+    assert clock.time_base == pytest.approx(1 / 30)
+    base = 100.0
+    assert [clock.pts(base + i / 30 + 0.004) for i in range(3)] == [0, 1, 2]
+    assert clock.pts(base + 2 / 30 + 0.010) is None  # same slot as the previous frame: skipped
+    assert clock.pts(base + 10 / 30) == 10  # a gap stays a gap: the timeline follows capture time
+    assert FrameClock(29.97).rate.denominator == 1001
+
+
+def test_fit_frame_crops_odd_sizes_and_scales_others() -> None:
+    odd = np.zeros((721, 1281, 3), np.uint8)
+    assert fit_frame(odd, 1280, 720).shape == (720, 1280, 3)
+    assert fit_frame(np.zeros((480, 640, 3), np.uint8), 1280, 720).shape == (720, 1280, 3)
+
+
+# ---------------------------------------------------------------- capture
+
+
+def test_open_source_picks_camera_index_device_or_file(tmp_path: Path) -> None:
+    assert open_source("0", (1280, 720), 30).name == "camera 0"
+    assert open_source("/dev/video7", None, 30).name == "/dev/video7"
+    with pytest.raises(InputError, match="swapcast cameras"):
+        open_source(str(tmp_path / "nope.mp4"), None, 30)
+    still = tmp_path / "still.png"
+    import cv2
+
+    cv2.imwrite(str(still), np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(InputError, match="still image"):
+        open_source(str(still), None, 30)
+
+
+def _tiny_clip(path: Path, frames: int = 6, fps: int = 30) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            image = np.full((48, 64, 3), 40 * i % 256, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_video_file_plays_at_its_own_rate_in_a_loop(tmp_path: Path) -> None:
+    source = VideoFileSource(_tiny_clip(tmp_path / "clip.mp4"))
+    info = source.open()
+    assert (info.width, info.height, info.fps, info.is_file) == (64, 48, 30.0, True)
+    times = [source.read()[1] for _ in range(15)]
+    source.close()
+    assert source.loops >= 2  # 6-frame clip, 15 frames read
+    steps = np.diff(times)
+    # Paced like a camera, across the loop seams too: no bursts, no stalls.
+    assert np.all(steps > 0.5 / 30) and np.all(steps < 2.0 / 30)
+
+
+def test_a_failing_source_is_reopened_and_frames_flow_again() -> None:
+    source = SyntheticSource(fail_after=5)
+    stats = PipelineStats()
+    slot: LatestSlot[LiveFrame] = LatestSlot(1)
+    messages: list[str] = []
+    capture = Capture(source, slot, stats, messages.append)
+    capture.open()
+    capture.start()
+    try:
+        assert wait_until(lambda: capture.reopens >= 1 and stats.snapshot().frames == 0 and source.reads > 12, 5)
+    finally:
+        capture.stop()
+    assert any("reopening" in m and "unplugged" in m for m in messages)
+    assert messages[-1] == ""  # cleared once it works again
+    assert source.opens >= 2
+
+
+# ---------------------------------------------------------------- processing
+
+
+def _processor(engine, board: ControlBoard) -> tuple[Processor, LatestSlot[LiveFrame], list[LiveFrame], PipelineStats]:
+    hub = OutputHub()
+    got: list[LiveFrame] = []
+
+    class Sink(Output):
+        name = "sink"
+
+        def _open(self, frame): pass
+
+        def _send(self, frame): got.append(frame)
+
+        def _close(self, completed): pass
+
+    sink = Sink()
+    sink.capacity = 1
+    sink.start()
+    hub.add(sink)
+    stats = PipelineStats()
+    slot: LatestSlot[LiveFrame] = LatestSlot(1)
+    processor = Processor(engine, SwapContext(in_place=True), slot, hub, stats, board)
+    processor.sink = sink  # type: ignore[attr-defined]
+    return processor, slot, got, stats
+
+
+def test_processor_applies_controls_between_frames_and_survives_engine_errors() -> None:
+    engine = PassEngine(fail_on={2})
+    board = ControlBoard(ControlState())
+    processor, slot, got, stats = _processor(engine, board)
+    image = np.zeros((8, 16, 3), np.uint8)
+    image[:, :4] = 255  # bright on the left
+    processor.process(LiveFrame(image, now(), 0))
+    board.update(mirror=True, bypass=True)
+    version, state = board.read()
+    processor._apply(state)
+    out = processor.process(LiveFrame(image, now(), 1))
+    assert out.image[:, -4:].min() == 255 and out.image[:, :4].max() == 0  # mirrored
+    assert engine.contexts[-1].bypass is True
+    assert image[:, :4].min() == 255  # the captured frame itself was not flipped in place
+    failed = processor.process(LiveFrame(image, now(), 2))  # the engine raises on its 3rd frame
+    assert failed.image is not None and stats.snapshot().errors == 1
+    assert stats.snapshot().frames == 3
+    processor.sink.stop()  # type: ignore[attr-defined]
+
+
+class _Flaky(Output):
+    name = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def _open(self, frame): pass
+
+    def _send(self, frame):
+        if self.failures:
+            self.failures -= 1
+            raise OSError("network is unreachable")
+
+    def _close(self, completed): pass
+
+
+def test_a_failing_output_retries_while_the_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.pipeline.outputs.base.RETRY_BACKOFF_S", (0.05, 0.1))
+    hub = OutputHub()
+    flaky = _Flaky(failures=2)
+    got: list[np.ndarray] = []
+    listeners = Listeners()
+    listeners.add(lambda image, t: got.append(image))
+    preview = PreviewOutput(listeners)
+    for output in (flaky, preview):
+        output.start()
+        hub.add(output)
+    seen_retrying = False
+    try:
+        for i in range(40):
+            hub.publish(LiveFrame(np.zeros((4, 4, 3), np.uint8), now(), i))
+            seen_retrying |= flaky.status().state == "retrying"
+            time.sleep(0.01)
+        assert wait_until(lambda: flaky.status().state == "ok" and flaky.frames_sent > 0, 3)
+    finally:
+        for output in (flaky, preview):
+            output.stop()
+    assert seen_retrying
+    assert len(got) >= 20  # the preview never waited for the flaky output
+    assert not got[0].flags.writeable  # listeners cannot draw on the shared frame
+
+
+# ---------------------------------------------------------------- virtual camera sender
+
+
+class _FakeCamera:
+    def __init__(self, width: int, height: int, fps: float, **kwargs) -> None:
+        self.size, self.fps, self.kwargs = (width, height), fps, kwargs
+        self.sent: list[np.ndarray] = []
+        self.closed = False
+        self._next = time.perf_counter()
+
+    def send(self, frame: np.ndarray) -> None:
+        assert frame.shape == (self.size[1], self.size[0], 3) and frame.dtype == np.uint8
+        self.sent.append(frame)
+
+    def sleep_until_next_frame(self) -> None:
+        self._next += 1 / self.fps
+        time.sleep(max(0.0, self._next - time.perf_counter()))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_virtual_camera_sends_at_a_fixed_rate_repeating_the_last_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    cameras: list[_FakeCamera] = []
+
+    def factory(**kwargs):
+        cameras.append(_FakeCamera(**kwargs))
+        return cameras[-1]
+
+    available = VirtualCameraStatus(True, "v4l2loopback", "/dev/video10", "SwapCast")
+    output = VirtualCameraOutput((641, 360), 50, camera_factory=factory, detect=lambda: available)
+    output.start()
+    try:
+        assert wait_until(lambda: cameras and len(cameras[0].sent) >= 3, 3)
+        frame = np.full((360, 640, 3), 200, np.uint8)
+        output.offer(LiveFrame(frame, now(), 0))
+        assert wait_until(lambda: output.repeats >= 5, 3)  # no new frame: the last one goes again
+    finally:
+        output.stop()
+    camera = cameras[0]
+    assert camera.size == (640, 360) and camera.kwargs == {"backend": "v4l2loopback", "device": "/dev/video10"}
+    assert camera.sent[0].max() == 0  # black until the first swapped frame
+    assert camera.sent[-1].min() == 200
+    assert camera.closed and output.status().state == "stopped"
+
+
+def test_missing_virtual_camera_is_reported_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("platform.system", lambda: "Linux")
+    missing = VirtualCameraStatus(False, "v4l2loopback", None, None, problem="no virtual camera: module not installed",
+                                  fix="sudo installers/linux/setup_v4l2loopback.sh")
+    output = VirtualCameraOutput((640, 360), 30, camera_factory=lambda **k: pytest.fail("must not open"),
+                                 detect=lambda: missing)
+    output.start()
+    try:
+        assert wait_until(lambda: output.status().state == "unavailable", 3)
+        assert "setup_v4l2loopback.sh" in output.status().detail and "not installed" in output.status().detail
+    finally:
+        output.stop()
