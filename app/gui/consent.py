@@ -1,0 +1,57 @@
+"""The responsible-use notice: accepted once before the studio can be used.
+
+The window stays disabled until the notice is accepted; declining closes the studio. Acceptance is
+stored in the settings (StudioSettings.accept_consent), so tests pre-accept through the same key.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+NOTICE = """<h3>Use SwapCast responsibly</h3>
+<p>SwapCast puts one person's face onto another's, live and in recordings. Before you go on:</p>
+<ul>
+<li>Only use faces of people who have agreed to it — including your own audience's trust.</li>
+<li>Do not use it to deceive, impersonate, harass, defraud or to make sexual content of anyone.</li>
+<li>Tell viewers when what they see is altered; follow the law and the rules of the platforms you use.</li>
+<li>The insightface models SwapCast downloads are licensed for non-commercial research only.</li>
+</ul>
+<p>You are responsible for what you make with it.</p>"""
+
+
+class ConsentDialog(QDialog):
+    accepted_notice = Signal()
+    declined_notice = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("SwapCast — responsible use")
+        self.setModal(True)
+        self.setObjectName("consentDialog")
+        text = QLabel(NOTICE, self)
+        text.setWordWrap(True)
+        text.setTextFormat(Qt.TextFormat.RichText)
+        self.agree = QCheckBox("I have read this and will use SwapCast responsibly", self)
+        self.buttons = QDialogButtonBox(self)
+        self.accept_button = self.buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.decline_button = self.buttons.addButton("Quit", QDialogButtonBox.ButtonRole.RejectRole)
+        self.accept_button.setEnabled(False)  # a deliberate tick first, not a reflexive Enter
+        self.agree.toggled.connect(self.accept_button.setEnabled)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(self.agree)
+        layout.addWidget(self.buttons)
+        self.resize(560, 360)
+
+    def accept(self) -> None:
+        if not self.agree.isChecked():
+            return
+        super().accept()
+        self.accepted_notice.emit()
+
+    def reject(self) -> None:
+        super().reject()
+        self.declined_notice.emit()

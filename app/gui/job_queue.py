@@ -1,0 +1,167 @@
+"""The studio's side of the job queue: the store, its event stream, and a background executor.
+
+The database stays the one source of truth. The window runs a LocalExecutor (in-process worker
+threads) while it is open, and pauses it on request or at exit — a paused or interrupted job goes
+back to PENDING and is picked up again next time. Updates reach the GUI two ways: the in-process
+EventBus (instant, through an EventPump) and a slow poll of the database (jobs run by a
+`swapcast worker` in another process publish nothing here).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.jobs import EventBus, Job, JobEvent, JobSpec, JobStore, LocalExecutor
+from app.jobs import worker as worker_module
+from app.jobs.worker import RunnerFactory
+
+from .bridges import EventPump
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 1000
+
+
+def _runner_factory() -> RunnerFactory:
+    # Looked up at call time, like the CLI does, so a test or another front end can swap it.
+    return worker_module.default_runner_factory
+
+
+class JobQueue(QObject):
+    jobsChanged = Signal(list)  # list[Job]: the whole queue, as read from the database
+    eventsArrived = Signal(list)  # list[JobEvent]: what the in-process bus said since the last turn
+    runningChanged = Signal(bool)  # the executor serves the queue
+    errorRaised = Signal(str)
+
+    def __init__(
+        self,
+        tasks: BackgroundTasks,
+        db_path: Path | None = None,
+        runner_factory: Callable[[], RunnerFactory] = _runner_factory,
+        workers: int = 1,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self.bus = EventBus()
+        self.store = JobStore(db_path, events=self.bus)
+        self._runner_factory = runner_factory
+        self._workers = workers
+        self.executor: LocalExecutor | None = None
+        self._starting = False
+        self.pump = EventPump(self)
+        self.subscription = self.bus.subscribe(on_ready=self.pump.notify, maxsize=512)
+        self.pump.ready.connect(self._drain)
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.reload)
+        self.jobs: list[Job] = []
+
+    # ---- reading ----------------------------------------------------------------------------------
+    def reload(self) -> None:
+        try:
+            self.jobs = self.store.list()
+        except Exception as error:  # a locked or vanished DB is shown, never a crash
+            self.errorRaised.emit(str(error))
+            return
+        self.jobsChanged.emit(self.jobs)
+
+    def _drain(self) -> None:
+        events: list[JobEvent] = self.subscription.drain()
+        if events:
+            self.eventsArrived.emit(events)
+
+    # ---- actions ----------------------------------------------------------------------------------
+    def add(self, spec: JobSpec) -> Job:
+        job = self.store.add(spec)
+        self.reload()
+        return job
+
+    def cancel(self, job_id: int) -> None:
+        self._act(lambda: self.store.cancel(job_id))
+
+    def retry(self, job_id: int) -> None:
+        self._act(lambda: self.store.retry(job_id))
+
+    def remove(self, job_id: int) -> None:
+        self._act(lambda: self.store.remove(job_id))
+
+    def _act(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception as error:  # e.g. cancelling a job that just finished
+            text = error.one_line() if hasattr(error, "one_line") else str(error)
+            self.errorRaised.emit(text)
+        self.reload()
+
+    # ---- the executor -----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.executor is not None or self._starting
+
+    def start(self) -> None:
+        """Serve the queue in the background until paused or closed."""
+        if self.running:
+            return
+        self._starting = True
+        self.runningChanged.emit(True)
+        # Importing the offline runner pulls in onnxruntime and video I/O (a second or so): on a
+        # worker. Starting the executor itself only creates threads, so that happens back here.
+        self._tasks.submit(self._import_runner, on_done=lambda _r: self._start_executor(),
+                           on_error=self._start_failed)
+        self.timer.start()
+        self.reload()
+
+    @staticmethod
+    def _import_runner() -> None:
+        importlib.import_module("app.offline.runner")
+
+    def _start_executor(self) -> None:
+        if not self._starting:
+            return  # paused before the runner was even imported
+        self._starting = False
+        executor = LocalExecutor(self.store, self._runner_factory(), workers=self._workers, poll_s=0.5)
+        try:
+            executor.start(forever=True)
+        except Exception as error:
+            self._start_failed(error)
+            return
+        self.executor = executor
+
+    def _start_failed(self, error: BaseException) -> None:
+        self._starting = False
+        self.executor = None
+        text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
+        log.warning("job executor did not start: %s", text)
+        self.errorRaised.emit(f"jobs cannot run here: {text}")
+        self.runningChanged.emit(False)
+
+    def pause(self) -> None:
+        """Stop serving the queue; a running job goes back to PENDING. Joins on a worker."""
+        self._starting = False
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.stop()
+            self._tasks.submit(lambda: executor.join(timeout=60), on_done=lambda _ok: self.reload(),
+                               on_error=lambda error: self.errorRaised.emit(str(error)))
+        self.runningChanged.emit(False)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Window closing: stop the workers and wait for them, then close the database."""
+        self._starting = False
+        self.timer.stop()
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            executor.stop()
+            try:
+                executor.join(timeout=timeout)
+            except Exception:
+                log.exception("a job worker crashed")
+        self.subscription.close()
+        self.store.close()

@@ -1,0 +1,358 @@
+"""The studio window: sources on the left, Live / Jobs / Models in the centre, engine health and
+GPU/system on the right. It wires the small widgets together; each of them does one job.
+
+Threading: the window and its widgets live on the GUI thread. The pipeline, the job workers, model
+loading, face checks, downloads and monitor reads run elsewhere and come back as queued signals.
+Closing the window is the one place that waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTabWidget, QWidget
+
+from app import __version__
+from app.monitor.gpu import GpuReport, read_gpus
+from app.pipeline.api import LiveConfig, LiveStats, SessionState
+
+from .consent import ConsentDialog
+from .engine_service import EngineService, EngineState
+from .health_panel import HealthPanel
+from .job_queue import JobQueue
+from .jobs_tab import JobsTab
+from .live_controller import LiveController, SessionFactory
+from .live_panel import LivePanel
+from .models_tab import ModelsReport, ModelsTab
+from .settings import Preferences, StudioSettings
+from .settings_dialog import SettingsDialog
+from .sources_panel import SourcesPanel
+from .style import DOWN
+from .system_panel import SystemPanel
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+
+class StudioWindow(QMainWindow):
+    def __init__(
+        self,
+        settings: StudioSettings,
+        models: Path | None = None,
+        *,
+        session_factory: SessionFactory | None = None,
+        read_gpu: Callable[[], GpuReport] = read_gpus,
+        jobs_db: Path | None = None,
+        list_devices: bool = True,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle(f"SwapCast {__version__}")
+        self.setObjectName("studioWindow")
+        self.resize(1440, 900)
+        self.settings = settings
+        self.models = models
+        self.prefs: Preferences = settings.preferences()
+        self._list_devices = list_devices
+        self._closed = False
+        self._models_view_shown = False
+        self.consent_dialog: ConsentDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.shortcuts: dict[str, QShortcut] = {}
+
+        # ---- services (no widgets) --------------------------------------------------------------
+        self.tasks = BackgroundTasks(max_threads=4, parent=self)
+        self.engine = EngineService(self.tasks, models, self)
+        self.live = LiveController(self.tasks, session_factory, self)
+        self.queue = JobQueue(self.tasks, jobs_db, parent=self)
+
+        # ---- widgets ------------------------------------------------------------------------------
+        self.live_panel = LivePanel(self.live, settings.live(), self)
+        self.live_panel.record_dir = self.prefs.output_dir
+        self.jobs_tab = JobsTab(self.queue, self)
+        self.models_tab = ModelsTab(self.tasks, models, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.addTab(self.live_panel, "Live")
+        self.tabs.addTab(self.jobs_tab, "Jobs")
+        self.tabs.addTab(self.models_tab, "Models")
+        self.setCentralWidget(self.tabs)
+
+        self.sources = SourcesPanel(self.tasks, self.engine, self)
+        saved, active = settings.identities()
+        self.sources.restore(saved, active)
+        self.health = HealthPanel(self)
+        self.system = SystemPanel(self.tasks, read_gpu=read_gpu, parent=self)
+        self.sources_dock = self._dock("Source faces", self.sources, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.health_dock = self._dock("Engine health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.system_dock = self._dock("GPU and system", self.system, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.sources_dock], [230], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.health_dock], [360], Qt.Orientation.Horizontal)
+
+        self.engine_label = QLabel("engine: not loaded", self)
+        self.session_label = QLabel("live: stopped", self)
+        self.statusBar().addWidget(self.engine_label, 1)
+        self.statusBar().addPermanentWidget(self.session_label)
+        self._menus()
+
+        # ---- wiring -------------------------------------------------------------------------------
+        self.live_panel.startRequested.connect(self.start_live)
+        self.live_panel.stopRequested.connect(self.live.stop)
+        self.live.statsChanged.connect(self._live_stats)
+        self.live.stateChanged.connect(self._live_state)
+        self.live.errorRaised.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.engine.stateChanged.connect(self._engine_state)
+        self.sources.identitiesChanged.connect(self._sources_changed)
+        self.sources.activeChanged.connect(self._active_changed)
+        self.models_tab.modelsChecked.connect(self._models_checked)
+        self._update_job_defaults()
+        self._apply_hotkeys()
+        for index in range(9):
+            shortcut = QShortcut(QKeySequence(str(index + 1)), self)
+            shortcut.activated.connect(lambda i=index: self.sources.set_active(i))
+        geometry, state = settings.window_state()
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        if state:
+            self.restoreState(QByteArray(state))
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        settings = QAction("&Settings…", self)
+        settings.setShortcut(QKeySequence("Ctrl+,"))
+        settings.triggered.connect(self.open_settings)
+        file_menu.addAction(settings)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        view = self.menuBar().addMenu("&View")
+        for dock in (self.sources_dock, self.health_dock, self.system_dock):
+            view.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        notice = QAction("Responsible use…", self)
+        notice.triggered.connect(lambda: ConsentDialog(self).open())
+        help_menu.addAction(notice)
+
+    # ---- start-up ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin the background work and, on first use, ask for the responsible-use consent."""
+        if not self.settings.consent_accepted:
+            self._ask_consent()
+            return
+        self._start_services()
+
+    def _ask_consent(self) -> None:
+        for widget in (self.tabs, self.sources_dock, self.health_dock, self.system_dock):
+            widget.setEnabled(False)
+        dialog = ConsentDialog(self)
+        self.consent_dialog = dialog
+        dialog.accepted_notice.connect(self._consent_accepted)
+        dialog.declined_notice.connect(self.close)
+        dialog.open()
+
+    def _consent_accepted(self) -> None:
+        self.settings.accept_consent()
+        self.consent_dialog = None
+        for widget in (self.tabs, self.sources_dock, self.health_dock, self.system_dock):
+            widget.setEnabled(True)
+        self._start_services()
+
+    @property
+    def usable(self) -> bool:
+        """False while the consent notice is still open (nothing can be started then)."""
+        return self.settings.consent_accepted and self.tabs.isEnabled()
+
+    def _start_services(self) -> None:
+        self.engine.load(self.prefs.provider, self.prefs.det_size)
+        self.models_tab.refresh()
+        self.system.start()
+        self.queue.start()
+        if self._list_devices:
+            self.tasks.submit(self._read_devices, on_done=self._devices_read)
+
+    @staticmethod
+    def _read_devices() -> tuple[list, object]:
+        from app.devices.cameras import list_cameras
+        from app.devices.virtual_camera import detect_virtual_camera
+
+        return list_cameras(), detect_virtual_camera()
+
+    def _devices_read(self, found: tuple[list, object]) -> None:
+        cameras, vcam = found
+        self.live_panel.set_cameras(cameras)
+        self.live_panel.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
+
+    def _models_checked(self, report: ModelsReport) -> None:
+        if report.missing_required and not self._models_view_shown:
+            self._models_view_shown = True  # once: first run with no models lands on the Models view
+            self.tabs.setCurrentWidget(self.models_tab)
+        if not report.missing_required and self.engine.state is EngineState.FAILED:
+            self.engine.load(self.prefs.provider, self.prefs.det_size)  # the files arrived: try again
+
+    # ---- live -------------------------------------------------------------------------------------
+    def live_config(self) -> LiveConfig | str:
+        """The session the user asked for, or why it cannot start."""
+        choices = self.live_panel.choices()
+        groups = self.sources.groups()
+        if not groups:
+            return "add a source face first (left panel)"
+        if not choices.camera:
+            return "pick a camera, or a video file to play as one"
+        return LiveConfig(
+            sources=tuple(group[0] for group in groups),
+            identities=groups,
+            camera=choices.camera,
+            size=choices.size,
+            fps=choices.fps,
+            virtual_cam=choices.virtual_cam,
+            stream_url=choices.stream_url,
+            record_path=choices.record_path,
+            mirror=choices.mirror,
+            enhance=choices.enhance,
+            face_mode=choices.face_mode,
+            models=self.models,
+        )
+
+    def start_live(self) -> bool:
+        if not self.usable or self.live.running:
+            return False
+        config = self.live_config()
+        if isinstance(config, str):
+            self.live_panel.show_state("failed", config)
+            return False
+        # The studio's engine is handed over when it is ready, so Start does not load models again
+        # and the session runs on the provider and detector size chosen in Settings.
+        engine = self.engine.engine if self.engine.state is EngineState.READY else None
+        self.live.set_bypass(False)
+        if not self.live.start(config, engine):
+            return False
+        self.live.set_active_source(self.sources.active_group_index())
+        self.live.set_bypass(self.live_panel.choices().bypass)
+        self.health.plot.clear()
+        return True
+
+    def _live_stats(self, stats: LiveStats) -> None:
+        self.health.show_stats(stats)
+
+    def _live_state(self, state: str, message: str) -> None:
+        self.session_label.setText(f"live: {state}")
+        if state in (SessionState.STOPPED.value,) and self.live.session is None:
+            self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message)
+
+    def _sources_changed(self) -> None:
+        if self.live.running:
+            groups = self.sources.groups()
+            if groups:
+                self.live.set_sources(groups)
+                self.live.set_active_source(self.sources.active_group_index())
+        self._update_job_defaults()
+
+    def _active_changed(self, _index: int) -> None:
+        self.live.set_active_source(self.sources.active_group_index())
+        self._update_job_defaults()
+
+    # ---- engine -----------------------------------------------------------------------------------
+    def _engine_state(self, state: str, message: str) -> None:
+        health = self.engine.health()
+        if state == EngineState.READY.value and health is not None:
+            fallbacks = [m for m in health.models if m.fallback_reason]
+            if fallbacks:
+                # Loud on purpose: a silent fallback to the CPU is the peers' most reported problem.
+                reasons = "; ".join(f"{m.role}: {m.fallback_reason}" for m in fallbacks)
+                self.engine_label.setText(f"⚠ running on {fallbacks[0].provider.removesuffix('ExecutionProvider')}"
+                                          f" — {reasons}")
+                self.engine_label.setStyleSheet(f"color: {DOWN}; font-weight: bold;")
+            else:
+                self.engine_label.setText(f"engine ready · {health.provider_summary}")
+                self.engine_label.setStyleSheet("")
+        elif state == EngineState.FAILED.value:
+            self.engine_label.setText(f"engine could not load: {message}")
+            self.engine_label.setStyleSheet(f"color: {DOWN};")
+        else:
+            self.engine_label.setText(f"engine {state}: {message}")
+            self.engine_label.setStyleSheet("")
+        if not self.live.running:
+            self.health.show_engine(health, state, message)
+
+    # ---- jobs -------------------------------------------------------------------------------------
+    def _update_job_defaults(self) -> None:
+        self.jobs_tab.dialog_defaults = {
+            "sources": self.sources.active_photos(),
+            "output_dir": self.prefs.output_dir,
+            "models": self.models,
+        }
+
+    # ---- settings ---------------------------------------------------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.prefs, self)
+        self.settings_dialog = dialog
+        dialog.accepted.connect(lambda: self.apply_preferences(dialog.preferences()))
+        dialog.finished.connect(lambda _r: setattr(self, "settings_dialog", None))
+        dialog.open()
+        return dialog
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        old, self.prefs = self.prefs, prefs
+        self.settings.set_preferences(prefs)
+        self.live_panel.record_dir = prefs.output_dir
+        self._update_job_defaults()
+        self._apply_hotkeys()
+        if (old.provider, old.det_size) != (prefs.provider, prefs.det_size) and self.usable:
+            self.engine.load(prefs.provider, prefs.det_size)
+
+    def _apply_hotkeys(self) -> None:
+        actions: dict[str, Callable[[], None]] = {
+            "bypass": lambda: self.live_panel.toggle("bypass"),
+            "mirror": lambda: self.live_panel.toggle("mirror"),
+            "enhance": lambda: self.live_panel.toggle("enhance"),
+            "virtual_cam": lambda: self.live_panel.toggle("virtual_cam"),
+            "start_stop": self.live_panel.start_button.click,
+        }
+        for action, callback in actions.items():
+            sequence = QKeySequence(self.prefs.hotkeys.get(action, ""))
+            shortcut = self.shortcuts.get(action)
+            if shortcut is None:
+                shortcut = QShortcut(sequence, self)
+                shortcut.activated.connect(callback)
+                self.shortcuts[action] = shortcut
+            else:
+                shortcut.setKey(sequence)
+
+    # ---- closing ----------------------------------------------------------------------------------
+    def save_state(self) -> None:
+        self.settings.set_live(self.live_panel.prefs())
+        saved, active = self.sources.saved()
+        self.settings.set_identities(saved, active)
+        self.settings.set_window_state(bytes(self.saveGeometry().data()), bytes(self.saveState().data()))
+        self.settings.sync()
+
+    def shutdown(self) -> None:
+        """Stop the session and the job workers and wait for every background task (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.settings.consent_accepted:
+            self.save_state()
+        self.system.stop()
+        self.live.shutdown()
+        self.queue.shutdown()
+        self.tasks.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)

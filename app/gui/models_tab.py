@@ -1,0 +1,270 @@
+"""The Models tab: which model files are present and verified, downloads with progress, and where
+to put a file by hand.
+
+Everything slow is on workers: hashing a 500 MB model on first check, and downloads. The texts
+(problem, how to fix it) are the model store's own, so the GUI and `swapcast models` agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtWidgets import (
+    QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QWidget,
+)
+
+from app.paths import user_paths
+from engines.errors import ModelError
+from engines.models import ModelStatus, ModelStore
+
+from .style import DEGRADED, DOWN, IDLE, OK
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+REQUIRED_ROLES = ("detector", "recognizer", "swapper")  # the enhancer is optional
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    status: ModelStatus
+    fix: str | None  # how to get a good file (the store's words), when it is not verified
+
+    @property
+    def required(self) -> bool:
+        return self.status.spec.default and self.status.spec.role in REQUIRED_ROLES
+
+    @property
+    def state(self) -> str:
+        if self.status.verified:
+            return "verified"
+        return "fails its check" if self.status.present else "missing"
+
+
+@dataclass(frozen=True)
+class ModelsReport:
+    store: ModelStore
+    rows: tuple[ModelRow, ...]
+
+    @property
+    def missing_required(self) -> list[str]:
+        return [r.status.spec.id for r in self.rows if r.required and not r.status.verified]
+
+
+def read_models(models: Path | None) -> ModelsReport:
+    """Check every model of the catalog (or of --models DIR). Hashes files: call it on a worker."""
+    store = ModelStore.resolve(user_paths().models, models)
+    rows = []
+    for spec in store.specs():
+        status = store.status(spec.id)
+        fix = None
+        if not status.verified:
+            try:
+                store.require(spec.id)
+            except ModelError as error:  # the store says how to get a good file
+                fix = error.fix
+        rows.append(ModelRow(status, fix))
+    return ModelsReport(store, tuple(rows))
+
+
+def _size(value: int | None) -> str:
+    if not value:
+        return "–"
+    return f"{value / 1024**2:.0f} MB" if value >= 1024**2 else f"{value / 1024:.0f} kB"
+
+
+class ModelsTab(QWidget):
+    modelsChecked = Signal(object)  # ModelsReport
+
+    def __init__(self, tasks: BackgroundTasks, models: Path | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("modelsTab")
+        self._tasks = tasks
+        self.models = models
+        self.report: ModelsReport | None = None
+        self.downloading: str | None = None
+        self.where = QLabel("checking…", self)
+        self.where.setWordWrap(True)
+        self.where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(0, 6, self)
+        self.table.setObjectName("modelsTable")
+        self.table.setHorizontalHeaderLabels(["Model", "Role", "File", "Status", "Size", "Licence"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        header = self.table.horizontalHeader()
+        for column in range(5):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.detail = QLabel("", self)
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail.setObjectName("modelDetail")
+        self.download_button = QPushButton("Download", self)
+        self.download_all_button = QPushButton("Download missing", self)
+        self.verify_button = QPushButton("Check again", self)
+        self.open_button = QPushButton("Open models folder", self)
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        self.progress.setTextVisible(True)
+        buttons = QHBoxLayout()
+        for button in (self.download_button, self.download_all_button, self.verify_button, self.open_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.where)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.progress)
+        layout.addLayout(buttons)
+        self.table.itemSelectionChanged.connect(self._show_detail)
+        self.download_button.clicked.connect(self._download_selected)
+        self.download_all_button.clicked.connect(self._download_missing)
+        self.verify_button.clicked.connect(self.refresh)
+        self.open_button.clicked.connect(self._open_folder)
+        self._update_buttons()
+
+    # ---- checking ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        models = self.models
+        self.verify_button.setEnabled(False)
+        self._tasks.submit(lambda: read_models(models), on_done=self.show_report, on_error=self._failed)
+
+    def _failed(self, error: BaseException) -> None:
+        self.verify_button.setEnabled(True)
+        text = error.one_line() if hasattr(error, "one_line") else str(error)
+        self.where.setText(f"cannot read the model list: {text}")
+        self.where.setStyleSheet(f"color: {DOWN};")
+
+    def show_report(self, report: ModelsReport) -> None:
+        self.report = report
+        self.verify_button.setEnabled(True)
+        store = report.store
+        source = "the models folder given with --models" if store.from_manifest else "the model catalog"
+        missing = report.missing_required
+        summary = (f"Models from {source}, kept in {store.directory}. "
+                   + (f"Missing or unverified: {', '.join(missing)} — download them or put the files there by hand."
+                      if missing else "Everything needed is present and verified."))
+        self.where.setText(summary)
+        self.where.setStyleSheet(f"color: {DOWN};" if missing else "")
+        selected = self._selected_row()
+        self.table.setRowCount(len(report.rows))
+        for r, row in enumerate(report.rows):
+            spec = row.status.spec
+            cells = [spec.id + (" (default)" if spec.default else ""), spec.role, spec.file, row.state,
+                     _size(spec.size), spec.license or "–"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(r, c, item)
+            colour = OK if row.status.verified else (DOWN if row.required else (DEGRADED if row.status.present else IDLE))
+            self.table.item(r, 3).setForeground(QColor(colour))
+        if report.rows:
+            self.table.selectRow(selected if 0 <= selected < len(report.rows) else 0)
+        self._show_detail()
+        self.modelsChecked.emit(report)
+
+    def _selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
+
+    def _show_detail(self) -> None:
+        row = self._row()
+        if row is None:
+            self.detail.setText("")
+        else:
+            spec = row.status.spec
+            lines = [f"<b>{spec.id}</b> — {spec.description or spec.role}"]
+            lines.append(f"File: {row.status.path}")
+            if row.status.verified:
+                lines.append(f"Verified (sha256 {row.status.sha256 or spec.sha256 or '?'})")
+            else:
+                lines.append(f"<span style='color:{DOWN}'>{row.status.problem}</span>")
+                if row.fix:
+                    lines.append(f"How to fix: {row.fix}")
+            if spec.all_urls:
+                lines.append("From: " + " · ".join(spec.all_urls[:2]))
+            if row.status.note:
+                lines.append(row.status.note)
+            self.detail.setText("<br>".join(lines))
+        self._update_buttons()
+
+    def _row(self) -> ModelRow | None:
+        index = self._selected_row()
+        if self.report is None or not 0 <= index < len(self.report.rows):
+            return None
+        return self.report.rows[index]
+
+    def _update_buttons(self) -> None:
+        row = self._row()
+        idle = self.downloading is None
+        can = row is not None and not row.status.verified and bool(row.status.spec.all_urls)
+        self.download_button.setEnabled(idle and can)
+        missing = [r for r in (self.report.rows if self.report else ()) if not r.status.verified and r.status.spec.all_urls]
+        self.download_all_button.setEnabled(idle and bool(missing))
+
+    # ---- downloads --------------------------------------------------------------------------------
+    def _download_selected(self) -> None:
+        row = self._row()
+        if row is not None:
+            self.download([row.status.spec.id])
+
+    def _download_missing(self) -> None:
+        if self.report is not None:
+            self.download([r.status.spec.id for r in self.report.rows
+                           if not r.status.verified and r.status.spec.all_urls])
+
+    def download(self, ids: list[str]) -> None:
+        if self.report is None or not ids or self.downloading is not None:
+            return
+        store = self.report.store
+        self.downloading = ids[0]
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"{ids[0]}: connecting…")
+        self._update_buttons()
+
+        def work(report) -> list[str]:  # type: ignore[no-untyped-def]
+            done: list[str] = []
+            for model_id in ids:
+                store.download(model_id, progress=lambda got, total, m=model_id: report((m, got, total)))
+                done.append(model_id)
+            return done
+
+        self._tasks.submit(work, on_done=self._downloaded, on_error=self._download_failed,
+                           on_progress=self._download_progress)
+
+    def _download_progress(self, value: tuple[str, int, int | None]) -> None:
+        model_id, got, total = value
+        self.downloading = model_id
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(got / total * 1000))
+            self.progress.setFormat(f"{model_id}: {got / 1024**2:.0f} / {total / 1024**2:.0f} MB")
+        else:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(f"{model_id}: {got / 1024**2:.0f} MB")
+
+    def _downloaded(self, ids: list[str]) -> None:
+        self.downloading = None
+        self.progress.setVisible(False)
+        self.detail.setText(f"Downloaded and verified: {', '.join(ids)}")
+        self.refresh()
+
+    def _download_failed(self, error: BaseException) -> None:
+        self.downloading = None
+        self.progress.setVisible(False)
+        text = error.one_line() if hasattr(error, "one_line") else str(error)
+        self.detail.setText(f"<span style='color:{DOWN}'>Download failed: {text}</span>")
+        self.refresh()
+
+    def _open_folder(self) -> None:
+        folder = self.report.store.directory if self.report else user_paths().models
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

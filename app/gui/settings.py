@@ -1,0 +1,213 @@
+"""What the studio remembers between runs, kept with QSettings in an INI file.
+
+The file lives in the user's settings folder (app.paths), so SWAPCAST_HOME isolates tests and
+portable installs exactly like the rest of SwapCast. Values are read through typed accessors here,
+never as raw strings in the widgets, so a key is spelled once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from app.paths import user_paths
+
+SETTINGS_FILE = "studio.ini"
+
+# The consent notice has a version: a materially changed text asks again.
+CONSENT_VERSION = 1
+CONSENT_KEY = "consent/accepted_version"
+
+PROVIDERS: tuple[str, ...] = ("auto", "cuda", "tensorrt", "directml", "coreml", "cpu")
+DETECTOR_SIZES: tuple[int, ...] = (320, 480, 640, 800)
+
+# Actions that can be bound to a key in Settings; source switching is fixed to 1–9.
+HOTKEY_ACTIONS: dict[str, str] = {
+    "bypass": "Swap on / off (bypass)",
+    "mirror": "Mirror",
+    "enhance": "Enhancer",
+    "start_stop": "Start / stop live",
+    "virtual_cam": "Virtual camera on / off",
+}
+DEFAULT_HOTKEYS: dict[str, str] = {
+    "bypass": "B",
+    "mirror": "M",
+    "enhance": "E",
+    "start_stop": "F5",
+    "virtual_cam": "V",
+}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What the Settings dialog edits."""
+
+    provider: str = "auto"
+    det_size: int = 640
+    enhance_blend: float = 0.8  # 0..1, how much of the enhanced face is kept
+    output_dir: Path = field(default_factory=lambda: Path.home() / "SwapCast")
+    hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+
+    def with_hotkey(self, action: str, sequence: str) -> Preferences:
+        keys = dict(self.hotkeys)
+        keys[action] = sequence
+        return replace(self, hotkeys=keys)
+
+
+@dataclass(frozen=True)
+class LivePrefs:
+    """The Live view's last choices, restored on the next run."""
+
+    camera: str = ""  # a camera index/path, or a video file
+    size: tuple[int, int] | None = (1280, 720)
+    fps: float = 30.0
+    mirror: bool = False
+    enhance: bool = False
+    face_mode: str = "largest"
+    virtual_cam: bool = False
+    stream_url: str = ""
+
+
+@dataclass(frozen=True)
+class SavedIdentity:
+    """One entry of the sources gallery: a name and the photos that make up that person."""
+
+    name: str
+    photos: tuple[Path, ...]
+
+
+def settings_path() -> Path:
+    return user_paths().settings / SETTINGS_FILE
+
+
+class StudioSettings:
+    """Typed access to the studio's QSettings file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or settings_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.qsettings = QSettings(str(self.path), QSettings.Format.IniFormat)
+
+    # ---- raw helpers ---------------------------------------------------------------------
+    def _get(self, key: str, default: Any) -> Any:
+        value = self.qsettings.value(key, default)
+        return default if value is None else value
+
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if isinstance(value, str):  # INI files hand booleans back as "true"/"false"
+            return value.lower() in ("1", "true", "yes")
+        return bool(value)
+
+    def _float(self, key: str, default: float) -> float:
+        try:
+            return float(self._get(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _int(self, key: str, default: int) -> int:
+        try:
+            return int(self._get(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _json(self, key: str, default: Any) -> Any:
+        text = self._get(key, "")
+        if not text:
+            return default
+        try:
+            return json.loads(str(text))
+        except ValueError:
+            return default  # a hand-edited, broken value must not stop the app from starting
+
+    def sync(self) -> None:
+        self.qsettings.sync()
+
+    # ---- consent -------------------------------------------------------------------------
+    @property
+    def consent_accepted(self) -> bool:
+        return self._int(CONSENT_KEY, 0) >= CONSENT_VERSION
+
+    def accept_consent(self) -> None:
+        self.qsettings.setValue(CONSENT_KEY, CONSENT_VERSION)
+        self.sync()  # written at once: a crash right after accepting must not ask again
+
+    # ---- preferences ---------------------------------------------------------------------
+    def preferences(self) -> Preferences:
+        base = Preferences()
+        provider = str(self._get("engine/provider", base.provider))
+        keys = dict(DEFAULT_HOTKEYS)
+        stored = self._json("hotkeys/map", {})
+        if isinstance(stored, dict):
+            keys.update({str(k): str(v) for k, v in stored.items() if k in HOTKEY_ACTIONS})
+        return Preferences(
+            provider=provider if provider in PROVIDERS else base.provider,
+            det_size=self._int("engine/det_size", base.det_size),
+            enhance_blend=min(1.0, max(0.0, self._float("engine/enhance_blend", base.enhance_blend))),
+            output_dir=Path(str(self._get("jobs/output_dir", str(base.output_dir)))),
+            hotkeys=keys,
+        )
+
+    def set_preferences(self, prefs: Preferences) -> None:
+        self.qsettings.setValue("engine/provider", prefs.provider)
+        self.qsettings.setValue("engine/det_size", int(prefs.det_size))
+        self.qsettings.setValue("engine/enhance_blend", float(prefs.enhance_blend))
+        self.qsettings.setValue("jobs/output_dir", str(prefs.output_dir))
+        self.qsettings.setValue("hotkeys/map", json.dumps(prefs.hotkeys, sort_keys=True))
+        self.sync()
+
+    # ---- live ----------------------------------------------------------------------------
+    def live(self) -> LivePrefs:
+        base = LivePrefs()
+        size = self._json("live/size", list(base.size) if base.size else None)
+        return LivePrefs(
+            camera=str(self._get("live/camera", base.camera)),
+            size=(int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None,
+            fps=self._float("live/fps", base.fps),
+            mirror=self._bool("live/mirror", base.mirror),
+            enhance=self._bool("live/enhance", base.enhance),
+            face_mode=str(self._get("live/face_mode", base.face_mode)),
+            virtual_cam=self._bool("live/virtual_cam", base.virtual_cam),
+            stream_url=str(self._get("live/stream_url", base.stream_url)),
+        )
+
+    def set_live(self, prefs: LivePrefs) -> None:
+        self.qsettings.setValue("live/camera", prefs.camera)
+        self.qsettings.setValue("live/size", json.dumps(list(prefs.size) if prefs.size else None))
+        self.qsettings.setValue("live/fps", float(prefs.fps))
+        self.qsettings.setValue("live/mirror", prefs.mirror)
+        self.qsettings.setValue("live/enhance", prefs.enhance)
+        self.qsettings.setValue("live/face_mode", prefs.face_mode)
+        self.qsettings.setValue("live/virtual_cam", prefs.virtual_cam)
+        self.qsettings.setValue("live/stream_url", prefs.stream_url)
+
+    # ---- sources -------------------------------------------------------------------------
+    def identities(self) -> tuple[list[SavedIdentity], int]:
+        raw = self._json("sources/identities", [])
+        saved: list[SavedIdentity] = []
+        if isinstance(raw, list):
+            for entry in raw:
+                if isinstance(entry, dict) and isinstance(entry.get("photos"), list):
+                    photos = tuple(Path(str(p)) for p in entry["photos"])
+                    if photos:
+                        saved.append(SavedIdentity(str(entry.get("name") or photos[0].stem), photos))
+        return saved, self._int("sources/active", 0)
+
+    def set_identities(self, identities: list[SavedIdentity], active: int) -> None:
+        data = [{"name": i.name, "photos": [str(p) for p in i.photos]} for i in identities]
+        self.qsettings.setValue("sources/identities", json.dumps(data))
+        self.qsettings.setValue("sources/active", int(active))
+
+    # ---- window --------------------------------------------------------------------------
+    def window_state(self) -> tuple[bytes | None, bytes | None]:
+        geometry = self.qsettings.value("window/geometry")
+        state = self.qsettings.value("window/state")
+        return (bytes(geometry) if geometry else None, bytes(state) if state else None)
+
+    def set_window_state(self, geometry: bytes, state: bytes) -> None:
+        self.qsettings.setValue("window/geometry", geometry)
+        self.qsettings.setValue("window/state", state)

@@ -1,0 +1,441 @@
+"""The sources gallery: the faces to swap in.
+
+- Add photos with the dialog or by dropping files; dropping onto a face adds the photos to that
+  person (several photos form one identity, averaged by the engine).
+- Each photo is checked on a worker with the engine's detector. A photo with several faces opens
+  a picker; the chosen face is saved as its own photo (face_crops), which is what the pipeline takes.
+- The active identity is the current item, highlighted; keys 1–9 switch (wired by the window).
+- The gallery is remembered in the settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor, QDragEnterEvent, QDropEvent, QFont, QIcon, QImage, QImageReader, QPainter, QPen, QPixmap,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+    QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget,
+)
+
+from app.paths import user_paths
+from engines.imaging import IMAGE_SUFFIXES
+
+from .engine_service import EngineService, EngineState, FoundFace
+from .face_crops import save_face_crop
+from .settings import SavedIdentity
+from .style import DOWN, OK
+from .tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+THUMB = 112
+IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
+
+
+@dataclass
+class GalleryIdentity:
+    """One person in the gallery (mutable: photos are added and checked over time)."""
+
+    name: str
+    photos: list[Path]
+    problems: dict[Path, str] = field(default_factory=dict)  # photo → why it cannot be used
+    checking: set[Path] = field(default_factory=set)
+
+    @property
+    def usable_photos(self) -> tuple[Path, ...]:
+        return tuple(p for p in self.photos if p not in self.problems)
+
+
+def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
+    """A small, square-fitted QImage of a photo; safe on any thread (QImage, not QPixmap)."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    original = reader.size()
+    if original.isValid():
+        reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        image = QImage(size, size, QImage.Format.Format_RGB32)
+        image.fill(QColor(60, 60, 60))
+    return image
+
+
+class FacePickerDialog(QDialog):
+    """Shows a photo with its faces numbered; the user picks one."""
+
+    def __init__(self, photo: Path, faces: list[FoundFace], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Which face? — {photo.name}")
+        self.setObjectName("facePicker")
+        self.photo = photo
+        self.faces = faces
+        self.chosen: int | None = None
+        image = QImage(str(photo))
+        scale = min(1.0, 720 / max(1, image.width()), 480 / max(1, image.height()))
+        shown = image.scaled(int(image.width() * scale), int(image.height() * scale),
+                             Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        canvas = QPixmap.fromImage(shown)
+        painter = QPainter(canvas)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        font = QFont(self.font())
+        font.setPointSize(14)
+        font.setBold(True)
+        painter.setFont(font)
+        for i, face in enumerate(faces):
+            x1, y1, x2, y2 = (v * scale for v in face.box)
+            painter.setPen(QPen(QColor(OK), 3))
+            painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
+            painter.fillRect(QRectF(x1, y1 - 26, 30, 26), QColor(OK))
+            painter.setPen(QColor("white"))
+            painter.drawText(QPointF(x1 + 8, y1 - 6), str(i + 1))
+        painter.end()
+        picture = QLabel(self)
+        picture.setPixmap(canvas)
+        buttons = QHBoxLayout()
+        self.face_buttons: list[QPushButton] = []
+        for i in range(len(faces)):
+            button = QPushButton(f"Face {i + 1}", self)
+            button.clicked.connect(lambda _checked=False, index=i: self.choose(index))
+            buttons.addWidget(button)
+            self.face_buttons.append(button)
+        cancel = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
+        cancel.rejected.connect(self.reject)
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"{photo.name} has {len(faces)} faces. Pick the one to swap in:", self))
+        layout.addWidget(picture)
+        layout.addLayout(buttons)
+
+    def choose(self, index: int) -> None:
+        self.chosen = index
+        self.accept()
+
+
+class _GalleryList(QListWidget):
+    """The icon list; files dropped on it are handed to the panel with the item under the cursor."""
+
+    filesDropped = Signal(list, int)  # paths, identity index (-1: new identities)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+
+    @staticmethod
+    def _files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        return [Path(url.toLocalFile()) for url in mime.urls()
+                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = self._files(event)
+        if not files:
+            event.ignore()
+            return
+        item = self.itemAt(event.position().toPoint())
+        self.filesDropped.emit(files, self.row(item) if item is not None else -1)
+        event.acceptProposedAction()
+
+
+class SourcesPanel(QWidget):
+    identitiesChanged = Signal()  # photos added/removed/checked: the live session gets set_sources
+    activeChanged = Signal(int)
+    pickerOpened = Signal(object)  # the FacePickerDialog (tests and screenshots drive it)
+
+    def __init__(self, tasks: BackgroundTasks, engine: EngineService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sourcesPanel")
+        self._tasks = tasks
+        self._engine = engine
+        self.identities: list[GalleryIdentity] = []
+        self.active = 0
+        self._icons: dict[Path, QIcon] = {}
+        self._waiting_for_engine: list[tuple[GalleryIdentity, Path]] = []
+        self.crops_dir = user_paths().data / "sources"
+        self.picker: FacePickerDialog | None = None
+        self._picks: list[tuple[GalleryIdentity, Path, list[FoundFace]]] = []  # pickers still to show
+
+        self.list = _GalleryList(self)
+        self.list.setObjectName("sourcesList")
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setGridSize(QSize(THUMB + 28, THUMB + 44))
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.list.setMovement(QListWidget.Movement.Static)
+        self.list.setWordWrap(True)
+        self.list.setSpacing(4)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.currentRowChanged.connect(self._row_changed)
+        self.list.filesDropped.connect(self._dropped)
+        self.add_button = QPushButton("Add face…", self)
+        self.add_button.setToolTip("Each photo becomes a new source face (drop files here too)")
+        self.add_button.clicked.connect(self._add_dialog)
+        self.more_button = QPushButton("+ photo", self)
+        self.more_button.setToolTip("Add photos of the same person to the active face (or drop them onto it)")
+        self.more_button.clicked.connect(self._add_more_dialog)
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.clicked.connect(lambda: self.remove(self.active))
+        self.hint = QLabel("Drop photos here · keys 1–9 switch faces", self)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: palette(mid);")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.more_button)
+        buttons.addWidget(self.remove_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.hint)
+        engine.stateChanged.connect(self._engine_state)
+        self._refresh()
+
+    # ---- what the live session and the jobs use ---------------------------------------------------
+    def groups(self) -> tuple[tuple[Path, ...], ...]:
+        """One tuple of usable photos per identity (identities with none are left out)."""
+        return tuple(g for g in (i.usable_photos for i in self.identities) if g)
+
+    def active_group_index(self) -> int:
+        """The active identity's index among `groups()` (unusable identities are skipped there)."""
+        usable = [i for i, identity in enumerate(self.identities) if identity.usable_photos]
+        return usable.index(self.active) if self.active in usable else 0
+
+    def active_photos(self) -> tuple[Path, ...]:
+        if 0 <= self.active < len(self.identities):
+            return self.identities[self.active].usable_photos
+        return ()
+
+    @property
+    def busy(self) -> bool:
+        """Photos still being checked (or waiting for the engine)."""
+        return any(i.checking for i in self.identities)
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def restore(self, saved: list[SavedIdentity], active: int) -> None:
+        self.identities = [GalleryIdentity(s.name, [p for p in s.photos]) for s in saved]
+        for identity in self.identities:
+            for photo in identity.photos:
+                if not photo.is_file():
+                    identity.problems[photo] = "file not found"
+        self.active = min(max(0, active), max(0, len(self.identities) - 1))
+        self._refresh()
+
+    def saved(self) -> tuple[list[SavedIdentity], int]:
+        return [SavedIdentity(i.name, tuple(i.photos)) for i in self.identities], self.active
+
+    # ---- adding -----------------------------------------------------------------------------------
+    def _add_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add source faces (one face per photo)", "", IMAGE_FILTER)
+        if files:
+            self.add_photos([Path(f) for f in files])
+
+    def _add_more_dialog(self) -> None:
+        if not self.identities:
+            self._add_dialog()
+            return
+        name = self.identities[self.active].name
+        files, _ = QFileDialog.getOpenFileNames(self, f"More photos of {name}", "", IMAGE_FILTER)
+        if files:
+            self.add_photos([Path(f) for f in files], into=self.active)
+
+    def _dropped(self, files: list[Path], row: int) -> None:
+        self.add_photos(files, into=row if row >= 0 else None)
+
+    def add_photos(self, photos: list[Path], into: int | None = None) -> None:
+        """New identities (one per photo), or more photos of identity `into`."""
+        for photo in photos:
+            photo = Path(photo).expanduser().resolve()
+            if into is not None and 0 <= into < len(self.identities):
+                identity = self.identities[into]
+                if photo in identity.photos:
+                    continue
+                identity.photos.append(photo)
+            else:
+                identity = GalleryIdentity(photo.stem, [photo])
+                self.identities.append(identity)
+                if len(self.identities) == 1:
+                    self.active = 0
+            self._check(identity, photo)
+        self._refresh()
+        self.identitiesChanged.emit()
+
+    def remove(self, index: int) -> None:
+        if not 0 <= index < len(self.identities):
+            return
+        del self.identities[index]
+        self.active = min(self.active, max(0, len(self.identities) - 1))
+        self._refresh()
+        self.identitiesChanged.emit()
+        self.activeChanged.emit(self.active)
+
+    # ---- checking photos on the engine ----------------------------------------------------------
+    def _check(self, identity: GalleryIdentity, photo: Path) -> None:
+        identity.checking.add(photo)
+        if self._engine.state is not EngineState.READY:
+            self._waiting_for_engine.append((identity, photo))
+            return
+        self._tasks.submit(lambda: self._engine.find_faces(photo),
+                           on_done=lambda faces: self._checked(identity, photo, faces),
+                           on_error=lambda error: self._check_failed(identity, photo, error))
+
+    def _engine_state(self, state: str, _message: str) -> None:
+        if state == EngineState.READY.value:
+            waiting, self._waiting_for_engine = self._waiting_for_engine, []
+            for identity, photo in waiting:
+                self._check(identity, photo)
+
+    def _checked(self, identity: GalleryIdentity, photo: Path, faces: list[FoundFace]) -> None:
+        if identity not in self.identities or photo not in identity.photos:
+            return  # removed while it was being checked
+        if not faces:
+            identity.checking.discard(photo)
+            identity.problems[photo] = "no face found"
+        elif len(faces) == 1:
+            identity.checking.discard(photo)
+            identity.problems.pop(photo, None)
+        else:
+            self._picks.append((identity, photo, faces))
+            self._next_picker()
+            return
+        self._refresh()
+        self.identitiesChanged.emit()
+
+    def _check_failed(self, identity: GalleryIdentity, photo: Path, error: BaseException) -> None:
+        identity.checking.discard(photo)
+        text = error.one_line() if hasattr(error, "one_line") else str(error)
+        identity.problems[photo] = text
+        self._refresh()
+        self.identitiesChanged.emit()
+
+    def _next_picker(self) -> None:
+        if self.picker is not None or not self._picks:
+            return
+        identity, photo, faces = self._picks.pop(0)
+        dialog = FacePickerDialog(photo, faces, self)
+        self.picker = dialog
+        dialog.finished.connect(lambda _result: self._picked(dialog, identity, photo, faces))
+        dialog.open()  # window-modal but not blocking: the event loop (and the preview) go on
+        self.pickerOpened.emit(dialog)
+
+    def _picked(self, dialog: FacePickerDialog, identity: GalleryIdentity, photo: Path,
+                faces: list[FoundFace]) -> None:
+        self.picker = None
+        dialog.deleteLater()
+        if dialog.chosen is None:
+            identity.checking.discard(photo)
+            identity.photos.remove(photo)
+            if not identity.photos:
+                self.identities.remove(identity)
+                self.active = min(self.active, max(0, len(self.identities) - 1))
+            self._refresh()
+            self.identitiesChanged.emit()
+        else:
+            index = dialog.chosen
+            boxes = [f.box for f in faces]
+            self._tasks.submit(lambda: save_face_crop(photo, boxes, index, self.crops_dir),
+                               on_done=lambda crop: self._cropped(identity, photo, crop, index),
+                               on_error=lambda error: self._check_failed(identity, photo, error))
+        self._next_picker()
+
+    def _cropped(self, identity: GalleryIdentity, photo: Path, crop: Path, index: int) -> None:
+        identity.checking.discard(photo)
+        if identity not in self.identities or photo not in identity.photos:
+            return
+        identity.photos[identity.photos.index(photo)] = crop
+        if identity.name == photo.stem:
+            identity.name = f"{photo.stem} #{index + 1}"
+        self._refresh()
+        self.identitiesChanged.emit()
+
+    # ---- active -----------------------------------------------------------------------------------
+    def set_active(self, index: int) -> None:
+        if 0 <= index < len(self.identities) and index != self.active:
+            self.active = index
+            self._refresh()
+            self.activeChanged.emit(index)
+
+    def _row_changed(self, row: int) -> None:
+        if row >= 0:
+            self.set_active(row)
+
+    # ---- drawing ----------------------------------------------------------------------------------
+    def _icon(self, photo: Path) -> QIcon:
+        icon = self._icons.get(photo)
+        if icon is None:
+            icon = self._icons[photo] = QIcon()  # placeholder until the thumbnail is read
+            if photo.is_file():
+                self._tasks.submit(lambda: load_thumbnail(photo), on_done=lambda image: self._thumb(photo, image))
+        return icon
+
+    def _thumb(self, photo: Path, image: QImage) -> None:
+        self._icons[photo] = QIcon(QPixmap.fromImage(image))
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for i, identity in enumerate(self.identities):
+            count = len(identity.photos)
+            label = f"{i + 1} · {identity.name}" if i < 9 else identity.name
+            if count > 1:
+                label += f"\n{count} photos"
+            if identity.checking:
+                label += "\nchecking…"
+            elif identity.problems:
+                label += f"\n⚠ {next(iter(identity.problems.values()))}"
+            item = QListWidgetItem(self._icon(identity.photos[0]) if identity.photos else QIcon(), label)
+            tips = [f"{p}{' — ' + identity.problems[p] if p in identity.problems else ''}" for p in identity.photos]
+            item.setToolTip("\n".join(tips))
+            if i == self.active:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+                item.setBackground(QColor(46, 157, 87, 90))
+            if identity.problems and not identity.usable_photos:
+                item.setForeground(QColor(DOWN))
+            self.list.addItem(item)
+        if self.identities:
+            self.list.setCurrentRow(self.active)
+        self.list.blockSignals(False)
+        self.remove_button.setEnabled(bool(self.identities))
+        self.more_button.setEnabled(bool(self.identities))
+
+    def _context_menu(self, point) -> None:  # type: ignore[no-untyped-def]
+        item = self.list.itemAt(point)
+        if item is None:
+            return
+        row = self.list.row(item)
+        menu = QMenu(self)
+        menu.addAction("Use this face", lambda: self.set_active(row))
+        menu.addAction("Add photos of this person…", lambda: (self.set_active(row), self._add_more_dialog()))
+        menu.addAction("Rename…", lambda: self._rename(row))
+        menu.addAction("Remove", lambda: self.remove(row))
+        menu.popup(self.list.viewport().mapToGlobal(point))
+
+    def _rename(self, row: int) -> None:
+        identity = self.identities[row]
+        name, ok = QInputDialog.getText(self, "Rename", "Name:", text=identity.name)
+        if ok and name.strip():
+            identity.name = name.strip()
+            self._refresh()

@@ -1,0 +1,124 @@
+"""Run slow calls (model loading, face detection, downloads, hashing) off the UI thread.
+
+Each task runs on the studio's own QThreadPool; its result, error and progress come back as queued
+signals, so callbacks always run on the GUI thread and may touch widgets. The pool is the window's,
+not Qt's global one, so closing the window can wait for exactly the work it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[object], None]  # a task's way to report progress (any value) from its thread
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; signals emitted from a pool thread are queued to its slots."""
+
+    finished = Signal(object)
+    failed = Signal(object)
+    progressed = Signal(object)
+
+    def __init__(
+        self,
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[BaseException], None] | None,
+        on_progress: Callable[[Any], None] | None,
+    ) -> None:
+        super().__init__()
+        self._on_done = on_done
+        self._on_error = on_error
+        self._on_progress = on_progress
+        # Connected to methods of this GUI-thread object: the connection is queued whatever thread
+        # emits, which a bare lambda would not guarantee.
+        self.finished.connect(self._deliver_done)
+        self.failed.connect(self._deliver_error)
+        self.progressed.connect(self._deliver_progress)
+
+    @Slot(object)
+    def _deliver_done(self, value: object) -> None:
+        if self._on_done is not None:
+            self._on_done(value)
+
+    @Slot(object)
+    def _deliver_error(self, error: object) -> None:
+        if self._on_error is not None:
+            self._on_error(error)  # type: ignore[arg-type]
+        else:
+            log.error("background task failed: %s", error)
+
+    @Slot(object)
+    def _deliver_progress(self, value: object) -> None:
+        if self._on_progress is not None:
+            self._on_progress(value)
+
+
+class _Task(QRunnable):
+    def __init__(self, fn: Callable[..., Any], relay: _Relay, with_progress: bool) -> None:
+        super().__init__()
+        self._fn = fn
+        self._relay = relay
+        self._with_progress = with_progress
+
+    def run(self) -> None:  # on a pool thread
+        try:
+            result = self._fn(self._relay.progressed.emit) if self._with_progress else self._fn()
+        except Exception as error:  # reported on the GUI thread; a task never kills the pool
+            log.debug("background task raised", exc_info=True)
+            self._relay.failed.emit(error)
+        else:
+            self._relay.finished.emit(result)
+
+
+class BackgroundTasks(QObject):
+    """A small pool for the studio's slow calls."""
+
+    def __init__(self, max_threads: int = 2, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._relays: set[_Relay] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_progress: Callable[[Any], None] | None = None,
+    ) -> bool:
+        """Run `fn()` (or `fn(report)` when `on_progress` is given) on the pool. False once closed."""
+        if self._closed:
+            return False
+        relay = _Relay(on_done, on_error, on_progress)
+        relay.finished.connect(lambda _value, r=relay: self._forget(r))
+        relay.failed.connect(lambda _error, r=relay: self._forget(r))
+        with self._lock:
+            self._relays.add(relay)  # keeps the relay alive until its result is delivered
+        self.pool.start(_Task(fn, relay, on_progress is not None))
+        return True
+
+    def _forget(self, relay: _Relay) -> None:
+        with self._lock:
+            self._relays.discard(relay)
+
+    @property
+    def busy(self) -> bool:
+        return self.pool.activeThreadCount() > 0
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until every started task ended (only at shutdown and in tests)."""
+        return bool(self.pool.waitForDone(timeout_ms))
+
+    def close(self, timeout_ms: int = 30000) -> bool:
+        self._closed = True
+        self.pool.clear()  # tasks not yet started are dropped
+        return self.wait(timeout_ms)
