@@ -67,7 +67,7 @@ class InProcessHost(Protocol):
     engines/ must not import app/ (media I/O, the engine cache live there), so the app hands this in.
     """
 
-    def run_in_process(self, adapter: "EngineAdapter", request: SwapRequest,
+    def run_in_process(self, adapter: EngineAdapter, request: SwapRequest,
                        progress: ProgressCallback) -> SwapResult: ...
 
 
