@@ -282,3 +282,25 @@ def test_virtual_camera_through_pyvirtualcam(config, engine) -> None:
         finally:
             reader.release()
     assert ok and frame.shape[:2] == (720, 1280)
+
+
+# ---------------------------------------------------------------- switching outputs and the enhancer
+
+
+def test_recording_and_enhancer_switch_on_and_off_while_running(config, engine, tmp_path) -> None:
+    out = tmp_path / "clip.mp4"
+    with running(config, engine) as session:
+        session.set_recording(out)
+        assert wait_until(lambda: any(o.name == "recording" and o.frames_sent >= 10 for o in session.stats().outputs), 10)
+        session.set_recording(None)  # finalised on its own thread; the session goes on
+        assert wait_until(out.exists, 10)
+        assert all(o.name != "recording" for o in session.stats().outputs)
+        frames_before = session.stats().frames
+        session.set_enhance(True)  # the enhancer loads on a side thread, then applies
+        assert wait_until(lambda: "enhance" in session.stats().stages_ms, 15)
+        assert any(m.role == "enhancer" for m in session.stats().engine.models)
+        assert session.stats().frames > frames_before and session.stats().enhance
+        session.set_enhance(False)
+        assert not session.stats().enhance
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].frames >= 10

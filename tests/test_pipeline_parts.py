@@ -176,6 +176,9 @@ def test_processor_applies_controls_between_frames_and_survives_engine_errors() 
     assert out.image[:, -4:].min() == 255 and out.image[:, :4].max() == 0  # mirrored
     assert engine.contexts[-1].bypass is True
     assert image[:, :4].min() == 255  # the captured frame itself was not flipped in place
+    board.update(face_mode="all", active_source=1)
+    processor._apply(board.read()[1])
+    assert processor.context.selection.value == "all" and processor.context.active == 1
     failed = processor.process(LiveFrame(image, now(), 2))  # the engine raises on its 3rd frame
     assert failed.image is not None and stats.snapshot().errors == 1
     assert stats.snapshot().frames == 3
@@ -223,6 +226,15 @@ def test_a_failing_output_retries_while_the_others_go_on(monkeypatch: pytest.Mon
     assert seen_retrying
     assert len(got) >= 20  # the preview never waited for the flaky output
     assert not got[0].flags.writeable  # listeners cannot draw on the shared frame
+
+
+def test_listeners_unsubscribe() -> None:
+    listeners = Listeners()
+    remove = listeners.add(lambda image, t: None)
+    assert len(listeners) == 1
+    remove()
+    remove()  # twice is harmless
+    assert len(listeners) == 0
 
 
 # ---------------------------------------------------------------- virtual camera sender

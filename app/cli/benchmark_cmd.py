@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-frames", type=int, default=90, help="frames in the generated clip (default 90)")
     parser.add_argument("--encoder", default="auto", help="encoder for --video (default auto)")
     parser.add_argument("--no-frame", action="store_true", help="skip the per-frame comparison")
+    parser.add_argument("--live", action="store_true",
+                        help="also run the live pipeline on a generated 30 fps clip played as the camera, at each "
+                             "of --sizes: capture→output latency p50/p95, sustained fps, each stage's share")
+    parser.add_argument("--live-seconds", type=float, default=6.0, help="measured seconds per live size (default 6)")
+    parser.add_argument("--live-outputs", default="", metavar="LIST",
+                        help="extra live outputs to load the machine with: stream,record (default none: preview only)")
     parser.set_defaults(handler=run)
 
 
@@ -61,6 +67,16 @@ def run(args: argparse.Namespace) -> int:
         results.append(run_video_benchmark(store, args.video_size, args.video_frames, args.encoder,
                                            providers=(args.provider,), swapper_id=args.swapper,
                                            detector_id=args.detector, log=log))
+    if args.live:
+        from app.benchmark.live_bench import EXTRA_OUTPUTS, run_live_benchmark
+
+        extra = [o.strip() for o in args.live_outputs.split(",") if o.strip()]
+        if any(o not in EXTRA_OUTPUTS for o in extra):
+            raise InputError(f"unknown live output in '{args.live_outputs}'", f"use {', '.join(EXTRA_OUTPUTS)}")
+        if args.live_seconds <= 0:
+            raise InputError("--live-seconds must be positive")
+        results += run_live_benchmark(store, sizes, args.live_seconds, extra, providers=(args.provider,),
+                                      swapper_id=args.swapper, detector_id=args.detector, log=log)
     document = {
         "device": describe_device(),
         "models": {spec.role: spec.id for spec in store.specs() if spec.default},

@@ -132,8 +132,10 @@ class CameraSource:
 class VideoFileSource:
     """A video file played in real time at its own frame rate, looped, like a camera that never ends.
 
-    Frames are decoded ahead of their due time; the capture time is when the frame is due, as if a
-    camera delivered it then, so decoding is not mistaken for latency.
+    Each frame is decoded, then held until it is due; its capture time is when it is handed over,
+    as for a camera frame arriving from the driver. When decoding cannot keep up (a busy machine)
+    frames come late and their capture time says so: the source's own lag is not counted as the
+    pipeline's latency, just as a real camera keeps its own clock whatever the CPU is doing.
     """
 
     def __init__(self, path: Path) -> None:
@@ -147,47 +149,75 @@ class VideoFileSource:
                              "pass a video file (or a camera index) to --camera")
         self.last_work_ms = 0.0
         self.loops = 0
-        self._frames: Iterator = iter(())
-        self._reader = None
+        self._frames: Iterator[tuple[np.ndarray, float]] = iter(())
+        self._is_open = False
+        self._last_s: float | None = None
         self._interval = 1.0 / self.info.fps if self.info.fps > 0 else 1.0 / 30.0
         self._anchor: float | None = None  # clock time at which the current loop's first frame is due
         self._first_s: float | None = None
         self._last_due: float | None = None
 
     def open(self) -> SourceInfo:
-        from app.media.reader import VideoReader
-
         self.close()
-        self._reader = VideoReader(self.path, info=self.info, on_error="skip")
-        self._frames = iter(self._reader)
+        self._frames = self._decode()
+        self._is_open = True
         self._anchor, self._first_s, self._last_due = None, None, None
         return SourceInfo(self.name, self.info.width, self.info.height, self.info.fps or 30.0, is_file=True)
 
-    def _next_decoded(self):
+    def _decode(self) -> Iterator[tuple[np.ndarray, float]]:
+        """(BGR image, seconds from the start) for each frame of one pass through the file."""
+        import av
+
+        from app.media.probe import open_input
+
+        container = open_input(self.path)
+        try:
+            stream = container.streams.video[0]
+            # One decoding thread: the engine needs the other cores, and a file played in real time
+            # only has to keep up with its own frame rate.
+            stream.thread_count = 1
+            time_base = stream.time_base
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    continue  # a damaged packet: a camera would drop that frame too
+                for frame in frames:
+                    seconds = float(frame.pts * time_base) if frame.pts is not None and time_base else None
+                    # swscale's default conversion: ~3 ms less than the exact-levels path at 1080p; a
+                    # stand-in camera does not need the offline path's level accuracy.
+                    yield frame.to_ndarray(format="bgr24"), seconds if seconds is not None else -1.0
+        finally:
+            container.close()
+
+    def _next_decoded(self) -> tuple[np.ndarray, float]:
         start = time.perf_counter()
-        frame = next(self._frames, None)
-        if frame is None:
+        item = next(self._frames, None)
+        if item is None:
             # End of the file: play it again, continuing the clock one frame after the last one.
-            assert self._reader is not None
             self.loops += 1
-            self._frames = iter(self._reader)
+            self._frames = self._decode()
             self._anchor = (self._last_due + self._interval) if self._last_due is not None else None
             self._first_s = None
-            frame = next(self._frames, None)
-            if frame is None:
+            item = next(self._frames, None)
+            if item is None:
                 raise CaptureError(f"{self.name}: no frame could be decoded")
         self.last_work_ms = (time.perf_counter() - start) * 1000.0
-        return frame
+        image, seconds = item
+        if seconds < 0:  # no timestamp: continue the regular cadence
+            seconds = (self._last_s + self._interval) if self._last_s is not None else 0.0
+        self._last_s = seconds
+        return image, seconds
 
     def read(self) -> tuple[np.ndarray, float]:
-        if self._reader is None:
+        if not self._is_open:
             raise CaptureError(f"{self.name} is not open")
-        frame = self._next_decoded()
+        image, seconds = self._next_decoded()
         if self._first_s is None:
-            self._first_s = frame.time_s
+            self._first_s = seconds
         if self._anchor is None:
             self._anchor = now()
-        due = self._anchor + (frame.time_s - self._first_s)
+        due = self._anchor + (seconds - self._first_s)
         wait = due - now()
         if wait > 0:
             time.sleep(wait)
@@ -197,13 +227,17 @@ class VideoFileSource:
             self._anchor -= wait
             due = now()
         self._last_due = due
-        return frame.image, due
+        return image, now()
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        self._frames = iter(())
+        frames, self._frames = self._frames, iter(())
+        close = getattr(frames, "close", None)
+        if close is not None:
+            try:
+                close()  # runs the generator's finally: the container is closed
+            except ValueError:  # still running on another thread (a stop that timed out): it ends there
+                pass
+        self._is_open = False
 
 
 def open_source(camera: str, size: tuple[int, int] | None, fps: float) -> FrameSource:
