@@ -16,10 +16,14 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engines.base import LoadOptions
 from engines.errors import TransientError
 from engines.external.errors import EngineFailure
+
+if TYPE_CHECKING:
+    from engines.models.store import ModelStore
 
 GIB = 1024**3
 MIB = 1024**2
@@ -113,7 +117,7 @@ class ResourceAllocator:
         key = provider_key(provider)
         return ModelFootprint(model_id, role, int(file_bytes), key, float(self.factors.get(key, 2.5)))
 
-    def plan(self, store, options: LoadOptions) -> list[ModelFootprint]:  # store: engines.models.ModelStore
+    def plan(self, store: ModelStore, options: LoadOptions) -> list[ModelFootprint]:
         """The models BuiltinEngine.load(options) will load, and what each will take."""
         from engines.builtin.engine import BuiltinEngine
         from engines.builtin.runtime.sessions import resolve_providers

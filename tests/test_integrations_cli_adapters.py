@@ -111,8 +111,8 @@ def test_facefusion_video_progress_lines_pass_through_and_the_video_is_tagged(ki
 
 
 def test_a_slow_start_is_not_a_hang(kit_dir, tmp_path, standin) -> None:
-    standin("slow_start", SWAPCAST_STANDIN_DELAY="1.5")  # silent for longer than idleS (1 s), less than startS (5 s)
-    adapter = adapter_for("facefusion", facefusion_entry())
+    standin("slow_start", SWAPCAST_STANDIN_DELAY="1.5")  # silent for longer than idleS (1 s), less than startS (10 s)
+    adapter = adapter_for("facefusion", facefusion_entry(timeouts={"startS": 10, "idleS": 1.0, "totalS": 60}))
     adapter.run(request(kit_dir, tmp_path / "out.png"), lambda d, t: None)
     assert (tmp_path / "out.png").exists()
 
@@ -139,12 +139,12 @@ def test_a_crash_mid_job_is_an_engine_failure_naming_the_signal_and_the_frame(ki
 
 def test_a_hang_past_the_idle_timeout_is_killed(kit_dir, tmp_path, standin) -> None:
     standin("hang")
-    entry = facefusion_entry(timeouts={"startS": 5, "idleS": 0.5, "totalS": 30, "healthS": 2})
+    entry = facefusion_entry(timeouts={"startS": 10, "idleS": 1.0, "totalS": 60, "healthS": 2})
     started = time.monotonic()
     with pytest.raises(EngineTimeout) as caught:
         adapter_for("facefusion", entry).run(request(kit_dir, tmp_path / "out.mp4", video=True), lambda d, t: None)
-    assert time.monotonic() - started < 6
-    assert "facefusion hung: no output for 0.5 s; it was stopped" in caught.value.one_line()
+    assert time.monotonic() - started < 8
+    assert "facefusion hung: no output for 1 s; it was stopped" in caught.value.one_line()
     assert "3/6" in caught.value.one_line()  # the last thing it printed
     assert gone(standin.pid) and leftovers(tmp_path) == []
 

@@ -79,7 +79,7 @@ def test_a_crashing_external_engine_fails_over_to_the_builtin_and_the_job_comple
 
 def test_a_hanging_engine_is_killed_and_the_video_job_completes_on_the_builtin(
         kit_dir, tmp_path, integrations, standin, capsys) -> None:
-    entry = facefusion_entry(priority=80, timeouts={"startS": 5, "idleS": 0.5, "totalS": 30, "healthS": 2})
+    entry = facefusion_entry(priority=80, timeouts={"startS": 10, "idleS": 0.5, "totalS": 60, "healthS": 5})
     integrations({"facefusion": entry, "builtin": builtin_entry(priority=50)})
     standin("hang")
     out = tmp_path / "out.mp4"

@@ -20,6 +20,7 @@ from typing import Any
 
 from engines.base import EngineHealth, HealthState
 from engines.external.base import Availability, EngineAdapter
+from engines.external.server import ServerSupervisor
 from engines.manager import EngineEvent, EngineManager
 
 log = logging.getLogger(__name__)
@@ -198,8 +199,9 @@ class HealthMonitor:
         return HealthState.OK, availability.reason
 
     @staticmethod
-    def _supervisor(adapter: EngineAdapter):  # -> ServerSupervisor | None
-        return getattr(adapter, "supervisor", None)
+    def _supervisor(adapter: EngineAdapter) -> ServerSupervisor | None:
+        supervisor = getattr(adapter, "supervisor", None)
+        return supervisor if isinstance(supervisor, ServerSupervisor) else None
 
     def _restarts(self, adapter: EngineAdapter) -> int:
         supervisor = self._supervisor(adapter)

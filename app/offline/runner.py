@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from engines.base import SwapContext
 from engines.errors import InputError, SwapCastError, TransientError
 from engines.external.base import ProgressCallback, SwapRequest, SwapResult
 from engines.external.config import MemoryStrategy, Mode
@@ -33,6 +36,8 @@ from .plan import TargetPlan, plan_outputs
 from .video_swap import crf_from_quality, swap_video
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRANSIENT_MARKERS = ("out of memory", "failed to allocate", "cudaerrormemoryallocation", "resource busy")
 
@@ -111,7 +116,7 @@ class BuiltinHost:
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
         self.warnings: list[str] = []
-        self._contexts: dict[str, object] = {}
+        self._contexts: dict[str, SwapContext] = {}
 
     def run_in_process(self, adapter: InProcessAdapter, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
         options = adapter.load_options(engine_cache.base_options(request.models))
@@ -127,17 +132,17 @@ class BuiltinHost:
             except InputError as error:
                 raise SourceError(error.problem, error.fix) from error
             self._contexts[adapter.name] = context
-        context.stream_state.clear()  # type: ignore[attr-defined]  # smoothing and counters are per target
+        context.stream_state.clear()  # smoothing and counters are per target
         plan = TargetPlan(request.target, request.output, request.mode is Mode.IMAGE_TO_IMAGE)
         if plan.is_image:
-            warnings = _guarded(lambda: swap_image(engine, context, plan))  # type: ignore[arg-type]
+            warnings = _guarded(lambda: swap_image(engine, context, plan))
             progress(1, 1)
             return SwapResult(request.output, adapter.name, 1, tuple(warnings))
-        options_ = TranscodeOptions(encoder=request.encoder, quality=crf_from_quality(request.quality),
-                                    audio=request.audio, start_s=request.trim[0] if request.trim else None,
-                                    end_s=request.trim[1] if request.trim else None, overwrite=request.overwrite)
+        transcode_options = TranscodeOptions(encoder=request.encoder, quality=crf_from_quality(request.quality),
+                                              audio=request.audio, start_s=request.trim[0] if request.trim else None,
+                                              end_s=request.trim[1] if request.trim else None, overwrite=request.overwrite)
         expected = max(1, request.frames_hint)
-        result, warnings = _guarded(lambda: swap_video(engine, context, plan, options_,  # type: ignore[arg-type]
+        result, warnings = _guarded(lambda: swap_video(engine, context, plan, transcode_options,
                                                        lambda done: progress(done, max(expected, done))))
         return SwapResult(request.output, adapter.name, result.frames, tuple(warnings))
 
@@ -163,7 +168,7 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _guarded(work):
+def _guarded(work: Callable[[], T]) -> T:
     """Engine and runtime failures → the job's error classes (transient ones are retried)."""
     try:
         return work()

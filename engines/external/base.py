@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .config import EngineConfig, Mode
+
+if TYPE_CHECKING:
+    from .inprocess import InProcessAdapter
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total) of this target; may raise to stop
 
@@ -67,7 +70,7 @@ class InProcessHost(Protocol):
     engines/ must not import app/ (media I/O, the engine cache live there), so the app hands this in.
     """
 
-    def run_in_process(self, adapter: EngineAdapter, request: SwapRequest,
+    def run_in_process(self, adapter: InProcessAdapter, request: SwapRequest,
                        progress: ProgressCallback) -> SwapResult: ...
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -155,7 +156,7 @@ class FaceFusionHttpAdapter(EngineAdapter):
         progress(frames, frames)
         return SwapResult(output=request.output, engine=self.name, frames=frames)
 
-    def _post(self, session: requests.Session, request: SwapRequest, produced) -> int:  # type: ignore[no-untyped-def]
+    def _post(self, session: requests.Session, request: SwapRequest, produced: Path) -> int:
         url = f"{self.config.url}/process"
         timeouts = self.config.timeouts
         with ExitStack() as files:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 from engines.base import LoadOptions
 
 from .base import Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult
 from .errors import EngineUnavailable
+
+if TYPE_CHECKING:
+    from engines.builtin.engine import BuiltinEngine
 
 
 def tuned_threads() -> int:
@@ -70,7 +74,8 @@ class InProcessAdapter(EngineAdapter):
             raise EngineUnavailable(f"{self.name} runs inside SwapCast: it needs the app's offline runner")
         return host.run_in_process(self, request, progress)
 
-    def create_engine(self):  # -> BuiltinEngine (imported here: onnxruntime is heavy)
+    def create_engine(self) -> BuiltinEngine:
+        """A new, unloaded built-in engine; load it with load_options(base). (Imported here: onnxruntime is heavy.)"""
         from engines.builtin.engine import BuiltinEngine
 
         return BuiltinEngine()

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from .config import Timeouts
 from .errors import EngineTimeout, EngineUnavailable
@@ -50,7 +51,7 @@ def _text(raw: bytes) -> str:
     return _ANSI.sub("", raw.decode("utf-8", errors="replace")).rstrip()
 
 
-def _reader(stream, out: queue.Queue[object], complete: Callable[[str], bool] | None) -> None:
+def _reader(stream: IO[bytes], out: queue.Queue[object], complete: Callable[[str], bool] | None) -> None:
     """Bytes → lines split on \\n and \\r.
 
     tqdm writes "\\r" + bar, the separator *before* the text, so the newest bar would wait for the

@@ -64,7 +64,7 @@ class StandinServer:
             index = min(len(self.requests), len(self.script) - 1)
             return self.script[index]
 
-    def _handler(self):  # noqa: ANN202
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):

@@ -13,8 +13,8 @@ FACEFUSION_DIR = STANDINS / "facefusion"
 DEEP_LIVE_CAM_DIR = STANDINS / "deep_live_cam"
 SERVER_SCRIPT = STANDINS / "facefusion_server.py"
 
-# Quick clocks: the stand-ins print within milliseconds.
-FAST_TIMEOUTS = {"startS": 5, "idleS": 1.0, "totalS": 30, "healthS": 2}
+# Quick clocks: the stand-ins print within milliseconds (tests of the clocks set their own, tighter).
+FAST_TIMEOUTS = {"startS": 10, "idleS": 3.0, "totalS": 60, "healthS": 5}
 NO_WAIT_RETRIES = {"attempts": 1, "backoffS": 0.01, "maxBackoffS": 0.05}
 ALL_OFFLINE = ["image_to_image", "image_to_video"]
 
