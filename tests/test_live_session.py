@@ -304,3 +304,18 @@ def test_recording_and_enhancer_switch_on_and_off_while_running(config, engine, 
         assert not session.stats().enhance
     with av.open(str(out)) as container:
         assert container.streams.video[0].frames >= 10
+
+
+def test_controls_given_before_and_while_starting_are_applied(config, engine, kit_dir) -> None:
+    collector = FrameCollector(keep=2)
+    session = LiveSession(config, engine)
+    session.add_preview_listener(collector)
+    session.set_mirror(True)
+    session.start()
+    session.set_sources(((kit_dir / "samples" / "source_b.png",),))  # while the engine may still be loading
+    try:
+        assert wait_until(lambda: collector.count >= 3
+                          and looks_like(engine, collector.after(collector.count - 1)[0], LIME), 10)
+        assert session.stats().mirror and session.state is SessionState.RUNNING
+    finally:
+        session.stop(timeout=15)

@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from app.devices.virtual_camera import VirtualCameraStatus
-from app.pipeline.capture import Capture, CaptureError, SourceInfo, VideoFileSource, open_source
+from app.pipeline.capture import Capture, VideoFileSource, open_source
 from app.pipeline.controls import ControlBoard, ControlState
 from app.pipeline.frame import LiveFrame, now
-from app.pipeline.outputs import OutputHub, PreviewOutput, Listeners, VirtualCameraOutput
+from app.pipeline.outputs import Listeners, OutputHub, PreviewOutput, VirtualCameraOutput
 from app.pipeline.outputs.base import FrameClock, Output, fit_frame
 from app.pipeline.processor import Processor
 from app.pipeline.slot import LatestSlot
 from app.pipeline.stats import PipelineStats, percentile
+from app.pipeline.testing import PassEngine, SyntheticSource, wait_until
 from engines.base import SwapContext
 from engines.errors import InputError
-from app.pipeline.testing import PassEngine, SyntheticSource, wait_until
 
 
 # ---------------------------------------------------------------- hand-over and stats
@@ -138,7 +138,7 @@ def test_a_failing_source_is_reopened_and_frames_flow_again() -> None:
 # ---------------------------------------------------------------- processing
 
 
-def _processor(engine, board: ControlBoard) -> tuple[Processor, LatestSlot[LiveFrame], list[LiveFrame], PipelineStats]:
+def _processor(engine, board: ControlBoard) -> tuple[Processor, Output, list[LiveFrame], PipelineStats]:
     hub = OutputHub()
     got: list[LiveFrame] = []
 
@@ -152,20 +152,18 @@ def _processor(engine, board: ControlBoard) -> tuple[Processor, LatestSlot[LiveF
         def _close(self, completed): pass
 
     sink = Sink()
-    sink.capacity = 1
     sink.start()
     hub.add(sink)
     stats = PipelineStats()
     slot: LatestSlot[LiveFrame] = LatestSlot(1)
     processor = Processor(engine, SwapContext(in_place=True), slot, hub, stats, board)
-    processor.sink = sink  # type: ignore[attr-defined]
-    return processor, slot, got, stats
+    return processor, sink, got, stats
 
 
 def test_processor_applies_controls_between_frames_and_survives_engine_errors() -> None:
     engine = PassEngine(fail_on={2})
     board = ControlBoard(ControlState())
-    processor, slot, got, stats = _processor(engine, board)
+    processor, sink, got, stats = _processor(engine, board)
     image = np.zeros((8, 16, 3), np.uint8)
     image[:, :4] = 255  # bright on the left
     processor.process(LiveFrame(image, now(), 0))
@@ -182,7 +180,8 @@ def test_processor_applies_controls_between_frames_and_survives_engine_errors() 
     failed = processor.process(LiveFrame(image, now(), 2))  # the engine raises on its 3rd frame
     assert failed.image is not None and stats.snapshot().errors == 1
     assert stats.snapshot().frames == 3
-    processor.sink.stop()  # type: ignore[attr-defined]
+    sink.stop()
+    assert got and got[-1].index == 2  # the newest frame always goes out
 
 
 class _Flaky(Output):

@@ -72,6 +72,9 @@ class LiveSession:
         self._board = ControlBoard(ControlState(mirror=config.mirror, face_mode=config.face_mode))
         self._enhance_wanted = config.enhance
         self._pending_groups: tuple[tuple[Path, ...], ...] | None = None
+        # Set once the start-up sequence has loaded the engine, the enhancer and the identities: from
+        # then on the controls that need the engine run as side tasks; before, they are left for it.
+        self._engine_ready = False
         self._listeners = Listeners()
         self._hub = OutputHub()
         self._retiring: list[Output] = []
@@ -177,6 +180,16 @@ class LiveSession:
         identities = self._recognise(engine, groups)
         board = self._board.update(identities=identities, active_source=min(self._board.state.active_source,
                                                                               len(identities) - 1))
+        self._note_face_mode(board.face_mode)
+        with self._lock:
+            self._engine_ready = True
+            # Controls that arrived while the steps above ran: apply them now, off this thread.
+            late_groups, self._pending_groups = self._pending_groups, None
+            late_enhance = self._enhance_wanted and not self._board.state.enhance
+        if late_groups is not None:
+            self._side_task(lambda: self._replace_sources(engine, late_groups))
+        if late_enhance:
+            self._side_task(lambda: self._enable_enhancer(engine))
         if self._stop_event.is_set():
             return
         self._status("session", f"opening {self.config.camera}")
@@ -307,6 +320,13 @@ class LiveSession:
     def set_face_mode(self, mode: str) -> None:
         check_face_mode(mode)
         self._board.update(face_mode=mode)
+        self._note_face_mode(mode)
+
+    def _note_face_mode(self, mode: str) -> None:
+        # LiveConfig carries no reference photos yet, so "reference" matches no face: say so rather
+        # than leave the user wondering why nothing is swapped.
+        self._status("faces", "reference mode has no reference faces: nothing is swapped"
+                     if mode == "reference" else "")
 
     def set_active_source(self, index: int) -> None:
         count = len(self._board.state.identities)
@@ -319,52 +339,50 @@ class LiveSession:
     def set_enhance(self, on: bool) -> None:
         with self._lock:
             self._enhance_wanted = bool(on)
-            engine = self._engine if self._state is SessionState.RUNNING else None
+            engine = self._engine if self._engine_ready else None
         if not on:
             self._board.update(enhance=False)
-            return
-        if engine is None:
-            return  # applied by the start-up sequence, after the engine is loaded
+        elif engine is not None:
+            self._side_task(lambda: self._enable_enhancer(engine))
+        # else: the start-up sequence loads it once the engine is there
 
-        def load() -> None:
-            self._status("enhancer", "loading the enhancer…")
-            try:
-                self._load_enhancer(engine)
-            except Exception as error:  # noqa: BLE001 — a missing model file must not end the session
-                text = error.one_line() if isinstance(error, SwapCastError) else f"{type(error).__name__}: {error}"
-                with self._lock:
-                    self._enhance_wanted = False
-                self._status("enhancer", f"enhancer unavailable: {text}")
-                return
-            self._status("enhancer", "")
+    def _enable_enhancer(self, engine: Engine) -> None:
+        """Side task: load the enhancer (seconds with real models) while frames flow, then switch it on."""
+        self._status("enhancer", "loading the enhancer…")
+        try:
+            self._load_enhancer(engine)
+        except Exception as error:  # noqa: BLE001 — a missing model file must not end the session
+            with self._lock:
+                self._enhance_wanted = False
+            self._status("enhancer", f"enhancer unavailable: {_one_line(error)}")
+            return
+        self._status("enhancer", "")
+        with self._lock:
             if self._enhance_wanted:
                 self._board.update(enhance=True)
-
-        self._side_task(load)
 
     def set_sources(self, identities: tuple[tuple[Path, ...], ...]) -> None:
         groups = tuple(tuple(Path(p) for p in group) for group in identities if group)
         with self._lock:
-            engine = self._engine if self._state is SessionState.RUNNING else None
+            engine = self._engine if self._engine_ready else None
             if engine is None:
                 self._pending_groups = groups  # recognised by the start-up sequence
                 return
+        self._side_task(lambda: self._replace_sources(engine, groups))
 
-        def recognise() -> None:
-            self._status("sources", "recognising the new source face(s)…")
-            try:
-                if not groups:
-                    raise InputError("no source face given")
-                new = self._recognise(engine, groups)
-            except Exception as error:  # noqa: BLE001 — keep swapping with the old faces
-                text = error.one_line() if isinstance(error, SwapCastError) else f"{type(error).__name__}: {error}"
-                self._status("sources", f"source faces unchanged: {text}")
-                return
-            active = self._board.state.active_source
-            self._board.update(identities=new, active_source=active if active < len(new) else 0)
-            self._status("sources", "")
-
-        self._side_task(recognise)
+    def _replace_sources(self, engine: Engine, groups: tuple[tuple[Path, ...], ...]) -> None:
+        """Side task: recognise new source photos (detector + recognizer runs) off the frame path."""
+        self._status("sources", "recognising the new source face(s)…")
+        try:
+            if not groups:
+                raise InputError("no source face given")
+            new = self._recognise(engine, groups)
+        except Exception as error:  # noqa: BLE001 — keep swapping with the old faces
+            self._status("sources", f"source faces unchanged: {_one_line(error)}")
+            return
+        active = self._board.state.active_source
+        self._board.update(identities=new, active_source=active if active < len(new) else 0)
+        self._status("sources", "")
 
     def set_virtual_cam(self, on: bool) -> None:
         with self._lock:
@@ -424,3 +442,6 @@ class LiveSession:
     def capture(self) -> Capture | None:
         return self._capture
 
+
+def _one_line(error: BaseException) -> str:
+    return error.one_line() if isinstance(error, SwapCastError) else f"{type(error).__name__}: {error}"
