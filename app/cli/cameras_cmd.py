@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.devices import CameraInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def camera_dict(camera) -> dict:  # camera: app.devices.CameraInfo
+def camera_dict(camera: CameraInfo) -> dict[str, object]:
     return {
         "index": camera.index,
         "path": camera.path,

@@ -11,8 +11,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engines.errors import InputError
+
+if TYPE_CHECKING:
+    from app.pipeline.api import LiveConfig, LiveStats
 
 from .common import add_models_option, fail, models_override
 
@@ -64,7 +68,7 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
-def config_from_args(args: argparse.Namespace):  # -> LiveConfig
+def config_from_args(args: argparse.Namespace) -> LiveConfig:
     from app.media.output import check_output
     from app.pipeline.api import LiveConfig
     from app.pipeline.outputs import check_stream_url
@@ -98,7 +102,7 @@ def config_from_args(args: argparse.Namespace):  # -> LiveConfig
     )
 
 
-def status_line(stats) -> str:  # stats: LiveStats
+def status_line(stats: LiveStats) -> str:
     outputs = ", ".join(f"{o.name} {o.state}" + (f" ({o.frames_sent})" if o.state == "ok" else "")
                         for o in stats.outputs)
     line = (f"{stats.state.value}: {stats.fps_out:5.1f} fps (camera {stats.fps_in:4.1f}), latency p50 "
@@ -174,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(config)
 
 
-def _run(config) -> int:
+def _run(config: LiveConfig) -> int:
     from app.pipeline.api import SessionState
     from app.pipeline.session import LiveSession
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from app.pipeline.capture import CaptureError, SourceInfo
 from app.pipeline.frame import now
-from engines.base import Capability, Engine, EngineHealth, Frame, HealthState, Identity, LoadOptions, SwapContext
+from engines.base import (
+    Capability, Engine, EngineHealth, Frame, HealthState, Identity, LoadOptions, ProgressFn, SwapContext,
+)
 
 
 def wait_until(condition: Callable[[], object], timeout: float, step: float = 0.02) -> bool:
@@ -74,13 +76,13 @@ class PassEngine(Engine):
         self.calls = 0
         self.contexts: deque[SwapContext] = deque(maxlen=50)
 
-    def load(self, options: LoadOptions, progress=None) -> None:
+    def load(self, options: LoadOptions, progress: ProgressFn | None = None) -> None:
         pass
 
     def health(self) -> EngineHealth:
         return EngineHealth(HealthState.OK, frames=self.calls)
 
-    def identity(self, paths, name: str | None = None) -> Identity:
+    def identity(self, paths: Sequence[Path], name: str | None = None) -> Identity:
         vector = np.ones(512, np.float32) / np.sqrt(512)
         return Identity(name or Path(paths[0]).stem, vector, tuple(str(p) for p in paths))
 
@@ -108,13 +110,13 @@ class SlowEngine(Engine):
         self.delay_s = delay_s
         self.capabilities = inner.capabilities
 
-    def load(self, options: LoadOptions, progress=None) -> None:
+    def load(self, options: LoadOptions, progress: ProgressFn | None = None) -> None:
         self.inner.load(options, progress)
 
     def health(self) -> EngineHealth:
         return self.inner.health()
 
-    def identity(self, paths, name: str | None = None) -> Identity:
+    def identity(self, paths: Sequence[Path], name: str | None = None) -> Identity:
         return self.inner.identity(paths, name)  # type: ignore[attr-defined]
 
     def process(self, frame: Frame, context: SwapContext) -> Frame:

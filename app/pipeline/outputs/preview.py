@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from app.pipeline.api import PreviewListener
 from app.pipeline.frame import LiveFrame
+from app.pipeline.stats import PipelineStats
 
 from .base import OK, UNAVAILABLE, Output, OutputUnavailable
 
@@ -61,7 +62,7 @@ def display_problem() -> str | None:
 class PreviewOutput(Output):
     name = "preview"
 
-    def __init__(self, listeners: Listeners, window: bool = False, stats=None,
+    def __init__(self, listeners: Listeners, window: bool = False, stats: PipelineStats | None = None,
                  on_close: Callable[[], None] | None = None) -> None:
         super().__init__(stats)
         self.listeners = listeners

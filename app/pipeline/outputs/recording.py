@@ -16,6 +16,7 @@ from engines.metadata import output_tags
 from app.media.encoders import resolve_encoder
 from app.media.output import discard, reserve_temp
 from app.pipeline.frame import LiveFrame
+from app.pipeline.stats import PipelineStats
 
 from .base import FrameClock, Output, even_size, fit_frame
 
@@ -32,7 +33,7 @@ class RecordingOutput(Output):
     name = "recording"
     capacity = 2  # a little slack: a recording should lose as few frames as it can
 
-    def __init__(self, path: Path, fps: float, stats=None, encoder: str = "auto") -> None:
+    def __init__(self, path: Path, fps: float, stats: PipelineStats | None = None, encoder: str = "auto") -> None:
         super().__init__(stats)
         self.path = Path(path)
         self.fps = fps

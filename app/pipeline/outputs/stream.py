@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import av
 
 from app.pipeline.frame import LiveFrame
+from app.pipeline.stats import PipelineStats
 
 from .base import FrameClock, Output, OutputUnavailable, even_size, fit_frame
 
@@ -46,7 +47,7 @@ def _with_udp_defaults(url: str) -> str:
 class StreamOutput(Output):
     name = "stream"
 
-    def __init__(self, url: str, fps: float, stats=None) -> None:
+    def __init__(self, url: str, fps: float, stats: PipelineStats | None = None) -> None:
         super().__init__(stats)
         self.url = url
         self.format = check_stream_url(url)

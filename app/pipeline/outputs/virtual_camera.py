@@ -18,6 +18,7 @@ import numpy as np
 
 from app.devices.virtual_camera import SETUP_FIX, VirtualCameraStatus, detect_virtual_camera
 from app.pipeline.frame import LiveFrame, now
+from app.pipeline.stats import PipelineStats
 
 from .base import RETRY_BACKOFF_S, UNAVAILABLE_RECHECK_S, OK, RETRYING, UNAVAILABLE, Output, OutputUnavailable, \
     even_size, fit_frame
@@ -46,7 +47,7 @@ class VirtualCameraOutput(Output):
     name = "virtual camera"
 
     def __init__(self, size: tuple[int, int] | None, fps: float, backend: str = "auto", device: str | None = None,
-                 stats=None, camera_factory: CameraFactory | None = None,
+                 stats: PipelineStats | None = None, camera_factory: CameraFactory | None = None,
                  detect: Callable[[], VirtualCameraStatus] = detect_virtual_camera) -> None:
         super().__init__(stats)
         if backend not in BACKENDS:
