@@ -14,6 +14,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
+from .qt_compat import emit
+
 
 def bgr_to_qimage(frame: np.ndarray) -> QImage:
     """A QImage that owns a copy of a BGR uint8 frame (the pipeline may reuse its buffer later)."""
@@ -57,7 +59,7 @@ class PreviewBridge(QObject):
             if self._pending:
                 return  # the GUI has not taken the previous one yet; it will take this one instead
             self._pending = True
-        self._wake.emit()
+        emit(self._wake)
 
     @Slot()
     def _deliver(self) -> None:
@@ -68,7 +70,7 @@ class PreviewBridge(QObject):
             return
         frame, captured_at = newest
         self.painted += 1
-        self.frameReady.emit(bgr_to_qimage(frame), captured_at)
+        emit(self.frameReady, bgr_to_qimage(frame), captured_at)
 
     @property
     def dropped(self) -> int:
@@ -98,10 +100,10 @@ class EventPump(QObject):
             if self._pending:
                 return
             self._pending = True
-        self._wake.emit()
+        emit(self._wake)
 
     @Slot()
     def _deliver(self) -> None:
         with self._lock:
             self._pending = False
-        self.ready.emit()
+        emit(self.ready)

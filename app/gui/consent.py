@@ -9,6 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from .qt_compat import emit
+
 NOTICE = """<h3>Use SwapCast responsibly</h3>
 <p>SwapCast puts one person's face onto another's, live and in recordings. Before you go on:</p>
 <ul>
@@ -50,8 +52,8 @@ class ConsentDialog(QDialog):
         if not self.agree.isChecked():
             return
         super().accept()
-        self.accepted_notice.emit()
+        emit(self.accepted_notice)
 
     def reject(self) -> None:
         super().reject()
-        self.declined_notice.emit()
+        emit(self.declined_notice)

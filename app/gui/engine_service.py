@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.paths import user_paths
 
+from .qt_compat import emit
 from .tasks import BackgroundTasks
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class EngineService(QObject):
 
     def _set(self, state: EngineState, message: str) -> None:
         self.state, self.message = state, message
-        self.stateChanged.emit(state.value, message)
+        emit(self.stateChanged, state.value, message)
 
     def _progress(self, generation: int, message: str) -> None:
         if generation == self._generation and self.state is EngineState.LOADING:

@@ -29,6 +29,14 @@ def short_provider(provider: str) -> str:
     return provider.removesuffix("ExecutionProvider") or provider
 
 
+def provider_summary(health: EngineHealth) -> str:
+    """'detector CPU · recognizer CPU · swapper CUDA', or 'all on CPU' when they agree."""
+    providers = {short_provider(m.provider) for m in health.models}
+    if len(providers) == 1 and health.models:
+        return f"all models on {providers.pop()}"
+    return " · ".join(f"{m.role} {short_provider(m.provider)}" for m in health.models) or "not loaded"
+
+
 @dataclass(frozen=True)
 class ModelRow:
     """One line of the models table, with the level that colours it."""
@@ -104,8 +112,10 @@ class StageHistoryPlot(QWidget):
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         area = QRectF(self.rect()).adjusted(1, 1, -1, -1)
         painter.fillRect(area, QColor(28, 30, 36))
-        values = [v for series in self.history.values() for v in series]
-        top = max(values, default=0.0)
+        values = sorted(v for series in self.history.values() for v in series)
+        # Scaled to the 98th percentile: one slow warm-up frame must not flatten the rest; the
+        # rare taller samples are clipped at the top.
+        top = values[int(0.98 * (len(values) - 1))] if values else 0.0
         scale = max(1.0, top * 1.15)
         painter.setPen(QColor(120, 124, 135))
         painter.drawText(area.adjusted(4, 2, -4, -2), Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight,
@@ -120,7 +130,8 @@ class StageHistoryPlot(QWidget):
             path = QPainterPath()
             start = HISTORY - len(series)
             for i, value in enumerate(series):
-                point = QPointF(area.left() + (start + i) * step, area.bottom() - value / scale * area.height())
+                y = area.bottom() - min(value, scale) / scale * area.height()
+                point = QPointF(area.left() + (start + i) * step, y)
                 if i == 0:
                     path.moveTo(point)
                 else:
@@ -141,7 +152,9 @@ class HealthPanel(QWidget):
         self.summary = QLabel("engine not loaded", self)
         self.summary.setWordWrap(True)
         self.models = QTableWidget(0, 4, self)
-        self.models.setHorizontalHeaderLabels(["Model", "Loaded", "Provider", "Status"])
+        self.models.setHorizontalHeaderLabels(["Model", "Loaded", "On", "Status"])
+        self.models.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.models.setWordWrap(False)
         self.models.verticalHeader().setVisible(False)
         self.models.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.models.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
@@ -149,8 +162,8 @@ class HealthPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.models.setMinimumHeight(120)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)  # long reasons: elided, full in the tooltip
+        self.models.verticalHeader().setDefaultSectionSize(22)
         self.fps_label = QLabel("–", self)
         self.latency_label = QLabel("–", self)
         self.dropped_label = QLabel("–", self)
@@ -199,7 +212,7 @@ class HealthPanel(QWidget):
         state_word = {SessionState.STARTING: "starting", SessionState.RUNNING: "live",
                       SessionState.STOPPING: "stopping", SessionState.STOPPED: "stopped",
                       SessionState.FAILED: "failed"}[stats.state]
-        self.summary.setText(f"session {state_word} · {health.provider_summary if health else 'engine loading…'}")
+        self.summary.setText(f"session {state_word} · {provider_summary(health) if health else 'engine loading…'}")
         self._set_level(overall_level(health, stats.state))
 
     def show_engine(self, health: EngineHealth | None, state: str, message: str) -> None:
@@ -210,8 +223,9 @@ class HealthPanel(QWidget):
         self.dropped_label.setText("–")
         self.frames_label.setText("–" if health is None else f"{health.frames} / {health.errors}")
         failed = state == "failed"
+        ready = f"engine ready · {provider_summary(health)}" if health is not None else "engine ready"
         self.summary.setText({"loading": f"loading: {message}", "failed": "the engine could not load",
-                              "ready": f"engine ready · {message}"}.get(state, "engine not loaded"))
+                              "ready": ready}.get(state, "engine not loaded"))
         self.error_label.setText(message if failed else (f"last error: {health.last_error}"
                                                          if health and health.last_error else ""))
         self._set_level(overall_level(health, None, engine_failed=failed) if state != "loading" else "idle")
@@ -220,8 +234,11 @@ class HealthPanel(QWidget):
     def _show_models(self, health: EngineHealth | None) -> None:
         rows = [ModelRow.of(m) for m in health.models] if health is not None else []
         self.models.setRowCount(len(rows))
+        # As tall as its rows: the panel has no room for an empty table area.
+        height = self.models.horizontalHeader().height() + 22 * max(1, len(rows)) + 4
+        self.models.setFixedHeight(height)
         for r, row in enumerate(rows):
-            cells = [f"{row.role}: {row.model_id}", row.loaded, row.provider, row.detail]
+            cells = [f"{row.role} · {row.model_id}", row.loaded, row.provider, row.detail]
             for c, text in enumerate(cells):
                 item = self.models.item(r, c)
                 if item is None:

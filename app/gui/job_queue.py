@@ -21,6 +21,7 @@ from app.jobs import worker as worker_module
 from app.jobs.worker import RunnerFactory
 
 from .bridges import EventPump
+from .qt_compat import emit
 from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
@@ -68,14 +69,14 @@ class JobQueue(QObject):
         try:
             self.jobs = self.store.list()
         except Exception as error:  # a locked or vanished DB is shown, never a crash
-            self.errorRaised.emit(str(error))
+            emit(self.errorRaised, str(error))
             return
-        self.jobsChanged.emit(self.jobs)
+        emit(self.jobsChanged, self.jobs)
 
     def _drain(self) -> None:
         events: list[JobEvent] = self.subscription.drain()
         if events:
-            self.eventsArrived.emit(events)
+            emit(self.eventsArrived, events)
 
     # ---- actions ----------------------------------------------------------------------------------
     def add(self, spec: JobSpec) -> Job:
@@ -97,7 +98,7 @@ class JobQueue(QObject):
             action()
         except Exception as error:  # e.g. cancelling a job that just finished
             text = error.one_line() if hasattr(error, "one_line") else str(error)
-            self.errorRaised.emit(text)
+            emit(self.errorRaised, text)
         self.reload()
 
     # ---- the executor -----------------------------------------------------------------------------
@@ -110,7 +111,7 @@ class JobQueue(QObject):
         if self.running:
             return
         self._starting = True
-        self.runningChanged.emit(True)
+        emit(self.runningChanged, True)
         # Importing the offline runner pulls in onnxruntime and video I/O (a second or so): on a
         # worker. Starting the executor itself only creates threads, so that happens back here.
         self._tasks.submit(self._import_runner, on_done=lambda _r: self._start_executor(),
@@ -139,8 +140,8 @@ class JobQueue(QObject):
         self.executor = None
         text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
         log.warning("job executor did not start: %s", text)
-        self.errorRaised.emit(f"jobs cannot run here: {text}")
-        self.runningChanged.emit(False)
+        emit(self.errorRaised, f"jobs cannot run here: {text}")
+        emit(self.runningChanged, False)
 
     def pause(self) -> None:
         """Stop serving the queue; a running job goes back to PENDING. Joins on a worker."""
@@ -149,8 +150,8 @@ class JobQueue(QObject):
         if executor is not None:
             executor.stop()
             self._tasks.submit(lambda: executor.join(timeout=60), on_done=lambda _ok: self.reload(),
-                               on_error=lambda error: self.errorRaised.emit(str(error)))
-        self.runningChanged.emit(False)
+                               on_error=lambda error: emit(self.errorRaised, str(error)))
+        emit(self.runningChanged, False)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Window closing: stop the workers and wait for them, then close the database."""

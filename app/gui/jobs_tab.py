@@ -18,6 +18,7 @@ from app.jobs import EventKind, Job, JobEvent, JobState
 
 from .add_job_dialog import AddJobDialog
 from .job_queue import JobQueue
+from .qt_compat import emit
 from .style import DEGRADED, DOWN, IDLE, OK
 
 COLUMNS = ("#", "State", "Progress", "Targets", "Output", "Message")
@@ -91,7 +92,8 @@ class JobsModel(QAbstractTableModel):
             if column == 3:
                 return _names(job.spec.targets)
             if column == 4:
-                return job.output or job.spec.output
+                output = Path(job.output or job.spec.output)
+                return f"{output.name}  ({output.parent})"
             if column == 5:
                 return job.error or ("; ".join(job.warnings) if job.warnings else "")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -112,7 +114,7 @@ class JobsModel(QAbstractTableModel):
         if [j.id for j in jobs] == [j.id for j in self.jobs]:
             self.jobs = list(jobs)  # same rows: repaint in place, selection kept
             if jobs:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(jobs) - 1, len(COLUMNS) - 1))
+                emit(self.dataChanged, self.index(0, 0), self.index(len(jobs) - 1, len(COLUMNS) - 1))
             return
         self.beginResetModel()
         self.jobs = list(jobs)
@@ -126,7 +128,7 @@ class JobsModel(QAbstractTableModel):
             if job.id == event.job_id:
                 self.jobs[row] = dataclasses.replace(job, state=event.state, progress=event.progress, fps=event.fps,
                                                      eta_s=event.eta_s)
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                emit(self.dataChanged, self.index(row, 0), self.index(row, len(COLUMNS) - 1))
                 return event.kind is EventKind.PROGRESS  # state changes bring more (error, output): reload
         return False
 
@@ -179,6 +181,8 @@ class JobsTab(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(PROGRESS_COLUMN, 260)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(4, 300)
         header.setStretchLastSection(True)
         self.add_button = QPushButton("Add job…", self)
         self.add_button.setObjectName("addJob")

@@ -45,8 +45,11 @@ def run_gui(args: argparse.Namespace) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
-    with loop:
-        loop.run_until_complete(closed.wait())
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        asyncio.set_event_loop(None)  # the loop is closed; leave no stale loop behind
     window.shutdown()  # idempotent: closeEvent normally did it already
     # Declining the responsible-use notice is not a success.
     return 0 if window.settings.consent_accepted else 1

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.pipeline.api import LiveConfig, LiveStats, PreviewListener, SessionState
 
 from .bridges import PreviewBridge
+from .qt_compat import emit
 from .tasks import BackgroundTasks
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class LiveController(QObject):
             log.warning("live session could not start: %s", text)
             self._detach()
             self._set_state(SessionState.FAILED, text)
-            self.errorRaised.emit(text)
+            emit(self.errorRaised, text)
             return False
         self.session = session
         self._set_state(SessionState.STARTING, "starting…")
@@ -145,7 +146,7 @@ class LiveController(QObject):
         self._timer.stop()
         if stats is not None:
             self.last_stats = stats
-            self.statsChanged.emit(stats)
+            emit(self.statsChanged, stats)
         if error is not None:
             self._set_state(SessionState.FAILED, f"could not stop cleanly: {error}")
         elif stats is not None and stats.state is SessionState.FAILED:
@@ -183,7 +184,7 @@ class LiveController(QObject):
             log.warning("live stats failed: %s", error)
             return
         self.last_stats = stats
-        self.statsChanged.emit(stats)
+        emit(self.statsChanged, stats)
         if stats.state is not self.state or stats.state is SessionState.FAILED:
             self._set_state(stats.state, stats.message)
         if stats.state in FINAL:
@@ -192,7 +193,7 @@ class LiveController(QObject):
 
     def _set_state(self, state: SessionState, message: str) -> None:
         self.state = state
-        self.stateChanged.emit(state.value, message)
+        emit(self.stateChanged, state.value, message)
 
     # ---- controls (each takes effect within a frame or two; all are thread-safe calls) ------------
     def _control(self, name: str, *args: object) -> None:
@@ -203,7 +204,7 @@ class LiveController(QObject):
             getattr(session, name)(*args)
         except Exception as error:
             log.warning("live control %s failed: %s", name, error)
-            self.errorRaised.emit(f"{name}: {error}")
+            emit(self.errorRaised, f"{name}: {error}")
 
     def set_bypass(self, on: bool) -> None:
         self._control("set_bypass", on)

@@ -21,6 +21,7 @@ from app.pipeline.api import LiveStats, OutputStatus, SessionState
 
 from .live_controller import LiveController
 from .live_view import Overlay, PreviewWidget
+from .qt_compat import emit
 from .settings import LivePrefs
 from .style import output_colour
 
@@ -313,7 +314,7 @@ class LivePanel(QWidget):
         words = {"starting": "Starting", "running": "Live", "stopping": "Stopping", "stopped": "Stopped",
                  "failed": "Failed"}
         text = words.get(state, state)
-        self.status_label.setText(f"{text}: {message}" if message else text)
+        self.status_label.setText(f"{text}: {message}" if message and message.lower() != text.lower() else text)
         colour = "#c0392b" if state == SessionState.FAILED.value else "palette(text)"
         self.status_label.setStyleSheet(f"color: {colour};")
         if not running:
@@ -376,6 +377,6 @@ class LivePanel(QWidget):
 
     def _start_clicked(self) -> None:
         if self.controller.running:
-            self.stopRequested.emit()
+            emit(self.stopRequested)
         else:
-            self.startRequested.emit()
+            emit(self.startRequested)

@@ -20,6 +20,8 @@ class Overlay:
     note: str = ""  # e.g. "starting…", the failure
 
     def lines(self) -> list[str]:
+        if not self.fps and self.note and not self.bypass:
+            return [self.note]  # nothing measured yet: no row of zeros
         lines = [f"{self.fps:4.1f} fps · {self.latency_ms:.0f} ms (p95 {self.latency_p95_ms:.0f})"]
         if self.bypass:
             lines.append("BYPASS — swap off")

@@ -278,7 +278,7 @@ class StudioWindow(QMainWindow):
                                           f" — {reasons}")
                 self.engine_label.setStyleSheet(f"color: {DOWN}; font-weight: bold;")
             else:
-                self.engine_label.setText(f"engine ready · {health.provider_summary}")
+                self.engine_label.setText(f"engine ready · {health.provider_summary.replace('ExecutionProvider', '')}")
                 self.engine_label.setStyleSheet("")
         elif state == EngineState.FAILED.value:
             self.engine_label.setText(f"engine could not load: {message}")

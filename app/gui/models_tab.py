@@ -22,6 +22,7 @@ from app.paths import user_paths
 from engines.errors import ModelError
 from engines.models import ModelStatus, ModelStore
 
+from .qt_compat import emit
 from .style import DEGRADED, DOWN, IDLE, OK
 from .tasks import BackgroundTasks
 
@@ -168,7 +169,7 @@ class ModelsTab(QWidget):
         if report.rows:
             self.table.selectRow(selected if 0 <= selected < len(report.rows) else 0)
         self._show_detail()
-        self.modelsChecked.emit(report)
+        emit(self.modelsChecked, report)
 
     def _selected_row(self) -> int:
         rows = self.table.selectionModel().selectedRows()

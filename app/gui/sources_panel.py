@@ -28,6 +28,7 @@ from engines.imaging import IMAGE_SUFFIXES
 
 from .engine_service import EngineService, EngineState, FoundFace
 from .face_crops import save_face_crop
+from .qt_compat import emit
 from .settings import SavedIdentity
 from .style import DOWN, OK
 from .tasks import BackgroundTasks
@@ -154,7 +155,7 @@ class _GalleryList(QListWidget):
             event.ignore()
             return
         item = self.itemAt(event.position().toPoint())
-        self.filesDropped.emit(files, self.row(item) if item is not None else -1)
+        emit(self.filesDropped, files, self.row(item) if item is not None else -1)
         event.acceptProposedAction()
 
 
@@ -278,7 +279,7 @@ class SourcesPanel(QWidget):
                     self.active = 0
             self._check(identity, photo)
         self._refresh()
-        self.identitiesChanged.emit()
+        emit(self.identitiesChanged)
 
     def remove(self, index: int) -> None:
         if not 0 <= index < len(self.identities):
@@ -286,8 +287,8 @@ class SourcesPanel(QWidget):
         del self.identities[index]
         self.active = min(self.active, max(0, len(self.identities) - 1))
         self._refresh()
-        self.identitiesChanged.emit()
-        self.activeChanged.emit(self.active)
+        emit(self.identitiesChanged)
+        emit(self.activeChanged, self.active)
 
     # ---- checking photos on the engine ----------------------------------------------------------
     def _check(self, identity: GalleryIdentity, photo: Path) -> None:
@@ -319,14 +320,14 @@ class SourcesPanel(QWidget):
             self._next_picker()
             return
         self._refresh()
-        self.identitiesChanged.emit()
+        emit(self.identitiesChanged)
 
     def _check_failed(self, identity: GalleryIdentity, photo: Path, error: BaseException) -> None:
         identity.checking.discard(photo)
         text = error.one_line() if hasattr(error, "one_line") else str(error)
         identity.problems[photo] = text
         self._refresh()
-        self.identitiesChanged.emit()
+        emit(self.identitiesChanged)
 
     def _next_picker(self) -> None:
         if self.picker is not None or not self._picks:
@@ -336,7 +337,7 @@ class SourcesPanel(QWidget):
         self.picker = dialog
         dialog.finished.connect(lambda _result: self._picked(dialog, identity, photo, faces))
         dialog.open()  # window-modal but not blocking: the event loop (and the preview) go on
-        self.pickerOpened.emit(dialog)
+        emit(self.pickerOpened, dialog)
 
     def _picked(self, dialog: FacePickerDialog, identity: GalleryIdentity, photo: Path,
                 faces: list[FoundFace]) -> None:
@@ -349,7 +350,7 @@ class SourcesPanel(QWidget):
                 self.identities.remove(identity)
                 self.active = min(self.active, max(0, len(self.identities) - 1))
             self._refresh()
-            self.identitiesChanged.emit()
+            emit(self.identitiesChanged)
         else:
             index = dialog.chosen
             boxes = [f.box for f in faces]
@@ -366,14 +367,14 @@ class SourcesPanel(QWidget):
         if identity.name == photo.stem:
             identity.name = f"{photo.stem} #{index + 1}"
         self._refresh()
-        self.identitiesChanged.emit()
+        emit(self.identitiesChanged)
 
     # ---- active -----------------------------------------------------------------------------------
     def set_active(self, index: int) -> None:
         if 0 <= index < len(self.identities) and index != self.active:
             self.active = index
             self._refresh()
-            self.activeChanged.emit(index)
+            emit(self.activeChanged, index)
 
     def _row_changed(self, row: int) -> None:
         if row >= 0:

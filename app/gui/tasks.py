@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
+from .qt_compat import emit
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[object], None]  # a task's way to report progress (any value) from its thread
@@ -67,14 +69,17 @@ class _Task(QRunnable):
         self._relay = relay
         self._with_progress = with_progress
 
+    def _report(self, value: object) -> None:
+        emit(self._relay.progressed, value)
+
     def run(self) -> None:  # on a pool thread
         try:
-            result = self._fn(self._relay.progressed.emit) if self._with_progress else self._fn()
+            result = self._fn(self._report) if self._with_progress else self._fn()
         except Exception as error:  # reported on the GUI thread; a task never kills the pool
             log.debug("background task raised", exc_info=True)
-            self._relay.failed.emit(error)
+            emit(self._relay.failed, error)
         else:
-            self._relay.finished.emit(result)
+            emit(self._relay.finished, result)
 
 
 class BackgroundTasks(QObject):

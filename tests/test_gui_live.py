@@ -1,0 +1,85 @@
+"""Live in the window: the sample video played as the camera, through the real LiveSession and the
+generated models, shows swapped frames in the preview; bypass turns the swap off and on again."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QApplication
+
+from app.gui.live_view import PreviewWidget
+from app.pipeline.api import SessionState
+from gui_support import coral_fraction, studio, wait_engine
+
+SWAPPED = 0.01  # a swapped frame is ~5 % coral skin (the face); an unswapped one ~0.0005 %
+UNSWAPPED = 0.001
+
+
+def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit_dir: Path,
+                                                                       monkeypatch) -> None:
+    samples = kit_dir / "samples"
+    painted_on: set[bool] = set()
+    show_frame = PreviewWidget.show_frame
+
+    def spy(self: PreviewWidget, image, captured_at: float) -> None:  # type: ignore[no-untyped-def]
+        painted_on.add(QThread.currentThread() is QApplication.instance().thread())
+        show_frame(self, image, captured_at)
+
+    monkeypatch.setattr(PreviewWidget, "show_frame", spy)
+    with studio(qtbot, kit_dir) as window:
+        wait_engine(qtbot, window)
+        window.sources.add_photos([samples / "source_a.png"])
+        qtbot.waitUntil(lambda: not window.sources.busy, timeout=10000)
+        window.live_panel.use_video_file(samples / "target.mp4")
+        window.live_panel.start_button.click()
+        assert window.live.running and window.live_panel.start_button.text() == "Stop"
+        preview = window.live_panel.preview
+
+        # Swapped frames (the source's coral skin) reach the preview within a few seconds.
+        qtbot.waitUntil(lambda: coral_fraction(preview.image) > SWAPPED, timeout=10000)
+        assert preview.image.width() == 1280 and preview.image.height() == 720
+        qtbot.waitUntil(lambda: window.health.level == "ok" and window.live.state is SessionState.RUNNING,
+                        timeout=5000)
+        qtbot.waitUntil(lambda: preview.overlay.fps > 5, timeout=5000)
+        assert "fps" in preview.overlay.lines()[0]
+        assert window.health.models.rowCount() == 3
+        assert window.health.plot.history  # per-stage history is being drawn
+        assert painted_on == {True}  # frames are painted on the GUI thread only
+        assert threading.current_thread() is threading.main_thread()
+
+        # Bypass: the camera passes through unchanged...
+        window.live_panel.swap_check.setChecked(False)
+        qtbot.waitUntil(lambda: window.live.last_stats is not None and window.live.last_stats.bypass, timeout=3000)
+        qtbot.waitUntil(lambda: coral_fraction(preview.image) < UNSWAPPED, timeout=5000)
+        qtbot.waitUntil(lambda: "BYPASS" in " ".join(preview.overlay.lines()), timeout=3000)
+        # ...and swapping again brings the source back.
+        window.live_panel.swap_check.setChecked(True)
+        qtbot.waitUntil(lambda: coral_fraction(preview.image) > SWAPPED, timeout=5000)
+
+        # Stop: the session's threads are joined off the GUI thread, and the window says so.
+        window.live_panel.start_button.click()
+        qtbot.waitUntil(lambda: window.live.state is SessionState.STOPPED, timeout=10000)
+        assert not window.live.running
+        assert window.live_panel.start_button.text() == "Start"
+        assert window.live.preview.dropped >= 0  # frames the GUI could not paint were dropped, never queued
+
+
+def test_live_start_explains_what_is_missing(qtbot, kit_dir: Path) -> None:
+    with studio(qtbot, kit_dir) as window:
+        wait_engine(qtbot, window)
+        assert not window.start_live()
+        assert "source face" in window.live_panel.status_label.text()
+        window.sources.add_photos([kit_dir / "samples" / "source_a.png"])
+        qtbot.waitUntil(lambda: not window.sources.busy, timeout=10000)
+        missing = kit_dir / "no-such-video.mp4"
+        window.live_panel.use_video_file(missing)  # not a file: not offered as a camera
+        assert window.live_panel.choices().camera != str(missing)
+        # A camera the pipeline cannot open ends as FAILED with its reason, without a crash.
+        window.live_panel.use_video_file(kit_dir / "manifest.json")
+        assert window.start_live()
+        qtbot.waitUntil(lambda: window.live.state is SessionState.FAILED, timeout=10000)
+        qtbot.waitUntil(lambda: not window.live.running, timeout=10000)
+        assert window.health.level == "down" or window.live.state is SessionState.FAILED
+        assert window.live_panel.status_label.text().startswith("Failed")
