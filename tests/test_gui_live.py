@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QThread
+from PySide6.QtCore import Qt, QThread
 from PySide6.QtWidgets import QApplication
 
 from app.gui.live_view import PreviewWidget
@@ -17,7 +17,7 @@ SWAPPED = 0.01  # a swapped frame is ~5 % coral skin (the face); an unswapped on
 UNSWAPPED = 0.001
 
 
-def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit_dir: Path,
+def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit_dir: Path, tmp_path: Path,
                                                                        monkeypatch) -> None:
     samples = kit_dir / "samples"
     painted_on: set[bool] = set()
@@ -49,8 +49,11 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         assert painted_on == {True}  # frames are painted on the GUI thread only
         assert threading.current_thread() is threading.main_thread()
 
-        # Bypass: the camera passes through unchanged...
-        window.live_panel.swap_check.setChecked(False)
+        # Bypass from its hotkey (B by default): the camera passes through unchanged...
+        with qtbot.waitActive(window):
+            window.activateWindow()
+        qtbot.keyClick(window, Qt.Key.Key_B)
+        assert not window.live_panel.swap_check.isChecked()
         qtbot.waitUntil(lambda: window.live.last_stats is not None and window.live.last_stats.bypass, timeout=3000)
         qtbot.waitUntil(lambda: coral_fraction(preview.image) < UNSWAPPED, timeout=5000)
         qtbot.waitUntil(lambda: "BYPASS" in " ".join(preview.overlay.lines()), timeout=3000)
@@ -58,12 +61,31 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         window.live_panel.swap_check.setChecked(True)
         qtbot.waitUntil(lambda: coral_fraction(preview.image) > SWAPPED, timeout=5000)
 
+        # Mirror reaches the session; the virtual camera's own state is shown (here: unavailable, why).
+        window.live_panel.mirror_check.setChecked(True)
+        qtbot.waitUntil(lambda: window.live.last_stats.mirror, timeout=3000)
+        window.live_panel.vcam_check.setChecked(True)
+
+        def vcam_shown() -> bool:
+            output = next((o for o in window.live.last_stats.outputs if o.name == "virtual camera"), None)
+            return output is not None and window.live_panel.vcam_label.text() == (output.detail or output.state)
+
+        qtbot.waitUntil(vcam_shown, timeout=3000)
+        # Record a second of the swapped feed into the output folder.
+        window.live_panel.record_dir = tmp_path
+        window.live_panel.record_button.setChecked(True)
+        qtbot.waitUntil(lambda: any(o.name == "recording" and o.frames_sent > 10
+                                    for o in window.live.last_stats.outputs), timeout=10000)
+        window.live_panel.record_button.setChecked(False)
+
         # Stop: the session's threads are joined off the GUI thread, and the window says so.
         window.live_panel.start_button.click()
         qtbot.waitUntil(lambda: window.live.state is SessionState.STOPPED, timeout=10000)
         assert not window.live.running
         assert window.live_panel.start_button.text() == "Start"
         assert window.live.preview.dropped >= 0  # frames the GUI could not paint were dropped, never queued
+        recordings = list(tmp_path.glob("live-*.mp4"))
+        assert len(recordings) == 1 and recordings[0].stat().st_size > 0
 
 
 def test_live_start_explains_what_is_missing(qtbot, kit_dir: Path) -> None:

@@ -67,6 +67,8 @@ class LivePanel(QWidget):
         self._vcam_status: VirtualCameraStatus | None = None
         self._outputs: dict[str, OutputStatus] = {}
         self._recording_to: Path | None = None  # the file of the recording in progress
+        self._wanted_camera = ""
+        self._wanted_size: tuple[int, int] | None = None
 
         # ---- source row: camera, size, fps, Start -------------------------------------------------
         self.camera_combo = QComboBox(self)
@@ -170,6 +172,8 @@ class LivePanel(QWidget):
 
     # ---- settings ------------------------------------------------------------------------------
     def restore(self, prefs: LivePrefs) -> None:
+        # The remembered camera and size may only be listed later (cameras are read on a worker).
+        self._wanted_camera, self._wanted_size = prefs.camera, prefs.size
         self._fill_cameras(prefs.camera)
         self._fill_sizes(prefs.size)
         self.fps_spin.setValue(prefs.fps)
@@ -190,9 +194,10 @@ class LivePanel(QWidget):
     def choices(self) -> LiveChoices:
         camera = self.camera_combo.currentData()
         url = self.stream_edit.text().strip()
+        size = self.size_combo.currentData()
         return LiveChoices(
             camera=str(camera) if camera and camera != VIDEO_FILE_ITEM else "",
-            size=self.size_combo.currentData(),
+            size=(int(size[0]), int(size[1])) if size else None,
             fps=float(self.fps_spin.value()),
             bypass=not self.swap_check.isChecked(),
             mirror=self.mirror_check.isChecked(),
@@ -208,8 +213,12 @@ class LivePanel(QWidget):
         """The cameras found on this machine (listed on a worker thread)."""
         self._cameras = list(cameras)
         current = self.camera_combo.currentData()
-        self._fill_cameras(str(current) if current and current != VIDEO_FILE_ITEM else "")
-        self._fill_sizes(self.size_combo.currentData())
+        chosen = str(current) if current and current != VIDEO_FILE_ITEM else ""
+        size = self.size_combo.currentData()
+        if not chosen or chosen == self._wanted_camera:
+            chosen, size = self._wanted_camera, self._wanted_size
+        self._fill_cameras(chosen)
+        self._fill_sizes(size)
 
     def _camera_spec(self, camera: CameraInfo) -> str:
         return camera.path or str(camera.index)
@@ -262,8 +271,11 @@ class LivePanel(QWidget):
                           default=0.0)
             suffix = f" @ {fps:g}" if fps else ""
             self.size_combo.addItem(f"{width}×{height}{suffix}", (width, height))
-        index = self.size_combo.findData(selected) if selected else 0
-        self.size_combo.setCurrentIndex(index if index >= 0 else 0)
+        # findData cannot compare tuples stored in a QVariant: look for the size by hand.
+        sizes_listed = [self.size_combo.itemData(i) for i in range(self.size_combo.count())]
+        wanted = tuple(selected) if selected else None
+        index = next((i for i, data in enumerate(sizes_listed) if data is not None and tuple(data) == wanted), 0)
+        self.size_combo.setCurrentIndex(index)
         self.size_combo.blockSignals(False)
 
     # ---- virtual camera --------------------------------------------------------------------------
