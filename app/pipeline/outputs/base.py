@@ -188,12 +188,18 @@ class Output(ABC):
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
         what = "cannot open" if opening else "failed"
-        self._set(RETRYING, f"{what}: {error} — retrying in {pause:g} s")
+        self._set(RETRYING, f"{what}: {describe_error(error)} — retrying in {pause:g} s")
         self._wait(pause)
         self._slot.clear()  # frames that waited out the pause are stale
 
 
 # ---------------------------------------------------------------- helpers shared by encoders
+
+
+def describe_error(error: BaseException) -> str:
+    """FFmpeg's and the OS's errors read "[Errno 111] Connection refused"; the reason alone is clearer."""
+    reason = getattr(error, "strerror", None)
+    return str(reason) if reason else (str(error) or type(error).__name__)
 
 
 def rate_fraction(fps: float) -> Fraction:

@@ -63,14 +63,10 @@ class StreamOutput(Output):
 
     def _open(self, frame: LiveFrame) -> None:
         width, height = even_size(*frame.size)
-        try:
-            container: Any = av.open(_with_udp_defaults(self.url), mode="w", format=self.format,
-                                     options={"flush_packets": "1"})
-        except (av.FFmpegError, ValueError) as error:
-            if "Protocol not found" in str(error):
-                raise OutputUnavailable(f"this FFmpeg build cannot send to {self.url}",
-                                        "use a udp:// URL (MPEG-TS) instead") from None
-            raise
+        container: Any = av.open(_with_udp_defaults(self.url), mode="w", format=self.format,
+                                 # A server that stops answering fails the send within 5 s (retried)
+                                 # instead of hanging this thread, and with it the session's stop.
+                                 options={"flush_packets": "1", "rw_timeout": "5000000"})
         try:
             self._clock = FrameClock(self.fps)
             stream: Any = container.add_stream("libx264", rate=self._clock.rate)
@@ -90,7 +86,14 @@ class StreamOutput(Output):
             if self.format == "mpegts":
                 container.metadata["service_provider"] = "SwapCast"
                 container.metadata["service_name"] = "SwapCast live (AI-altered)"
+            # Connect and write the header now, not at the first frame: an unreachable server or a
+            # protocol this FFmpeg lacks is reported as an open failure, with the right advice.
+            container.start_encoding()
             self._container, self._stream, self._size = container, stream, (width, height)
+        except av.error.ProtocolNotFoundError:
+            container.close()
+            raise OutputUnavailable(f"this FFmpeg build (PyAV's) cannot send {self.url.split(':', 1)[0]}://",
+                                    "use a udp:// URL (MPEG-TS), which OBS's Media Source also reads") from None
         except BaseException:
             container.close()
             raise

@@ -20,7 +20,7 @@ from app.devices.virtual_camera import SETUP_FIX, VirtualCameraStatus, detect_vi
 from app.pipeline.frame import LiveFrame, now
 from app.pipeline.stats import PipelineStats
 
-from .base import RETRY_BACKOFF_S, UNAVAILABLE_RECHECK_S, OK, RETRYING, UNAVAILABLE, Output, OutputUnavailable, \
+from .base import RETRY_BACKOFF_S, describe_error, UNAVAILABLE_RECHECK_S, OK, RETRYING, UNAVAILABLE, Output, OutputUnavailable, \
     even_size, fit_frame
 
 log = logging.getLogger(__name__)
@@ -128,14 +128,14 @@ class VirtualCameraOutput(Output):
                 self._wait(UNAVAILABLE_RECHECK_S)
                 continue
             except Exception as error:  # noqa: BLE001 — busy or vanished device: retry
-                self._retry(f"cannot open: {error}")
+                self._retry(f"cannot open: {describe_error(error)}")
                 continue
             self._set(OK, self._where)
             try:
                 self._pump(camera, size)
                 self._failures = 0
             except Exception as error:  # noqa: BLE001
-                self._retry(f"failed: {error}")
+                self._retry(f"failed: {describe_error(error)}")
             finally:
                 try:
                     camera.close()
