@@ -76,3 +76,15 @@ def test_smoothing_removes_jitter_but_follows_motion() -> None:
         face = _face(100 + (i - 60) * 10, 100)
         smoother.smooth([face], i / 30)
     assert abs(face.kps[0, 0] - (100 + 29 * 10 + 50)) < 15
+
+
+def test_smoothing_keeps_several_faces_apart_even_when_one_jumps() -> None:
+    smoother = KeypointSmoother()
+    for i in range(5):
+        faces = [_face(100, 100), _face(600, 100)]
+        smoother.smooth(faces, i / 30)
+    # The second face is matched first this time, and the first one jumps across the frame.
+    faces = [_face(600, 100), _face(1500, 100)]
+    smoother.smooth(faces, 5 / 30)
+    assert abs(faces[0].kps[0, 0] - 650) < 1  # same track, smoothed in place
+    assert abs(faces[1].kps[0, 0] - 1550) < 1  # a new track starts where the face is

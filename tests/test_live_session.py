@@ -220,6 +220,26 @@ def test_new_source_photos_are_recognised_without_stopping_the_frames(config, en
         assert session.state is SessionState.RUNNING
 
 
+def test_reference_mode_swaps_only_the_person_in_the_reference_photo(config, engine, kit_dir, tmp_path) -> None:
+    from engines.imaging import write_image_atomic
+    from engines.testing.synthetic_face import draw_face, plain_background
+
+    def portrait(name: str) -> Path:
+        image = plain_background(480, 480)
+        draw_face(image, (240, 240), 260, identity_by_name(name))
+        path = tmp_path / f"{name}.png"
+        write_image_atomic(path, image)
+        return path
+
+    collector = FrameCollector(keep=6)
+    someone_else = replace(config, face_mode="reference", references=(portrait("plum"),))
+    with running(someone_else, engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 4, 10)
+        assert looks_like(engine, collector.after(collector.count - 1)[0], AMBER)  # not that person: untouched
+        session.set_references((portrait("amber"),))  # the person in the camera
+        assert wait_until(lambda: looks_like(engine, collector.after(collector.count - 1)[0], CORAL), 10)
+
+
 def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp_path) -> None:
     session = LiveSession(replace(config, sources=(tmp_path / "nobody.png",)), engine)
     session.start()

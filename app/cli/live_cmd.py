@@ -48,8 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preview", action="store_true", help="show a preview window (needs a display)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture left-right")
     parser.add_argument("--enhance", action="store_true", help="run the face enhancer (GFPGAN) on swapped faces")
-    parser.add_argument("--faces", default="largest", choices=("largest", "all", "position"),
+    parser.add_argument("--faces", default="largest", choices=("largest", "all", "position", "reference"),
                         help="which faces to swap (default: the largest)")
+    parser.add_argument("--reference", action="append", default=[], metavar="IMAGE",
+                        help="with --faces reference: swap only faces that look like this person (repeatable)")
+    parser.add_argument("--position", type=int, default=0, metavar="N",
+                        help="with --faces position: the N-th face from the left, from 0")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--stats-json", type=Path, default=None, metavar="FILE",
                         help="rewrite FILE every second with fps, latency, drops and per-stage times")
@@ -80,6 +84,11 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
     for source in args.source:
         if not source.is_file():
             raise InputError(f"source photo {source} not found", "check the path")
+    if args.faces == "reference" and not args.reference:
+        raise InputError("--faces reference needs a photo of the person to replace", "add --reference IMAGE")
+    for reference in args.reference:
+        if not Path(reference).is_file():
+            raise InputError(f"reference photo {reference} not found", "check the path")
     if args.fps <= 0 or args.fps > 240:
         raise InputError(f"--fps {args.fps:g} is out of range", "use e.g. --fps 30")
     if args.duration is not None and args.duration <= 0:
@@ -97,7 +106,8 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
         sources=tuple(args.source), camera=str(args.camera), size=parse_size(args.size), fps=args.fps,
         virtual_cam=args.virtual_cam, vcam_backend=args.vcam_backend, vcam_device=args.vcam_device,
         stream_url=args.stream, record_path=record, preview=args.preview, mirror=args.mirror,
-        enhance=args.enhance, face_mode=args.faces, models=models_override(args), duration_s=args.duration,
+        enhance=args.enhance, face_mode=args.faces, references=tuple(Path(p) for p in args.reference),
+        position=args.position, models=models_override(args), duration_s=args.duration,
         stats_json=args.stats_json,
     )
 

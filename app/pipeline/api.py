@@ -37,6 +37,8 @@ class LiveConfig:
     duration_s: float | None = None  # stop by itself after this long
     stats_json: Path | None = None  # rewritten every second
     identities: tuple[tuple[Path, ...], ...] = ()  # several photos per identity; overrides `sources` when set
+    references: tuple[Path, ...] = ()  # face_mode "reference": swap only faces that look like these
+    position: int = 0  # face_mode "position": which face, counted left to right from 0
 
 
 class SessionState(str, enum.Enum):
@@ -87,6 +89,8 @@ class LiveControls(Protocol):
     def set_face_mode(self, mode: str) -> None: ...
     def set_active_source(self, index: int) -> None: ...
     def set_sources(self, identities: tuple[tuple[Path, ...], ...]) -> None: ...  # recognised off the frame path
+    def set_references(self, photos: tuple[Path, ...]) -> None: ...  # for face_mode "reference"; off the frame path
+    def set_position(self, index: int) -> None: ...  # for face_mode "position"
     def set_virtual_cam(self, on: bool) -> None: ...
     def set_recording(self, path: Path | None) -> None: ...
     def set_stream(self, url: str | None) -> None: ...

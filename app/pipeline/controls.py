@@ -26,6 +26,8 @@ class ControlState:
     face_mode: str = "largest"
     active_source: int = 0
     identities: tuple[Identity, ...] = ()
+    references: tuple[Identity, ...] = ()
+    position: int = 0
 
 
 class ControlBoard:

@@ -62,6 +62,8 @@ class Processor:
         ctx.selection = check_face_mode(state.face_mode)
         ctx.identities = list(state.identities)  # only on a change of version: cheap
         ctx.active = state.active_source
+        ctx.references = list(state.references)
+        ctx.position = state.position
         self._mirror = state.mirror
 
     def _run(self) -> None:

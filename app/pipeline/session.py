@@ -33,18 +33,17 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 1.0
 OUTPUT_STOP_S = 10.0  # a recording's encoder flush and faststart rewrite can take a few seconds
-# Temporal keypoint smoothing steadies the swapped face, but the engine's smoother currently fails
-# (and the engine passes frames through unswapped) whenever two face tracks exist at once — two
-# people, or a face that jumps — because its track list is compared with `==` on numpy fields
-# (engines/builtin/detect/smoothing.py, `_Track` needs eq=False). Off until that is fixed.
-LIVE_SMOOTHING = False
+# Temporal keypoint smoothing (One Euro) steadies the swapped face without lag on motion.
+LIVE_SMOOTHING = True
 
 
 def load_default_engine(models: Path | None) -> Engine:
     """The built-in engine for --models DIR (or the catalog), shared with offline jobs in this process."""
-    from app.offline.engine_cache import shared_engine
+    from app.offline.engine_cache import live_engine
 
-    return shared_engine(str(models) if models else None)
+    # The in-process engine the integration settings pick for live mode (builtin, or its lite profile).
+    _name, engine = live_engine(str(models) if models else None)
+    return engine
 
 
 def source_groups(config: LiveConfig) -> tuple[tuple[Path, ...], ...]:
@@ -69,7 +68,8 @@ class LiveSession:
         self._started = False
         self._messages: dict[str, str] = {"session": "not started"}
         self.pipeline_stats = PipelineStats()
-        self._board = ControlBoard(ControlState(mirror=config.mirror, face_mode=config.face_mode))
+        self._board = ControlBoard(ControlState(mirror=config.mirror, face_mode=config.face_mode,
+                                                position=max(0, config.position)))
         self._enhance_wanted = config.enhance
         self._pending_groups: tuple[tuple[Path, ...], ...] | None = None
         # Set once the start-up sequence has loaded the engine, the enhancer and the identities: from
@@ -178,8 +178,9 @@ class LiveSession:
         if not groups:
             raise InputError("no source face given", "pass -s PHOTO (one or more)")
         identities = self._recognise(engine, groups)
-        board = self._board.update(identities=identities, active_source=min(self._board.state.active_source,
-                                                                              len(identities) - 1))
+        references = self._recognise(engine, [(p,) for p in self.config.references]) if self.config.references else ()
+        board = self._board.update(identities=identities, references=references,
+                                   active_source=min(self._board.state.active_source, len(identities) - 1))
         self._note_face_mode(board.face_mode)
         with self._lock:
             self._engine_ready = True
@@ -323,10 +324,32 @@ class LiveSession:
         self._note_face_mode(mode)
 
     def _note_face_mode(self, mode: str) -> None:
-        # LiveConfig carries no reference photos yet, so "reference" matches no face: say so rather
-        # than leave the user wondering why nothing is swapped.
-        self._status("faces", "reference mode has no reference faces: nothing is swapped"
-                     if mode == "reference" else "")
+        # Without reference photos "reference" matches no face: say so rather than leave the user
+        # wondering why nothing is swapped.
+        missing = mode == "reference" and not self._board.state.references
+        self._status("faces", "reference mode has no reference faces: nothing is swapped" if missing else "")
+
+    def set_position(self, index: int) -> None:
+        self._board.update(position=max(0, int(index)))
+
+    def set_references(self, photos: tuple[Path, ...]) -> None:
+        with self._lock:
+            engine = self._engine if self._engine_ready else None
+        if engine is None:
+            self._status("faces", "reference photos can be set once the session is running")
+            return
+        paths = tuple(Path(p) for p in photos)
+
+        def recognise() -> None:
+            try:
+                references = self._recognise(engine, [(p,) for p in paths])
+            except Exception as error:  # noqa: BLE001 — keep the old references
+                self._status("faces", f"reference faces unchanged: {_one_line(error)}")
+                return
+            self._board.update(references=references)
+            self._note_face_mode(self._board.state.face_mode)
+
+        self._side_task(recognise)
 
     def set_active_source(self, index: int) -> None:
         count = len(self._board.state.identities)

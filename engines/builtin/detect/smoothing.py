@@ -44,7 +44,7 @@ class OneEuro:
         return self._x
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not field equality: fields are numpy arrays
 class _Track:
     center: np.ndarray
     filter: OneEuro
