@@ -7,6 +7,7 @@ Everything slow is on workers: hashing a 500 MB model on first check, and downlo
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,18 +182,19 @@ class ModelsTab(QWidget):
             self.detail.setText("")
         else:
             spec = row.status.spec
-            lines = [f"<b>{spec.id}</b> — {spec.description or spec.role}"]
-            lines.append(f"File: {row.status.path}")
+            e = html.escape
+            lines = [f"<b>{e(spec.id)}</b> — {e(spec.description or spec.role)}"]
+            lines.append(f"File: {e(str(row.status.path))}")
             if row.status.verified:
                 lines.append(f"Verified (sha256 {row.status.sha256 or spec.sha256 or '?'})")
             else:
-                lines.append(f"<span style='color:{DOWN}'>{row.status.problem}</span>")
+                lines.append(f"<span style='color:{DOWN}'>{e(row.status.problem or 'not usable')}</span>")
                 if row.fix:
-                    lines.append(f"How to fix: {row.fix}")
+                    lines.append(f"How to fix: {e(row.fix)}")
             if spec.all_urls:
-                lines.append("From: " + " · ".join(spec.all_urls[:2]))
+                lines.append("From: " + " · ".join(e(url) for url in spec.all_urls[:2]))
             if row.status.note:
-                lines.append(row.status.note)
+                lines.append(e(row.status.note))
             self.detail.setText("<br>".join(lines))
         self._update_buttons()
 
@@ -262,7 +264,7 @@ class ModelsTab(QWidget):
         self.downloading = None
         self.progress.setVisible(False)
         text = error.one_line() if hasattr(error, "one_line") else str(error)
-        self.detail.setText(f"<span style='color:{DOWN}'>Download failed: {text}</span>")
+        self.detail.setText(f"<span style='color:{DOWN}'>Download failed: {html.escape(text)}</span>")
         self.refresh()
 
     def _open_folder(self) -> None:

@@ -301,6 +301,7 @@ class SourcesPanel(QWidget):
                            on_error=lambda error: self._check_failed(identity, photo, error))
 
     def _engine_state(self, state: str, _message: str) -> None:
+        self._refresh()
         if state == EngineState.READY.value:
             waiting, self._waiting_for_engine = self._waiting_for_engine, []
             for identity, photo in waiting:
@@ -402,7 +403,8 @@ class SourcesPanel(QWidget):
             if count > 1:
                 label += f"\n{count} photos"
             if identity.checking:
-                label += "\nchecking…"
+                ready = self._engine.state is EngineState.READY
+                label += "\nchecking…" if ready else "\nwaiting for the models…"
             elif identity.problems:
                 label += f"\n⚠ {next(iter(identity.problems.values()))}"
             item = QListWidgetItem(self._icon(identity.photos[0]) if identity.photos else QIcon(), label)
