@@ -61,6 +61,23 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         window.live_panel.swap_check.setChecked(True)
         qtbot.waitUntil(lambda: coral_fraction(preview.image) > SWAPPED, timeout=5000)
 
+        # Reference mode: only faces that look like the reference photos are swapped.
+        lime_only = samples / "source_b.png"  # a person who is not in the video
+        window.live_panel.set_references((lime_only,))
+        window.live_panel.face_combo.setCurrentIndex(window.live_panel.face_combo.findData("reference"))
+        qtbot.waitUntil(lambda: window.live.last_stats.face_mode == "reference", timeout=3000)
+        qtbot.waitUntil(lambda: coral_fraction(preview.image) < UNSWAPPED, timeout=5000)
+        video_face = tmp_path / "video_face.png"
+        import cv2
+
+        capture = cv2.VideoCapture(str(samples / "target.mp4"))
+        ok, frame = capture.read()
+        capture.release()
+        assert ok and cv2.imwrite(str(video_face), frame)
+        window.live_panel.set_references((video_face,))  # now the person in the video
+        qtbot.waitUntil(lambda: coral_fraction(preview.image) > SWAPPED, timeout=5000)
+        window.live_panel.face_combo.setCurrentIndex(window.live_panel.face_combo.findData("largest"))
+
         # Mirror reaches the session; the virtual camera's own state is shown (here: unavailable, why).
         window.live_panel.mirror_check.setChecked(True)
         qtbot.waitUntil(lambda: window.live.last_stats.mirror, timeout=3000)

@@ -1,27 +1,26 @@
 """The studio's engine: loaded once on a worker thread, shared by the sources gallery (finding the
 faces in a photo) and the live session (handed to it at start, so Start costs no model loading).
 
-Loading options come from Settings (execution provider, detector size); changing them reloads the
-engine in the background. Everything the engine does here runs on BackgroundTasks threads.
+Which engine and profile come from the integration settings (app.offline.engine_cache, the same
+choice `swapcast live` makes); Settings may override the execution provider and detector size.
+Changing them loads another engine in the background. Everything slow runs on BackgroundTasks.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
-
-from app.paths import user_paths
 
 from .qt_compat import emit
 from .tasks import BackgroundTasks
 
 if TYPE_CHECKING:
-    from engines.base import Engine, EngineHealth, LoadOptions
+    from engines.base import Engine, EngineHealth
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +44,27 @@ class FoundFace:
         return (self.box[0] + self.box[2]) / 2.0
 
 
-def load_options(models: Path | None, provider: str, det_size: int) -> LoadOptions:
+def live_engine_with(models: Path | None, provider: str, det_size: int) -> tuple[str, Engine]:
+    """The live engine the integration settings pick (builtin, or its lite profile), with the
+    studio's overrides: a provider other than "auto", a detector size other than 0 (= the profile's).
+
+    Loaded through the shared engine cache, so the memory allocator admits it and offline jobs with
+    the same options reuse it. Slow (model loading): call it on a worker.
+    """
     from engines.base import LoadOptions
 
-    paths = user_paths()
-    return LoadOptions(
-        models_dir=paths.models,
-        models_override=models,
-        providers=(provider,),
-        det_size=det_size,
-        tensorrt_cache=paths.cache / "tensorrt",
-    )
+    from app.offline.engine_cache import base_options, shared_engine, shared_manager
+
+    folder = str(models) if models else None
+    adapter = shared_manager().live_adapter()
+    options: LoadOptions = adapter.load_options(base_options(folder))
+    changes: dict[str, object] = {}
+    if provider != "auto":
+        changes["providers"] = (provider,)
+    if det_size:
+        changes["det_size"] = int(det_size)
+    options = replace(options, **changes)  # type: ignore[arg-type]
+    return adapter.name, shared_engine(folder, options, owner=adapter.name)
 
 
 class EngineService(QObject):
@@ -68,49 +77,35 @@ class EngineService(QObject):
         self.engine: Engine | None = None
         self.state = EngineState.IDLE
         self.message = ""
-        self._options: LoadOptions | None = None
+        self.name = ""  # the integrations.json entry that was loaded (builtin, builtin-lite)
+        self._wanted: tuple[str, int] | None = None
         self._generation = 0  # a reload supersedes a load still running
 
     def load(self, provider: str, det_size: int) -> None:
-        options = load_options(self.models, provider, det_size)
-        if options == self._options and self.state in (EngineState.LOADING, EngineState.READY):
+        wanted = (provider, int(det_size))
+        if wanted == self._wanted and self.state in (EngineState.LOADING, EngineState.READY):
             return
-        self._options = options
+        self._wanted = wanted
         self._generation += 1
         generation = self._generation
         self._set(EngineState.LOADING, "loading models…")
-
-        def work(report: Any) -> Engine:
-            from engines.builtin.engine import BuiltinEngine
-
-            engine = BuiltinEngine()
-            engine.load(options, progress=lambda message, fraction: report(message))
-            return engine
-
+        models = self.models
         self._tasks.submit(
-            work,
-            on_done=lambda engine: self._loaded(generation, engine),
+            lambda: live_engine_with(models, provider, int(det_size)),
+            on_done=lambda loaded: self._loaded(generation, loaded),
             on_error=lambda error: self._failed(generation, error),
-            on_progress=lambda message: self._progress(generation, str(message)),
         )
 
     def _set(self, state: EngineState, message: str) -> None:
         self.state, self.message = state, message
         emit(self.stateChanged, state.value, message)
 
-    def _progress(self, generation: int, message: str) -> None:
-        if generation == self._generation and self.state is EngineState.LOADING:
-            self._set(EngineState.LOADING, message)
-
-    def _loaded(self, generation: int, engine: Engine) -> None:
+    def _loaded(self, generation: int, loaded: tuple[str, Engine]) -> None:
         if generation != self._generation:
-            engine.release()  # loaded with options that were changed meanwhile
-            return
-        old, self.engine = self.engine, engine
-        # The old engine may still serve a running session: it keeps its own reference, and the
-        # sessions run on it until they stop; dropping ours is enough.
-        del old
-        self._set(EngineState.READY, engine.health().provider_summary)
+            return  # options changed meanwhile; the engine stays in the shared cache for others
+        self.name, self.engine = loaded
+        # A running session keeps the engine it was started with; the next Start uses this one.
+        self._set(EngineState.READY, f"{self.name}: {self.engine.health().provider_summary}")
 
     def _failed(self, generation: int, error: BaseException) -> None:
         if generation != self._generation:

@@ -194,7 +194,7 @@ class HealthPanel(QWidget):
         self._set_level("idle")
 
     # ---- inputs ----------------------------------------------------------------------------------
-    def show_stats(self, stats: LiveStats) -> None:
+    def show_stats(self, stats: LiveStats, engine_name: str = "") -> None:
         """A live session's snapshot (4× a second)."""
         health = stats.engine
         self._show_models(health)
@@ -212,10 +212,11 @@ class HealthPanel(QWidget):
         state_word = {SessionState.STARTING: "starting", SessionState.RUNNING: "live",
                       SessionState.STOPPING: "stopping", SessionState.STOPPED: "stopped",
                       SessionState.FAILED: "failed"}[stats.state]
-        self.summary.setText(f"session {state_word} · {provider_summary(health) if health else 'engine loading…'}")
+        where = provider_summary(health) if health else "engine loading…"
+        self.summary.setText(f"{engine_name or 'engine'} · session {state_word} · {where}")
         self._set_level(overall_level(health, stats.state))
 
-    def show_engine(self, health: EngineHealth | None, state: str, message: str) -> None:
+    def show_engine(self, health: EngineHealth | None, state: str, message: str, engine_name: str = "") -> None:
         """No session running: what the studio's loaded engine says (or why it did not load)."""
         self._show_models(health)
         self.fps_label.setText("–")
@@ -223,7 +224,8 @@ class HealthPanel(QWidget):
         self.dropped_label.setText("–")
         self.frames_label.setText("–" if health is None else f"{health.frames} / {health.errors}")
         failed = state == "failed"
-        ready = f"engine ready · {provider_summary(health)}" if health is not None else "engine ready"
+        name = engine_name or "engine"
+        ready = f"{name} ready · {provider_summary(health)}" if health is not None else f"{name} ready"
         self.summary.setText({"loading": f"loading: {message}", "failed": "the engine could not load",
                               "ready": ready}.get(state, "engine not loaded"))
         self.error_label.setText(message if failed else (f"last error: {health.last_error}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+    QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from app.pipeline.api import LiveStats, OutputStatus, SessionState
@@ -34,8 +34,10 @@ DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 4
 FACE_MODES: tuple[tuple[str, str], ...] = (
     ("largest", "Largest face"),
     ("all", "All faces"),
-    ("position", "Left-most face"),
+    ("position", "Face number…"),
+    ("reference", "Faces that look like…"),
 )
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
@@ -50,6 +52,8 @@ class LiveChoices:
     mirror: bool
     enhance: bool
     face_mode: str
+    position: int  # face_mode "position": 0 = left-most
+    references: tuple[Path, ...]  # face_mode "reference"
     virtual_cam: bool
     stream_url: str | None
     record_path: Path | None
@@ -114,8 +118,17 @@ class LivePanel(QWidget):
         toggle_row = QHBoxLayout(toggles)
         for widget in (self.swap_check, self.mirror_check, self.enhance_check, self.mouth_check):
             toggle_row.addWidget(widget)
+        self.position_spin = QSpinBox(self)
+        self.position_spin.setRange(1, 20)
+        self.position_spin.setPrefix("#")
+        self.position_spin.setToolTip("Which face, counted from the left")
+        self.reference_button = QPushButton("Reference photos…", self)
+        self.reference_button.setToolTip("Only faces that look like the people in these photos are swapped")
+        self._references: tuple[Path, ...] = ()
         toggle_row.addWidget(QLabel("Faces", self))
         toggle_row.addWidget(self.face_combo)
+        toggle_row.addWidget(self.position_spin)
+        toggle_row.addWidget(self.reference_button)
         toggle_row.addStretch(1)
 
         # ---- outputs --------------------------------------------------------------------------------
@@ -161,8 +174,9 @@ class LivePanel(QWidget):
         self.swap_check.toggled.connect(lambda on: self.controller.set_bypass(not on))
         self.mirror_check.toggled.connect(self.controller.set_mirror)
         self.enhance_check.toggled.connect(self.controller.set_enhance)
-        self.face_combo.currentIndexChanged.connect(
-            lambda _i: self.controller.set_face_mode(str(self.face_combo.currentData())))
+        self.face_combo.currentIndexChanged.connect(self._face_mode_changed)
+        self.position_spin.valueChanged.connect(lambda value: self.controller.set_position(value - 1))
+        self.reference_button.clicked.connect(self._pick_references)
         self.vcam_check.toggled.connect(self._vcam_toggled)
         self.stream_button.toggled.connect(self._stream_toggled)
         self.record_button.toggled.connect(self._record_toggled)
@@ -182,13 +196,17 @@ class LivePanel(QWidget):
         self.enhance_check.setChecked(prefs.enhance)
         index = self.face_combo.findData(prefs.face_mode)
         self.face_combo.setCurrentIndex(max(0, index))
+        self.position_spin.setValue(prefs.position + 1)
+        self._references = tuple(p for p in prefs.references if p.is_file())
+        self._show_face_mode()
         self.vcam_check.setChecked(prefs.virtual_cam)
         self.stream_edit.setText(prefs.stream_url)
 
     def prefs(self) -> LivePrefs:
         choices = self.choices()
         return LivePrefs(camera=choices.camera, size=choices.size, fps=choices.fps, mirror=choices.mirror,
-                         enhance=choices.enhance, face_mode=choices.face_mode, virtual_cam=choices.virtual_cam,
+                         enhance=choices.enhance, face_mode=choices.face_mode, position=choices.position,
+                         references=choices.references, virtual_cam=choices.virtual_cam,
                          stream_url=self.stream_edit.text().strip())
 
     def choices(self) -> LiveChoices:
@@ -203,6 +221,8 @@ class LivePanel(QWidget):
             mirror=self.mirror_check.isChecked(),
             enhance=self.enhance_check.isChecked(),
             face_mode=str(self.face_combo.currentData()),
+            position=self.position_spin.value() - 1,
+            references=self._references,
             virtual_cam=self.vcam_check.isChecked(),
             stream_url=url if self.stream_button.isChecked() and url else None,
             record_path=self._record_path if self.record_button.isChecked() else None,
@@ -277,6 +297,32 @@ class LivePanel(QWidget):
         index = next((i for i, data in enumerate(sizes_listed) if data is not None and tuple(data) == wanted), 0)
         self.size_combo.setCurrentIndex(index)
         self.size_combo.blockSignals(False)
+
+    # ---- which faces ------------------------------------------------------------------------------
+    def _face_mode_changed(self, _index: int) -> None:
+        mode = str(self.face_combo.currentData())
+        self._show_face_mode()
+        if mode == "reference" and not self._references:
+            self._pick_references()
+        self.controller.set_face_mode(mode)
+
+    def _show_face_mode(self) -> None:
+        mode = self.face_combo.currentData()
+        self.position_spin.setVisible(mode == "position")
+        self.reference_button.setVisible(mode == "reference")
+        count = len(self._references)
+        self.reference_button.setText(f"{count} reference photo{'s' if count != 1 else ''}…" if count
+                                      else "Reference photos…")
+
+    def _pick_references(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Photos of the faces to replace", "", IMAGE_FILTER)
+        if files:
+            self.set_references(tuple(Path(f) for f in files))
+
+    def set_references(self, photos: tuple[Path, ...]) -> None:
+        self._references = tuple(Path(p).resolve() for p in photos)
+        self._show_face_mode()
+        self.controller.set_references(self._references)
 
     # ---- virtual camera --------------------------------------------------------------------------
     def set_virtual_camera_status(self, status: VirtualCameraStatus) -> None:

@@ -225,6 +225,8 @@ class StudioWindow(QMainWindow):
             mirror=choices.mirror,
             enhance=choices.enhance,
             face_mode=choices.face_mode,
+            references=choices.references,
+            position=choices.position,
             models=self.models,
         )
 
@@ -247,12 +249,13 @@ class StudioWindow(QMainWindow):
         return True
 
     def _live_stats(self, stats: LiveStats) -> None:
-        self.health.show_stats(stats)
+        self.health.show_stats(stats, self.engine.name)
 
     def _live_state(self, state: str, message: str) -> None:
         self.session_label.setText(f"live: {state}")
         if state in (SessionState.STOPPED.value,) and self.live.session is None:
-            self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message)
+            self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message,
+                                    self.engine.name)
 
     def _sources_changed(self) -> None:
         if self.live.running:
@@ -278,7 +281,8 @@ class StudioWindow(QMainWindow):
                                           f" — {reasons}")
                 self.engine_label.setStyleSheet(f"color: {DOWN}; font-weight: bold;")
             else:
-                self.engine_label.setText(f"engine ready · {health.provider_summary.replace('ExecutionProvider', '')}")
+                providers = health.provider_summary.replace("ExecutionProvider", "")
+                self.engine_label.setText(f"engine {self.engine.name} ready · {providers}")
                 self.engine_label.setStyleSheet("")
         elif state == EngineState.FAILED.value:
             self.engine_label.setText(f"engine could not load: {message}")
@@ -287,7 +291,7 @@ class StudioWindow(QMainWindow):
             self.engine_label.setText(f"engine {state}: {message}")
             self.engine_label.setStyleSheet("")
         if not self.live.running:
-            self.health.show_engine(health, state, message)
+            self.health.show_engine(health, state, message, self.engine.name)
 
     # ---- jobs -------------------------------------------------------------------------------------
     def _update_job_defaults(self) -> None:

@@ -130,7 +130,7 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
             JobSpec(sources=[str(samples / "source_b.png")], targets=[str(samples / "target.mp4")],
                     output=str(renders / "clip_swapped.mp4"), models=str(models)),
             JobSpec(sources=[str(samples / "source_a.png")], targets=[str(samples / "target.mp4")],
-                    output=str(renders / "clip_coral.mp4"), enhance=True, models=str(models)),
+                    output=str(renders / "clip_coral.mp4"), models=str(models)),
             JobSpec(sources=[str(samples / "source_b.png")], targets=[str(samples / "target_two.png")],
                     output=str(renders / "group_swapped.png"), faces="all", models=str(models)),
         ]

@@ -23,7 +23,7 @@ CONSENT_VERSION = 1
 CONSENT_KEY = "consent/accepted_version"
 
 PROVIDERS: tuple[str, ...] = ("auto", "cuda", "tensorrt", "directml", "coreml", "cpu")
-DETECTOR_SIZES: tuple[int, ...] = (320, 480, 640, 800)
+DETECTOR_SIZES: tuple[int, ...] = (0, 320, 480, 640, 800)  # 0: what the engine profile says
 
 # Actions that can be bound to a key in Settings; source switching is fixed to 1–9.
 HOTKEY_ACTIONS: dict[str, str] = {
@@ -46,8 +46,8 @@ DEFAULT_HOTKEYS: dict[str, str] = {
 class Preferences:
     """What the Settings dialog edits."""
 
-    provider: str = "auto"
-    det_size: int = 640
+    provider: str = "auto"  # "auto": what the engine profile (integrations.json) says
+    det_size: int = 0  # 0: what the engine profile says
     enhance_blend: float = 0.8  # 0..1, how much of the enhanced face is kept
     output_dir: Path = field(default_factory=lambda: Path.home() / "SwapCast")
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
@@ -68,6 +68,8 @@ class LivePrefs:
     mirror: bool = False
     enhance: bool = False
     face_mode: str = "largest"
+    position: int = 0  # face_mode "position": which face, left to right from 0
+    references: tuple[Path, ...] = ()  # face_mode "reference": photos of the faces to replace
     virtual_cam: bool = False
     stream_url: str = ""
 
@@ -171,6 +173,8 @@ class StudioSettings:
             mirror=self._bool("live/mirror", base.mirror),
             enhance=self._bool("live/enhance", base.enhance),
             face_mode=str(self._get("live/face_mode", base.face_mode)),
+            position=max(0, self._int("live/position", base.position)),
+            references=tuple(Path(str(p)) for p in self._json("live/references", []) if isinstance(p, str)),
             virtual_cam=self._bool("live/virtual_cam", base.virtual_cam),
             stream_url=str(self._get("live/stream_url", base.stream_url)),
         )
@@ -182,6 +186,8 @@ class StudioSettings:
         self.qsettings.setValue("live/mirror", prefs.mirror)
         self.qsettings.setValue("live/enhance", prefs.enhance)
         self.qsettings.setValue("live/face_mode", prefs.face_mode)
+        self.qsettings.setValue("live/position", int(prefs.position))
+        self.qsettings.setValue("live/references", json.dumps([str(p) for p in prefs.references]))
         self.qsettings.setValue("live/virtual_cam", prefs.virtual_cam)
         self.qsettings.setValue("live/stream_url", prefs.stream_url)
 

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 from .settings import DETECTOR_SIZES, HOTKEY_ACTIONS, PROVIDERS, Preferences
 
 PROVIDER_LABELS = {
-    "auto": "Automatic (best available: CUDA → DirectML/CoreML → CPU)",
+    "auto": "Automatic (engine profile; else the best available)",
     "cuda": "CUDA (NVIDIA)",
     "tensorrt": "TensorRT (NVIDIA; first start builds engines, minutes)",
     "directml": "DirectML (Windows)",
@@ -37,7 +37,7 @@ class SettingsDialog(QDialog):
         self.provider.setCurrentIndex(max(0, self.provider.findData(prefs.provider)))
         self.det_size = QComboBox(self)
         for size in DETECTOR_SIZES:
-            self.det_size.addItem(f"{size} × {size}", size)
+            self.det_size.addItem(f"{size} × {size}" if size else "Automatic (engine profile)", size)
         index = self.det_size.findData(prefs.det_size)
         if index < 0:
             self.det_size.addItem(f"{prefs.det_size} × {prefs.det_size}", prefs.det_size)
