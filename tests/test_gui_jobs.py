@@ -26,7 +26,7 @@ def test_a_job_added_in_the_jobs_tab_completes_and_reaches_100_percent(qtbot, ki
     with studio(qtbot, kit_dir) as window:
         wait_engine(qtbot, window)
         window.sources.add_photos([samples / "source_a.png"])
-        qtbot.waitUntil(lambda: not window.sources.busy, timeout=10000)
+        qtbot.waitUntil(lambda: not window.sources.busy, timeout=60000)
         window.tabs.setCurrentWidget(window.jobs_tab)
         window.jobs_tab.add_button.click()
         dialog = window.jobs_tab.dialog
@@ -50,10 +50,10 @@ def test_a_job_added_in_the_jobs_tab_completes_and_reaches_100_percent(qtbot, ki
         # The background worker runs it; the row follows it live, up to 100 %.
         seen: list[float] = []
         qtbot.waitUntil(lambda: seen.append(_row_fraction(window, job.id)) or
-                        window.queue.store.get(job.id).state.is_final, timeout=30000)
+                        window.queue.store.get(job.id).state.is_final, timeout=60000)
         final = window.queue.store.get(job.id)
         assert final.state is JobState.COMPLETED, final.error
-        qtbot.waitUntil(lambda: window.jobs_tab.model.index(0, 1).data() == "completed", timeout=3000)
+        qtbot.waitUntil(lambda: window.jobs_tab.model.index(0, 1).data() == "completed", timeout=20000)
         assert _row_fraction(window, job.id) == 1.0
         index = window.jobs_tab.model.index(0, PROGRESS_COLUMN)
         assert index.data(Qt.ItemDataRole.DisplayRole).startswith("100 %")
@@ -69,7 +69,7 @@ def test_cancel_and_retry_from_the_jobs_tab(qtbot, kit_dir: Path, tmp_path: Path
     with studio(qtbot, kit_dir) as window:
         tab = window.jobs_tab
         tab.run_button.click()  # pause the queue: the job waits
-        qtbot.waitUntil(lambda: not window.queue.running, timeout=3000)
+        qtbot.waitUntil(lambda: not window.queue.running, timeout=20000)
         assert tab.run_button.text() == "Resume queue"
         dialog = tab.open_add_dialog()
         dialog.sources.add([samples / "source_a.png"])
@@ -80,13 +80,13 @@ def test_cancel_and_retry_from_the_jobs_tab(qtbot, kit_dir: Path, tmp_path: Path
         assert job.state is JobState.PENDING
         tab.select_job(job.id)
         tab.cancel_button.click()
-        qtbot.waitUntil(lambda: tab.model.index(0, 1).data() == "cancelled", timeout=3000)
+        qtbot.waitUntil(lambda: tab.model.index(0, 1).data() == "cancelled", timeout=20000)
         tab.select_job(job.id)
         tab.retry_button.click()
-        qtbot.waitUntil(lambda: tab.model.index(0, 1).data() == "pending", timeout=3000)
+        qtbot.waitUntil(lambda: tab.model.index(0, 1).data() == "pending", timeout=20000)
         tab.run_button.click()  # resume: the worker picks it up
-        qtbot.waitUntil(lambda: window.queue.store.get(job.id).state is JobState.COMPLETED, timeout=30000)
-        qtbot.waitUntil(lambda: _row_fraction(window, job.id) == 1.0, timeout=3000)
+        qtbot.waitUntil(lambda: window.queue.store.get(job.id).state is JobState.COMPLETED, timeout=60000)
+        qtbot.waitUntil(lambda: _row_fraction(window, job.id) == 1.0, timeout=20000)
         assert (tmp_path / "one.png").is_file()
 
 

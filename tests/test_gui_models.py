@@ -45,7 +45,7 @@ def served_kit(kit_dir: Path, tmp_path: Path) -> Iterator[Path]:
 def test_models_tab_downloads_a_missing_model_with_progress(qtbot, served_kit: Path) -> None:
     with studio(qtbot, served_kit) as window:
         tab = window.models_tab
-        qtbot.waitUntil(lambda: tab.report is not None, timeout=10000)
+        qtbot.waitUntil(lambda: tab.report is not None, timeout=20000)
         states = {row.status.spec.id: row.state for row in tab.report.rows}
         assert states["gfpgan_1.4"] == "missing" and states["det_10g"] == "verified"
         assert tab.report.missing_required == []  # the enhancer is optional: no detour to this tab
@@ -54,7 +54,7 @@ def test_models_tab_downloads_a_missing_model_with_progress(qtbot, served_kit: P
         tab.table.selectRow(row)
         assert "missing" in tab.detail.text() and str(served_kit) in tab.detail.text()
         assert tab.download_button.isEnabled()
-        with qtbot.waitSignal(tab.modelsChecked, timeout=15000):
+        with qtbot.waitSignal(tab.modelsChecked, timeout=20000):
             tab.download_button.click()
             assert not tab.download_button.isEnabled()  # one download at a time
         assert {r.status.spec.id: r.state for r in tab.report.rows}["gfpgan_1.4"] == "verified"
@@ -65,11 +65,11 @@ def test_first_run_without_models_lands_on_the_models_view(qtbot, kit_dir: Path)
     # No --models: the real catalog, and an empty models folder in the test's SWAPCAST_HOME.
     with studio(qtbot, None) as window:
         tab = window.models_tab
-        qtbot.waitUntil(lambda: tab.report is not None, timeout=10000)
+        qtbot.waitUntil(lambda: tab.report is not None, timeout=20000)
         assert set(tab.report.missing_required) >= {"det_10g", "w600k_r50"}
         assert window.tabs.currentWidget() is tab
         # The engine could not load; the health panel and the status bar say why, naming the file.
-        qtbot.waitUntil(lambda: window.engine.state is EngineState.FAILED, timeout=10000)
+        qtbot.waitUntil(lambda: window.engine.state is EngineState.FAILED, timeout=20000)
         assert window.health.level == "down"
         assert "models download" in window.engine_label.text() or ".onnx" in window.engine_label.text()
         tab.table.selectRow(0)

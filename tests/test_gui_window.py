@@ -21,18 +21,18 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         assert window.usable
         wait_engine(qtbot, window)
         # The engine health panel shows the loaded models even before a session runs.
-        qtbot.waitUntil(lambda: window.health.level == "ok", timeout=5000)
+        qtbot.waitUntil(lambda: window.health.level == "ok", timeout=20000)
         assert window.health.models.rowCount() == 3
         assert "CPU" in window.engine_label.text()
         # The system panel refreshes from a worker: a reading arrives, and says there is no GPU.
-        qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=5000)
+        qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
         assert "no NVIDIA GPU" in window.system.gpu_name.text()
         # Models: the kit's files are all verified, so the window stays on Live.
-        qtbot.waitUntil(lambda: window.models_tab.report is not None, timeout=10000)
+        qtbot.waitUntil(lambda: window.models_tab.report is not None, timeout=20000)
         assert window.models_tab.report.missing_required == []
         assert window.tabs.currentWidget() is window.live_panel
         # The camera list was read off the GUI thread; "Video file…" is always offered.
-        qtbot.waitUntil(lambda: window.live_panel.vcam_label.text() != "checking…", timeout=10000)
+        qtbot.waitUntil(lambda: window.live_panel.vcam_label.text() != "checking…", timeout=20000)
         combo = window.live_panel.camera_combo
         assert combo.itemText(combo.count() - 1) == "Video file…"
 
@@ -60,7 +60,7 @@ def test_consent_notice_gates_first_use(qtbot, kit_dir: Path) -> None:
 def test_declining_the_notice_closes_the_studio(qtbot, kit_dir: Path) -> None:
     window = make_window(qtbot, kit_dir, accept=False)
     window.consent_dialog.decline_button.click()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=20000)
     assert window._closed
     assert not StudioSettings().consent_accepted
 
@@ -90,19 +90,19 @@ def test_sources_gallery_picks_faces_switches_and_remembers(qtbot, kit_dir: Path
     with studio(qtbot, kit_dir) as window:
         wait_engine(qtbot, window)
         gallery = window.sources
-        with qtbot.waitSignal(gallery.pickerOpened, timeout=10000) as opened:
+        with qtbot.waitSignal(gallery.pickerOpened, timeout=20000) as opened:
             gallery.add_photos([samples / "source_a.png", samples / "target_two.png"])
         picker = opened.args[0]
         assert len(picker.faces) == 2  # the engine's detector found both people
         picker.choose(1)  # the right-hand face
-        qtbot.waitUntil(lambda: not gallery.busy, timeout=10000)
+        qtbot.waitUntil(lambda: not gallery.busy, timeout=20000)
         second = gallery.identities[1]
         assert second.photos[0].parent == gallery.crops_dir  # the chosen face, saved on its own
         assert second.name.endswith("#2")
         # Another photo of the same person joins the active identity instead of adding one.
         gallery.set_active(0)
         gallery.add_photos([samples / "source_b.png"], into=0)
-        qtbot.waitUntil(lambda: not gallery.busy, timeout=10000)
+        qtbot.waitUntil(lambda: not gallery.busy, timeout=20000)
         assert len(gallery.identities) == 2 and len(gallery.identities[0].photos) == 2
         # A photo without a face is kept but flagged, and left out of what the pipeline gets.
         blank = kit_dir / "blank.png"
@@ -112,7 +112,7 @@ def test_sources_gallery_picks_faces_switches_and_remembers(qtbot, kit_dir: Path
 
             write_image_atomic(blank, plain_background(200, 200))
         gallery.add_photos([blank])
-        qtbot.waitUntil(lambda: not gallery.busy, timeout=10000)
+        qtbot.waitUntil(lambda: not gallery.busy, timeout=20000)
         assert gallery.identities[2].problems == {blank: "no face found"}
         assert len(gallery.groups()) == 2
         gallery.remove(2)

@@ -240,6 +240,19 @@ def test_reference_mode_swaps_only_the_person_in_the_reference_photo(config, eng
         assert wait_until(lambda: looks_like(engine, collector.after(collector.count - 1)[0], CORAL), 10)
 
 
+def test_mouth_mask_and_enhancer_blend_reach_the_engine_while_running(config, engine) -> None:
+    collector = FrameCollector(keep=2)
+    with running(config, engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 2, 10)
+        session.set_mouth_mask(True)
+        session.set_enhance_blend(0.3)
+        mark = collector.count
+        assert wait_until(lambda: collector.count >= mark + 2, 10)
+        context = session._processor.context
+        assert context.mouth_mask and context.enhance_blend == pytest.approx(0.3)
+        assert session.stats().mouth_mask
+
+
 def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp_path) -> None:
     session = LiveSession(replace(config, sources=(tmp_path / "nobody.png",)), engine)
     session.start()

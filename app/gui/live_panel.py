@@ -51,6 +51,7 @@ class LiveChoices:
     bypass: bool
     mirror: bool
     enhance: bool
+    mouth_mask: bool
     face_mode: str
     position: int  # face_mode "position": 0 = left-most
     references: tuple[Path, ...]  # face_mode "reference"
@@ -109,8 +110,7 @@ class LivePanel(QWidget):
         self.mirror_check = QCheckBox("Mirror", self)
         self.enhance_check = QCheckBox("Enhancer", self)
         self.mouth_check = QCheckBox("Mouth mask", self)
-        self.mouth_check.setEnabled(False)
-        self.mouth_check.setToolTip("Not available live yet: the live pipeline has no mouth-mask control")
+        self.mouth_check.setToolTip("Keep the camera's own mouth, so speech looks natural")
         self.face_combo = QComboBox(self)
         for value, label in FACE_MODES:
             self.face_combo.addItem(label, value)
@@ -174,6 +174,7 @@ class LivePanel(QWidget):
         self.swap_check.toggled.connect(lambda on: self.controller.set_bypass(not on))
         self.mirror_check.toggled.connect(self.controller.set_mirror)
         self.enhance_check.toggled.connect(self.controller.set_enhance)
+        self.mouth_check.toggled.connect(self.controller.set_mouth_mask)
         self.face_combo.currentIndexChanged.connect(self._face_mode_changed)
         self.position_spin.valueChanged.connect(lambda value: self.controller.set_position(value - 1))
         self.reference_button.clicked.connect(self._pick_references)
@@ -220,6 +221,7 @@ class LivePanel(QWidget):
             bypass=not self.swap_check.isChecked(),
             mirror=self.mirror_check.isChecked(),
             enhance=self.enhance_check.isChecked(),
+            mouth_mask=self.mouth_check.isChecked(),
             face_mode=str(self.face_combo.currentData()),
             position=self.position_spin.value() - 1,
             references=self._references,
@@ -430,7 +432,7 @@ class LivePanel(QWidget):
     # ---- hotkey helpers --------------------------------------------------------------------------
     def toggle(self, which: str) -> None:
         box = {"bypass": self.swap_check, "mirror": self.mirror_check, "enhance": self.enhance_check,
-               "virtual_cam": self.vcam_check}[which]
+               "mouth_mask": self.mouth_check, "virtual_cam": self.vcam_check}[which]
         box.toggle()
 
     def _start_clicked(self) -> None:

@@ -224,6 +224,8 @@ class StudioWindow(QMainWindow):
             record_path=choices.record_path,
             mirror=choices.mirror,
             enhance=choices.enhance,
+            enhance_blend=self.prefs.enhance_blend,
+            mouth_mask=choices.mouth_mask,
             face_mode=choices.face_mode,
             references=choices.references,
             position=choices.position,
@@ -314,6 +316,8 @@ class StudioWindow(QMainWindow):
         old, self.prefs = self.prefs, prefs
         self.settings.set_preferences(prefs)
         self.live_panel.record_dir = prefs.output_dir
+        if old.enhance_blend != prefs.enhance_blend:
+            self.live.set_enhance_blend(prefs.enhance_blend)  # a running session takes it at once
         self._update_job_defaults()
         self._apply_hotkeys()
         if (old.provider, old.det_size) != (prefs.provider, prefs.det_size) and self.usable:

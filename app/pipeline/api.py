@@ -39,6 +39,8 @@ class LiveConfig:
     identities: tuple[tuple[Path, ...], ...] = ()  # several photos per identity; overrides `sources` when set
     references: tuple[Path, ...] = ()  # face_mode "reference": swap only faces that look like these
     position: int = 0  # face_mode "position": which face, counted left to right from 0
+    mouth_mask: bool = False  # keep the camera's own mouth (speech stays natural)
+    enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept
 
 
 class SessionState(str, enum.Enum):
@@ -75,6 +77,7 @@ class LiveStats:
     enhance: bool = False
     face_mode: str = "largest"
     active_source: int = 0
+    mouth_mask: bool = False
 
 
 PreviewListener = Callable[[np.ndarray, float], None]  # (BGR frame after swap, capture timestamp) — on a pipeline thread
@@ -91,6 +94,8 @@ class LiveControls(Protocol):
     def set_sources(self, identities: tuple[tuple[Path, ...], ...]) -> None: ...  # recognised off the frame path
     def set_references(self, photos: tuple[Path, ...]) -> None: ...  # for face_mode "reference"; off the frame path
     def set_position(self, index: int) -> None: ...  # for face_mode "position"
+    def set_mouth_mask(self, on: bool) -> None: ...
+    def set_enhance_blend(self, amount: float) -> None: ...  # 0..1
     def set_virtual_cam(self, on: bool) -> None: ...
     def set_recording(self, path: Path | None) -> None: ...
     def set_stream(self, url: str | None) -> None: ...

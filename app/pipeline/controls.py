@@ -28,6 +28,8 @@ class ControlState:
     identities: tuple[Identity, ...] = ()
     references: tuple[Identity, ...] = ()
     position: int = 0
+    mouth_mask: bool = False
+    enhance_blend: float = 0.8
 
 
 class ControlBoard:

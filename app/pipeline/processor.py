@@ -64,6 +64,8 @@ class Processor:
         ctx.active = state.active_source
         ctx.references = list(state.references)
         ctx.position = state.position
+        ctx.mouth_mask = state.mouth_mask
+        ctx.enhance_blend = state.enhance_blend
         self._mirror = state.mirror
 
     def _run(self) -> None:

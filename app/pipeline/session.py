@@ -69,7 +69,8 @@ class LiveSession:
         self._messages: dict[str, str] = {"session": "not started"}
         self.pipeline_stats = PipelineStats()
         self._board = ControlBoard(ControlState(mirror=config.mirror, face_mode=config.face_mode,
-                                                position=max(0, config.position)))
+                                                position=max(0, config.position), mouth_mask=config.mouth_mask,
+                                                enhance_blend=min(1.0, max(0.0, config.enhance_blend))))
         self._enhance_wanted = config.enhance
         self._pending_groups: tuple[tuple[Path, ...], ...] | None = None
         # Set once the start-up sequence has loaded the engine, the enhancer and the identities: from
@@ -332,6 +333,12 @@ class LiveSession:
     def set_position(self, index: int) -> None:
         self._board.update(position=max(0, int(index)))
 
+    def set_mouth_mask(self, on: bool) -> None:
+        self._board.update(mouth_mask=bool(on))
+
+    def set_enhance_blend(self, amount: float) -> None:
+        self._board.update(enhance_blend=min(1.0, max(0.0, float(amount))))
+
     def set_references(self, photos: tuple[Path, ...]) -> None:
         with self._lock:
             engine = self._engine if self._engine_ready else None
@@ -454,7 +461,7 @@ class LiveSession:
             latency_ms_p50=snap.latency_ms_p50, latency_ms_p95=snap.latency_ms_p95, dropped=snap.dropped,
             frames=snap.frames, stages_ms=stages, outputs=self._hub.statuses(), engine=health,
             bypass=controls.bypass, mirror=controls.mirror, enhance=self._enhance_wanted,
-            face_mode=controls.face_mode, active_source=controls.active_source,
+            face_mode=controls.face_mode, active_source=controls.active_source, mouth_mask=controls.mouth_mask,
         )
 
     @property
