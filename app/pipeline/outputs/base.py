@@ -9,6 +9,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from fractions import Fraction
+from typing import Any
 
 import cv2
 import numpy as np
@@ -232,6 +233,21 @@ class FrameClock:
             return None
         self._last = pts
         return pts
+
+
+def encode_on_clock(container: Any, stream: Any, clock: FrameClock, size: tuple[int, int], frame: LiveFrame) -> bool:
+    """Encode one frame at its capture time on the clock's grid and mux it (PyAV outputs: stream,
+    recording). False when the frame fell on an already-used grid slot and was skipped."""
+    import av
+
+    pts = clock.pts(frame.captured_at)
+    if pts is None:
+        return False
+    video = av.VideoFrame.from_ndarray(fit_frame(frame.image, *size), format="bgr24")
+    video.pts = pts
+    video.time_base = clock.time_base
+    container.mux(stream.encode(video))
+    return True
 
 
 def fit_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import av
 from app.pipeline.frame import LiveFrame
 from app.pipeline.stats import PipelineStats
 
-from .base import FrameClock, Output, OutputUnavailable, even_size, fit_frame
+from .base import FrameClock, Output, OutputUnavailable, encode_on_clock, even_size
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,7 @@ class StreamOutput(Output):
             raise
 
     def _send(self, frame: LiveFrame) -> None:
-        pts = self._clock.pts(frame.captured_at)
-        if pts is None:
-            return
-        width, height = self._size
-        video = av.VideoFrame.from_ndarray(fit_frame(frame.image, width, height), format="bgr24")
-        video.pts = pts
-        video.time_base = self._clock.time_base
-        self._container.mux(self._stream.encode(video))
+        encode_on_clock(self._container, self._stream, self._clock, self._size, frame)
 
     def _close(self, completed: bool) -> None:
         container, self._container = self._container, None
