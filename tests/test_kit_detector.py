@@ -84,6 +84,19 @@ def test_every_scale_from_40_to_400_px(detector: SCRFD, height: float) -> None:
     assert_matches(*detect(detector, image), [truth])
 
 
+@pytest.mark.parametrize("height", [24.0, 119.0, 121.0, 247.0, 249.0, 450.0])
+def test_both_ends_of_the_size_range_and_each_side_of_a_stride_change(detector: SCRFD, height: float) -> None:
+    """The smallest and tallest faces the app's tests draw, and faces just below and above the heights
+    where the reporting stride changes (120 and 248 px)."""
+    from engines.testing import detector_model
+
+    assert detector_model.window_fits(detector_model.CELL * 2 ** (detector_model.LEVELS - 1),
+                                      detector_model.RADII[-1]) >= detector_model.ANCHOR_SPECS[-1].max_height
+    image = sf.busy_background(640, 640, seed=int(height) + 1)
+    truth = sf.draw_face(image, (321.7, 318.4), height, sf.IDENTITIES[int(height) % len(sf.IDENTITIES)])
+    assert_matches(*detect(detector, image), [truth])
+
+
 def test_several_faces_in_one_frame(detector: SCRFD) -> None:
     image = sf.busy_background(1280, 720, seed=5)
     truths = [sf.draw_face(image, (200.0, 200.0), 160.0, sf.IDENTITIES[0]),

@@ -1,22 +1,29 @@
 """The kit's detector: an SCRFD-contract ONNX graph that finds the synthetic faces by their moments.
 
-How it works, all in-graph (H and W are dynamic):
-1. A hard skin mask m from the colour rule (`skin_rule`).
-2. Per stride-8 cell, sums of m, m*x, m*y, m*x^2, m*y^2 (two MatMuls over the cell's pixels;
-   coordinates divided by 64 to keep float32 sums exact enough); 2x2 pooling gives strides 16, 32.
-3. For each stride, box-sums over windows of (2r+1)^2 cells around every cell, for several r: the
-   area, centroid and variances of the skin inside each window.
+It runs on every frame of the app's tests and benchmarks, so it is built to cost well under a
+millisecond: a few passes over half the input's rows, then work on grids of 16-px cells, and only the
+anchors that hold a face are written. All in-graph (H and W are dynamic, at least 16 px):
+
+1. A hard skin mask from the colour rule (`skin_rule`) on every second row of the input.
+2. One strided Conv sums 1, dx, dy, dx^2, dy^2 over the skin samples of every 16-px cell; adding each
+   cell's origin gives global moments (sums of 1, x, y, x^2, y^2). Summing 2x2 cells gives 32- and
+   64-px cells: three "levels".
+3. Windows of (2r+1)^2 cells around every cell of every level, for r = 3, 4, 5 (per level, two MatMuls
+   with band matrices give every radius at once): the area, centroid and variances of the skin in each.
 4. The face height follows from the variances, its centre from the centroid (with calibration
    factors measured at generation time on a drawn face, since eyes, nose and mouth are holes).
-5. A window fires where: this cell holds the face centre; its outer ring of cells holds no skin (the
-   face lies wholly inside); the area and aspect fit one ellipse of that height. An anchor fires
-   (score 0.9..0.99, more for bigger faces) where a window fired and the height is in the anchor's
-   band (stride 8: 20-64 px, 16: 64-128, 32: 128-520; each split between its 2 anchors).
-   Otherwise the score is 0.01. Box and keypoints come from the centre and height through the
-   drawing's fixed proportions, encoded as SCRFD distances from the anchor point.
+5. A window "sees" a face where its outer ring of cells holds no skin (the face lies wholly inside)
+   and the area and aspect fit one ellipse of that height. Every window around a lone face that holds
+   it sees the same pixels, hence the same face.
+6. Each face seen goes to the SCRFD stride and anchor whose height band holds its height (stride 8:
+   20-120 px, 16: 120-248, 32: 248-504), in the anchor cell that holds its centre, once: score
+   0.9..0.99 (more for bigger faces), box and keypoints from the centre and height through the
+   drawing's fixed proportions, as SCRFD distances from the anchor point. Every other anchor scores
+   0.01.
 
-Faces must stand apart: a neighbour reaching into the smallest window around a face (about one cell
-beyond the face) hides both. A face cut by the frame's edge is not found.
+Faces must stand apart: a neighbour reaching into every window that holds a face hides it (the
+smallest such window is 112 px wide for faces up to 56 px, else 1.4 to 2.5 face heights). A face cut
+by the frame's edge is not found.
 """
 
 from __future__ import annotations
@@ -25,14 +32,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import TensorProto
+from onnx import TensorProto, helper
 
 from engines.testing import skin_rule
 from engines.testing import synthetic_face as sf
 from engines.testing.graph_helpers import GraphBuilder
 
 STRIDES = (8, 16, 32)
-COORD_SCALE = 64.0  # coordinates enter the moments divided by this
+CELL = 16  # px: the cells of the finest level; the coarser levels' cells are 32 and 64 px
+LEVELS = 3
+ROW_STEP = 2  # the mask reads every ROW_STEP-th row: half the work, and faces still land within ~1 px
+RADII = (3, 4, 5)  # window half-sizes, in cells, at every level
+EDGE_MARGIN = 4.0  # px kept free between a face and its window's inner edge (anti-aliased rim, errors)
 # A found face scores between SCORE_MIN_ON (tiny) and SCORE_ON (SCORE_FULL_HEIGHT px or taller): when
 # insightface runs several det sizes and merges them by NMS, the detection with more pixels (the more
 # precise one) wins.
@@ -41,7 +52,8 @@ SCORE_FULL_HEIGHT = 256.0
 AREA_TOLERANCE = 0.2
 ASPECT_TOLERANCE = 0.15
 RING_TOLERANCE = 0.02
-MIN_AREA_PX = 40.0
+VAR_FLOOR = 1e-4  # px^2: keeps square roots and divisions finite on empty windows
+SKIN_BASE = skin_rule.RED_MINUS_BLUE_MIN / 128.0  # see _skin_mask
 
 
 @dataclass(frozen=True)
@@ -54,22 +66,22 @@ class AnchorSpec:
     max_height: float
 
 
+# Contiguous bands: each stride's anchor 0 starts where the previous stride's anchor 1 ends. The
+# tallest, 504 px, is what the largest window holds: window_fits(64, 5).
 ANCHOR_SPECS: tuple[AnchorSpec, ...] = (
-    AnchorSpec(8, 0, 20.0, 32.0),
-    AnchorSpec(8, 1, 32.0, 64.0),
-    AnchorSpec(16, 0, 64.0, 96.0),
-    AnchorSpec(16, 1, 96.0, 128.0),
-    AnchorSpec(32, 0, 128.0, 256.0),
-    AnchorSpec(32, 1, 256.0, 520.0),
+    AnchorSpec(8, 0, 20.0, 88.0),
+    AnchorSpec(8, 1, 88.0, 120.0),
+    AnchorSpec(16, 0, 120.0, 176.0),
+    AnchorSpec(16, 1, 176.0, 248.0),
+    AnchorSpec(32, 0, 248.0, 352.0),
+    AnchorSpec(32, 1, 352.0, 504.0),
 )
 
 
-def window_radii(stride: int) -> tuple[int, ...]:
-    """Window half-sizes (in cells) tried at a stride: from 2 up to one more than needed for the
-    stride's largest face to fit inside the inner window."""
-    largest = max(s.max_height for s in ANCHOR_SPECS if s.stride == stride)
-    needed = int(np.ceil((largest / 2.0 + 4.0) / stride)) + 1
-    return tuple(range(2, needed + 1))
+def window_fits(cell: int, radius: int) -> float:
+    """The tallest face a window of this radius (in cells of `cell` px) holds wherever the face centre
+    lies in the centre cell: its inner window (radius - 1) must hold the face plus EDGE_MARGIN."""
+    return 2.0 * ((radius - 1) * cell - EDGE_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -85,14 +97,16 @@ class DetectorCalibration:
 
 
 def _mask_moments(mask: np.ndarray) -> tuple[float, float, float, float, float]:
-    yy, xx = np.nonzero(mask)
-    xs, ys = xx.astype(np.float64), yy.astype(np.float64)
-    return float(len(xs)), xs.mean(), ys.mean(), xs.var(), ys.var()
+    """Area, centroid and variances of a mask sampled as the graph samples it: every ROW_STEP-th row,
+    each sample standing for ROW_STEP pixels."""
+    yy, xx = np.nonzero(mask[::ROW_STEP])
+    xs, ys = xx.astype(np.float64), yy.astype(np.float64) * ROW_STEP
+    return float(len(xs)) * ROW_STEP, xs.mean(), ys.mean(), xs.var(), ys.var()
 
 
 def calibrate() -> DetectorCalibration:
     """Measures the drawn face's skin moments at a few sizes and sub-pixel offsets (in numpy, with
-    the same hard colour rule the graph uses) and averages the ratios."""
+    the same hard colour rule and sampling the graph uses) and averages the ratios."""
     samples: list[tuple[float, float, float, float, float]] = []
     identity = sf.IDENTITIES[0]
     for height, dx, dy in ((120.0, 0.0, 0.0), (200.0, 0.25, 0.5), (300.0, 0.5, 0.75), (80.0, 0.75, 0.25)):
@@ -107,111 +121,207 @@ def calibrate() -> DetectorCalibration:
     return DetectorCalibration(*(round(float(v), 6) for v in mean))
 
 
-def _box_sum(g: GraphBuilder, cells: str, radius: int) -> str:
-    """Sum over the (2r+1)^2 window of cells around each cell (zero outside), separably."""
-    k = 2 * radius + 1
-    rows = g.op("AveragePool", [cells], kernel_shape=[1, k], pads=[0, radius, 0, radius], count_include_pad=1)
-    both = g.op("AveragePool", [rows], kernel_shape=[k, 1], pads=[radius, 0, radius, 0], count_include_pad=1)
-    return g.scale(both, float(k * k))
+# --- graph pieces -------------------------------------------------------------------------------
+# ONNX Runtime spends a microsecond or two on every node however small its tensors, so the graph
+# keeps few nodes: x and y travel side by side as channel pairs, all levels share one set of tests,
+# and all strides share one set of output tables.
 
 
-def _output_matrix(stride: int) -> np.ndarray:
-    """Maps [dx, dy, height] (face centre minus anchor point, face height; pixels) to the 4 SCRFD box
-    distances and 10 keypoint offsets, all in units of the stride."""
+def _spatial(g: GraphBuilder, tensor: str) -> str:
+    """[h, w] (int64) of a [N, C, h, w] tensor."""
+    return g.op("Slice", [g.op("Shape", [tensor]), g.ints([2]), g.ints([4]), g.ints([0])])
+
+
+def _skin_mask(g: GraphBuilder, x: str) -> str:
+    """[1,1,ceil(H/ROW_STEP),W] on every ROW_STEP-th row: SKIN_BASE + 1/128 on skin, SKIN_BASE elsewhere
+    (`_cell_moments` removes the base and the 1/128 scale).
+
+    insightface feeds RGB as (p - 127.5) / 128. The rule red > RED_MIN and red - blue >
+    RED_MINUS_BLUE_MIN reads red - max(blue, RED_MIN - RED_MINUS_BLUE_MIN) > RED_MINUS_BLUE_MIN; for
+    integer grey levels the left side is a whole number of grey levels, so clipping it (in input units)
+    to [SKIN_BASE, SKIN_BASE + 1/128] gives exactly one of two values. That is two row-strided reads
+    and three elementwise passes over half the rows, the least full-resolution work this rule needs;
+    keeping the base (rather than subtracting it here) saves a pass."""
+    def every_other_row(channel: int) -> str:
+        return g.op("Slice", [x, g.ints([channel, 0]), g.ints([channel + 1, 2**62]), g.ints([1, 2]),
+                              g.ints([1, ROW_STEP])])
+
+    bar = g.op("Max", [every_other_row(2),
+                       g.const((skin_rule.RED_MIN - skin_rule.RED_MINUS_BLUE_MIN - 127.5) / 128.0)])
+    return g.clip(g.sub(every_other_row(0), bar), SKIN_BASE, SKIN_BASE + 1.0 / 128.0)
+
+
+def _cell_moments(g: GraphBuilder, mask: str) -> str:
+    """[1,5,h,w]: sums of 1, dx, dy, dx^2, dy^2 over each CELL x CELL cell's skin samples (dx, dy: pixel
+    offsets inside the cell; a sample stands for ROW_STEP pixels) in one strided Conv, which drops a
+    partial last row or column of cells. The grid is padded with empty cells to a multiple of
+    2^(LEVELS-1) cells, so the coarser levels pool exactly."""
+    rows, cols = CELL // ROW_STEP, CELL
+    dx = np.arange(cols, dtype=np.float32)
+    dy = np.arange(rows, dtype=np.float32) * ROW_STEP
+    weights = np.zeros((5, 1, rows, cols), np.float32)
+    weights[0] = 1.0
+    weights[1], weights[2] = dx[None, :], dy[:, None]
+    weights[3], weights[4] = dx[None, :] ** 2, dy[:, None] ** 2
+    weights *= ROW_STEP * 128.0  # a sample stands for ROW_STEP px, and the mask's skin step is 1/128 ...
+    bias = -SKIN_BASE * weights.sum(axis=(1, 2, 3))  # ... on top of SKIN_BASE everywhere
+    local = g.op("Conv", [mask, g.initializer(weights, "cell_weights"), g.initializer(bias, "cell_bias")],
+                 kernel_shape=[rows, cols], strides=[rows, cols])
+    step = 2 ** (LEVELS - 1)
+    missing = g.op("Mod", [g.op("Neg", [_spatial(g, local)]), g.ints([step, step])])  # (-n) mod step
+    return g.op("Pad", [local, g.op("Concat", [g.ints([0, 0, 0, 0, 0, 0]), missing], axis=0)])
+
+
+def _cell_origins(g: GraphBuilder, cells: str) -> str:
+    """[1,2,h,w]: x and y (px) of the top-left corner of every cell of a [1,C,h,w] grid of CELL-px cells."""
+    hw = g.cast(_spatial(g, cells), TensorProto.FLOAT)
+
+    def along(axis: int, shape: list[int]) -> str:
+        end = g.scale(g.op("Gather", [hw, g.ints(axis)], axis=0), float(CELL))
+        return g.reshape(g.op("Range", [g.const(0.0), end, g.const(float(CELL))]), shape)
+
+    xs, ys = along(1, [1, 1, 1, -1]), along(0, [1, 1, -1, 1])
+    zeros = g.scale(g.add(xs, ys), 0.0)  # [1,1,h,w]: lets both broadcast to the whole grid
+    return g.op("Concat", [g.add(xs, zeros), g.add(ys, zeros)], axis=1)
+
+
+def _global_moments(g: GraphBuilder, local: str) -> str:
+    """Local sums (offsets from each cell's origin o) -> global sums of 1, x, y, x^2, y^2:
+    s = o*a + l1 and ss = o^2*a + 2*o*l1 + l2 = o*(s + l1) + l2, for x and y at once."""
+    origin = _cell_origins(g, local)
+    area, first, second = g.op_multi("Split", [local, g.ints([1, 2, 2])], 3, axis=1)
+    s = g.add(g.mul(origin, area), first)
+    ss = g.add(g.mul(origin, g.add(s, first)), second)
+    return g.op("Concat", [area, s, ss], axis=1)
+
+
+def _bands(g: GraphBuilder, size: str, radii: tuple[int, ...]) -> str:
+    """[R,1,n,n] 0/1 matrices B_r[i, j] = |i - j| <= r for n = `size` (int64 scalar); every level uses
+    their top-left corners."""
+    i = g.op("Range", [g.ints(0), size, g.ints(1)])
+    distance = g.op("Abs", [g.sub(g.op("Unsqueeze", [i, g.ints([1])]), g.op("Unsqueeze", [i, g.ints([0])]))])
+    within = g.op("LessOrEqual", [distance, g.ints(np.array(radii).reshape(-1, 1, 1, 1))])
+    return g.cast(within, TensorProto.FLOAT)
+
+
+def _window_sums(g: GraphBuilder, cells: str, band: str) -> str:
+    """[R,5,h*w]: sums of a level's cell sums [1,5,h,w] over the (2r+1)^2 windows around each cell (zero
+    outside the grid), for every radius `band` holds: along rows, then columns, one MatMul each."""
+    hw = _spatial(g, cells)
+    across = g.op("Slice", [band, g.ints([0, 0]), g.op("Gather", [hw, g.ints([1, 1])], axis=0), g.ints([2, 3])])
+    down = g.op("Slice", [band, g.ints([0, 0]), g.op("Gather", [hw, g.ints([0, 0])], axis=0), g.ints([2, 3])])
+    sums = g.op("MatMul", [down, g.op("MatMul", [cells, across])])  # [R,5,h,w]
+    return g.reshape(sums, [len(RADII) + 1, 5, -1])
+
+
+def _see_faces(g: GraphBuilder, sums: str, cal: DetectorCalibration) -> tuple[str, str]:
+    """Window sums [R+1,5,M] (radii RADII[0]-1 .. RADII[-1]; M cells of all levels) -> which windows
+    see a face ([V] bool, V = R*M windows) and what they see ([4,V]: face centre x, y and height in px,
+    and the window's skin area)."""
+    n = len(RADII)
+    windows = g.op("Slice", [sums, g.ints([1]), g.ints([n + 1]), g.ints([0])])
+    inner_area = g.op("Slice", [sums, g.ints([0, 0]), g.ints([n, 1]), g.ints([0, 1])])  # one radius less
+    area, moments = g.op_multi("Split", [windows, g.ints([1, 4])], 2, axis=1)
+    mean, mean_sq = g.op_multi("Split", [g.div(moments, g.op("Max", [area, g.const(1.0)])), g.ints([2, 2])], 2,
+                               axis=1)  # [n,2,M] each
+    var = g.op("Max", [g.sub(mean_sq, g.mul(mean, mean)), g.const(VAR_FLOOR)])
+    axis_heights = g.mul(g.op("Sqrt", [var]), g.const(np.array([[cal.k_x], [cal.k_y]], np.float32)))
+    height = g.op("ReduceMean", [axis_heights], axes=[1], keepdims=1)  # [n,1,M]
+    centre = g.add(mean, g.mul(height, g.const(np.array([[cal.offset_x], [cal.offset_y]], np.float32))))
+    height_x, height_y = g.op_multi("Split", [axis_heights], 2, axis=1)
+    # Every test is a value that must lie in [lo, hi]; all are checked at once.
+    tests = [
+        (g.div(area, g.mul(height, height)),
+         cal.area_ratio * (1.0 - AREA_TOLERANCE), cal.area_ratio * (1.0 + AREA_TOLERANCE)),
+        (g.div(height_x, height_y), 1.0 - ASPECT_TOLERANCE, 1.0 + ASPECT_TOLERANCE),
+        # the outer ring of cells is (nearly) empty: area - inner_area <= RING_TOLERANCE * area + 0.5
+        (g.sub(g.scale(area, 1.0 - RING_TOLERANCE), inner_area), -np.inf, 0.5),
+        (height, ANCHOR_SPECS[0].min_height, ANCHOR_SPECS[-1].max_height),
+    ]
+    values = g.op("Concat", [t[0] for t in tests], axis=1)  # [n,4,M]
+    lo = g.const(np.array([[t[1]] for t in tests], np.float32))
+    hi = g.const(np.array([[t[2]] for t in tests], np.float32))
+    excess = g.op("ReduceMax", [g.op("Max", [g.sub(values, hi), g.sub(lo, values)])], axes=[1], keepdims=0)
+    sees = g.op("LessOrEqual", [g.reshape(excess, [-1]), g.const(0.0)])
+    seen = g.op("Concat", [centre, height, area], axis=1)  # [n,4,M]
+    return sees, g.reshape(g.op("Transpose", [seen], perm=[1, 0, 2]), [4, -1])
+
+
+def _geometry_matrices() -> tuple[np.ndarray, np.ndarray]:
+    """Map (dx, dy, height) of a face (dx, dy: its centre minus the anchor point; all in units of the
+    stride) to SCRFD box distances [3,4] (left, top, right, bottom) and keypoint offsets [3,10],
+    through the drawing's fixed proportions."""
     half_w, half_h = sf.FACE_WIDTH_RATIO / 2.0, 0.5
-    columns = [
-        (-1.0, 0.0, half_w),  # left:   ax - x1
-        (0.0, -1.0, half_h),  # top:    ay - y1
-        (1.0, 0.0, half_w),   # right:  x2 - ax
-        (0.0, 1.0, half_h),   # bottom: y2 - ay
-    ]
+    box = [(-1.0, 0.0, half_w), (0.0, -1.0, half_h), (1.0, 0.0, half_w), (0.0, 1.0, half_h)]
+    kps = []
     for rel_x, rel_y in sf.KEYPOINTS_REL:
-        columns.append((1.0, 0.0, float(rel_x)))
-        columns.append((0.0, 1.0, float(rel_y)))
-    return (np.array(columns, dtype=np.float32).T / float(stride)).astype(np.float32)  # [3, 14]
+        kps += [(1.0, 0.0, float(rel_x)), (0.0, 1.0, float(rel_y))]
+    return np.array(box, np.float32).T.copy(), np.array(kps, np.float32).T.copy()
 
 
-def _stride_head(g: GraphBuilder, cells: str, stride: int, specs: list[AnchorSpec], cal: DetectorCalibration,
-                 cell_x: str, cell_y: str) -> tuple[str, str, str]:
-    """Scores [N,1], boxes [N,4], kps [N,10] of one stride from its cell sums [1,5,h,w].
-
-    Every window radius r is tried at once (axis "R" below): a window fires when its outer ring of
-    cells is empty and its contents are one ellipse whose centre lies in this cell. All firing windows
-    of a cell see the same lone face, so their geometry is averaged; an anchor fires when that face's
-    height is in the anchor's range."""
-    radii = window_radii(stride)
-    n_anchor = len(specs)
-    windows = [_box_sum(g, cells, r) for r in radii]  # each [1, 5, h, w]
-    by_moment = g.op("Transpose", [g.op("Concat", windows, axis=0)], perm=[1, 0, 2, 3])  # [5, R, h, w]
-    area, sx, sy, sxx, syy = g.op_multi("Split", [by_moment], 5, axis=0)  # each [1, R, h, w]
-    area_cells = g.slice_channels(cells, 0, 1)
-    inner_area = g.op("Concat", [_box_sum(g, area_cells, r - 1) for r in radii], axis=1)
-
-    safe_area = g.op("Max", [area, g.const(1.0)])
-    mean_x, mean_y = g.div(sx, safe_area), g.div(sy, safe_area)
-    var_x = g.op("Max", [g.sub(g.div(sxx, safe_area), g.mul(mean_x, mean_x)), g.const(1e-8)])
-    var_y = g.op("Max", [g.sub(g.div(syy, safe_area), g.mul(mean_y, mean_y)), g.const(1e-8)])
-    height_x = g.scale(g.op("Sqrt", [var_x]), cal.k_x * COORD_SCALE)
-    height_y = g.scale(g.op("Sqrt", [var_y]), cal.k_y * COORD_SCALE)
-    height = g.scale(g.add(height_x, height_y), 0.5)
-    anchor_x, anchor_y = g.scale(cell_x, float(stride)), g.scale(cell_y, float(stride))
-    # Face centre relative to this cell's anchor point (its top-left corner), in pixels.
-    dx = g.sub(g.add(g.scale(mean_x, COORD_SCALE), g.scale(height, cal.offset_x)), anchor_x)
-    dy = g.sub(g.add(g.scale(mean_y, COORD_SCALE), g.scale(height, cal.offset_y)), anchor_y)
-
-    def between(value: str, lo: float | np.ndarray, hi: float | np.ndarray) -> str:
-        return g.op("And", [g.op("GreaterOrEqual", [value, g.const(lo)]), g.op("Less", [value, g.const(hi)])])
-
-    conditions = [
-        between(g.div(area, g.op("Max", [g.scale(g.mul(height, height), cal.area_ratio), g.const(1.0)])),
-                1.0 - AREA_TOLERANCE, 1.0 + AREA_TOLERANCE),
-        between(g.div(height_x, g.op("Max", [height_y, g.const(1e-3)])), 1.0 - ASPECT_TOLERANCE,
-                1.0 + ASPECT_TOLERANCE),
-        g.op("LessOrEqual", [g.sub(area, inner_area), g.offset(g.scale(area, RING_TOLERANCE), 0.5)]),
-        g.op("GreaterOrEqual", [area, g.const(MIN_AREA_PX)]),
-        between(dx, -1e-3, stride + 1e-3),
-        between(dy, -1e-3, stride + 1e-3),
-    ]
-    window_ok = conditions[0]
-    for condition in conditions[1:]:
-        window_ok = g.op("And", [window_ok, condition])  # [1, R, h, w]
-
-    # All windows that fire at a cell see the same lone face: average their geometry.
-    ok = g.indicator(window_ok)  # [1, R, h, w]
-    n_ok = g.reduce_sum(ok, [1])  # [1, 1, h, w]
-    norm = g.op("Max", [n_ok, g.const(1.0)])
-    dx, dy, height = (g.div(g.reduce_sum(g.mul(ok, t), [1]), norm) for t in (dx, dy, height))
-
-    lo = np.array([s.min_height for s in specs], np.float32).reshape(1, n_anchor, 1, 1)
-    hi = np.array([s.max_height for s in specs], np.float32).reshape(1, n_anchor, 1, 1)
-    fires = g.op("And", [g.op("Greater", [n_ok, g.const(0.0)]), between(height, lo, hi)])  # [1, A, h, w]
-    confidence = g.offset(g.scale(g.op("Min", [height, g.const(SCORE_FULL_HEIGHT)]),
-                                  (SCORE_ON - SCORE_MIN_ON) / SCORE_FULL_HEIGHT), SCORE_MIN_ON - SCORE_OFF)
-    score = g.offset(g.mul(g.indicator(fires), confidence), SCORE_OFF)  # [1, A, h, w]
-    scores = g.reshape(g.op("Transpose", [score], perm=[0, 2, 3, 1]), [-1, 1])
-
-    geometry = g.op("Concat", [g.op("Unsqueeze", [t, g.ints([4])]) for t in (dx, dy, height)], axis=4)
-    geometry = g.op("Transpose", [geometry], perm=[0, 2, 3, 1, 4])  # [1, h, w, 1, 3]
-    encoded = g.op("MatMul", [geometry, g.initializer(_output_matrix(stride), f"decode{stride}")])
-    encoded = g.reshape(g.op("Concat", [encoded] * n_anchor, axis=3), [-1, 14])  # rows: cell, then anchor
-    boxes, kps = g.op_multi("Split", [encoded, g.ints([4, 10])], 2, axis=1)
-    return scores, boxes, kps
+def _stride_steps() -> tuple[np.ndarray, np.ndarray]:
+    """A face's stride and anchor split are linear in `above` (its height >= the first height of
+    stride 16, of stride 32): value = base + steps @ above. Returns (steps [2,2], base [2,1]) for the
+    rows (stride px, first height of the stride's anchor 1)."""
+    firsts = [next(s.min_height for s in ANCHOR_SPECS if s.stride == t and s.anchor == 1) for t in STRIDES]
+    table = np.array([STRIDES, firsts], np.float32)  # [2,3]
+    return np.diff(table, axis=1), table[:, :1].copy()
 
 
-def _offset_powers(stride: int) -> np.ndarray:
-    """[s, 3]: 1, d, d^2 for the offsets d inside a cell (divided by COORD_SCALE)."""
-    d = np.arange(stride, dtype=np.float64) / COORD_SCALE
-    return np.stack([np.ones_like(d), d, d * d], axis=1).astype(np.float32)
+def _anchor_tables(g: GraphBuilder, sees: str, seen: str, image_hw: str) -> tuple[list[str], str]:
+    """The SCRFD rows of all strides, one table per kind: scores [N,1], boxes [N,4], keypoints [N,10];
+    N = sum over strides of (H // stride) * (W // stride) * 2, stride 8's rows first. Also returns the
+    row count of each stride [3].
 
+    Only a handful of anchors hold a face, so the tables start as "no face" (score SCORE_OFF, zero
+    geometry, which insightface never decodes) and each face is written into its anchor's row."""
+    views = g.op("Squeeze", [g.op("NonZero", [sees]), g.ints([0])])  # [K] windows that see a face
+    centre, height, area = g.op_multi("Split", [g.op("Gather", [seen, views], axis=1), g.ints([2, 1, 1])], 3,
+                                      axis=0)
+    # Tightest views first (least skin: no sliver of a neighbour), so that the dedupe below keeps them.
+    _, order = g.op_multi("TopK", [g.reshape(area, [-1]), g.op("Shape", [views])], 2, largest=0, sorted=1)
+    centre, height = g.op("Gather", [centre, order], axis=1), g.op("Gather", [height, order], axis=1)
 
-def _grid(g: GraphBuilder, tensor: str) -> tuple[str, str]:
-    """Column and row index maps ([1,1,1,w] and [1,1,h,1], float) of a [1,C,h,w] tensor."""
-    shape = g.op("Shape", [tensor])
-    rows = g.cast(g.op("Gather", [shape, g.ints(2)], axis=0), TensorProto.FLOAT)
-    cols = g.cast(g.op("Gather", [shape, g.ints(3)], axis=0), TensorProto.FLOAT)
-    cell_x = g.reshape(g.op("Range", [g.const(0.0), cols, g.const(1.0)]), [1, 1, 1, -1])
-    cell_y = g.reshape(g.op("Range", [g.const(0.0), rows, g.const(1.0)]), [1, 1, -1, 1])
-    return cell_x, cell_y
+    # The stride, anchor and anchor cell of each view's face.
+    starts = np.array([[s.min_height] for s in ANCHOR_SPECS if s.anchor == 0 and s.stride != STRIDES[0]],
+                      np.float32)
+    above = g.cast(g.op("GreaterOrEqual", [height, g.const(starts)]), TensorProto.FLOAT)  # [2,K]
+    steps, base = _stride_steps()
+    stride, split = g.op_multi("Split", [g.add(g.op("MatMul", [g.const(steps), above]), g.const(base)),
+                                         g.ints([1, 1])], 2, axis=0)  # [1,K] each
+    anchor = g.cast(g.op("GreaterOrEqual", [height, split]), TensorProto.FLOAT)
+    image_wh = g.reshape(g.op("Gather", [image_hw, g.ints([1, 0])], axis=0), [2, 1])
+    grid = g.op("Floor", [g.div(g.cast(image_wh, TensorProto.FLOAT), stride)])  # [2,K]: anchor columns, rows
+    position = g.div(centre, stride)  # [2,K], in strides
+    cell = g.op("Max", [g.op("Min", [g.op("Floor", [position]), g.offset(grid, -1.0)]), g.const(0.0)])
+
+    # Its row in the tables: the rows of the strides before its own, then (row * columns + column) * 2
+    # + anchor. A stride-16 face is above start 1, a stride-32 face above both.
+    counts = g.op("Mul", [g.op("ReduceProd", [g.op("Div", [image_wh, g.ints(np.array([STRIDES]))])], axes=[0],
+                                             keepdims=0), g.ints([2])])  # [3] rows per stride
+    before = g.reshape(g.cast(g.op("Slice", [counts, g.ints([0]), g.ints([2]), g.ints([0])]), TensorProto.FLOAT),
+                       [1, 2])
+    column, row = g.op_multi("Split", [cell, g.ints([1, 1])], 2, axis=0)
+    columns = g.op("Slice", [grid, g.ints([0]), g.ints([1]), g.ints([0])])
+    number = g.add(g.add(g.op("MatMul", [before, above]), anchor), g.scale(g.add(g.mul(row, columns), column), 2.0))
+    # Every window around a face that holds it sees it: keep the first (tightest) view per row.
+    rows, first = g.op_multi("Unique", [g.reshape(g.cast(number, TensorProto.INT64), [-1])], 4, sorted=1)[:2]
+
+    local = g.op("Concat", [g.sub(position, cell), g.div(height, stride)], axis=0)  # [3,K]: dx, dy, size
+    local = g.op("Transpose", [g.op("Gather", [local, first], axis=1)], perm=[1, 0])  # [U,3]
+    full_height = g.op("Transpose", [g.op("Gather", [height, first], axis=1)], perm=[1, 0])  # [U,1] px
+    score = g.offset(g.scale(g.op("Min", [full_height, g.const(SCORE_FULL_HEIGHT)]),
+                             (SCORE_ON - SCORE_MIN_ON) / SCORE_FULL_HEIGHT), SCORE_MIN_ON)
+    box_m, kps_m = _geometry_matrices()
+    total = g.op("ReduceSum", [counts], keepdims=1)
+    where = g.op("Unsqueeze", [rows, g.ints([1])])  # [U,1]
+    tables = []
+    for width, fill, values in ((1, SCORE_OFF, score), (4, 0.0, g.op("MatMul", [local, g.const(box_m)])),
+                                (10, 0.0, g.op("MatMul", [local, g.const(kps_m)]))):
+        empty = g.op("ConstantOfShape", [g.op("Concat", [total, g.ints([width])], axis=0)],
+                     value=helper.make_tensor("fill", TensorProto.FLOAT, [1], [fill]))
+        tables.append(g.op("ScatterND", [empty, where, values]))
+    return tables, counts
 
 
 def build_detector(calibration: DetectorCalibration | None = None) -> onnx.ModelProto:
@@ -219,55 +329,24 @@ def build_detector(calibration: DetectorCalibration | None = None) -> onnx.Model
     cal = calibration or calibrate()
     g = GraphBuilder("det")
     x = g.add_input("input.1", [1, 3, "H", "W"])
-    # insightface feeds RGB, (p - 127.5) / 128: apply the hard colour rule in that space.
-    red, blue = g.slice_channels(x, 0, 1), g.slice_channels(x, 2, 3)
-    red_margin = g.offset(red, -(skin_rule.RED_MIN - 127.5) / 128.0)
-    rb_margin = g.offset(g.sub(red, blue), -skin_rule.RED_MINUS_BLUE_MIN / 128.0)
-    mask = g.indicator(g.op("Greater", [g.op("Min", [red_margin, rb_margin]), g.const(0.0)]))  # [1,1,H,W]
+    cells = _global_moments(g, _cell_moments(g, _skin_mask(g, x)))  # [1,5,h,w], finest level
+    radii = (RADII[0] - 1,) + RADII  # the smallest radius only gives the ring test its inner area
+    band = _bands(g, g.op("ReduceMax", [_spatial(g, cells)], keepdims=0), radii)
+    sums = []
+    for level in range(LEVELS):
+        if level:
+            cells = g.scale(g.op("AveragePool", [cells], kernel_shape=[2, 2], strides=[2, 2]), 4.0)
+        sums.append(_window_sums(g, cells, band))
+    sees, seen = _see_faces(g, g.op("Concat", sums, axis=2), cal)
+    tables, counts = _anchor_tables(g, sees, seen, _spatial(g, x))
 
-    # Stride-8 cells: crop to whole cells, then two MatMuls give each cell's local moments (sums of
-    # 1, dx, dy, dx^2, dy^2 over its skin pixels, offsets inside the cell); then shift to global
-    # coordinates.
-    shape = g.op("Shape", [x])
-    hw = g.op("Slice", [shape, g.ints([2]), g.ints([4]), g.ints([0])])
-    cells_hw = g.op("Div", [hw, g.ints([8, 8])])
-    whole = g.op("Slice", [mask, g.ints([0, 0]), g.op("Mul", [cells_hw, g.ints([8, 8])]), g.ints([2, 3])])
-    h8 = g.op("Slice", [cells_hw, g.ints([0]), g.ints([1]), g.ints([0])])
-    w8 = g.op("Slice", [cells_hw, g.ints([1]), g.ints([2]), g.ints([0])])
-    powers = _offset_powers(8)  # [8, 3]: 1, d, d^2
-    per_row = g.op("Reshape", [whole, g.op("Concat", [g.ints([-1]), w8, g.ints([8])], axis=0)])
-    per_row = g.op("MatMul", [per_row, g.initializer(powers, "col_powers")])  # [H, w8, 3]
-    per_row = g.op("Reshape", [per_row, g.op("Concat", [h8, g.ints([8, -1])], axis=0)])  # [h8, 8, w8*3]
-    local = g.op("MatMul", [g.initializer(powers.T.copy(), "row_powers"), per_row])  # [h8, 3, w8*3]
-    local = g.op("Reshape", [local, g.op("Concat", [h8, g.ints([3]), w8, g.ints([3])], axis=0)])
-    local = g.op("Reshape", [g.op("Transpose", [local], perm=[1, 3, 0, 2]),
-                             g.op("Concat", [g.ints([9]), h8, w8], axis=0)])  # [(dy^i, dx^j), h8, w8]
-    # pick sums of 1, dx, dy, dx^2, dy^2
-    local = g.op("Unsqueeze", [g.op("Gather", [local, g.ints([0, 1, 3, 2, 6])], axis=0), g.ints([0])])
-    col, row = _grid(g, local)
-    x0, y0 = g.scale(col, 8.0 / COORD_SCALE), g.scale(row, 8.0 / COORD_SCALE)
-    a, lx, ly, lxx, lyy = g.op_multi("Split", [local], 5, axis=1)
-    sx = g.add(g.mul(x0, a), lx)
-    sy = g.add(g.mul(y0, a), ly)
-    sxx = g.add(g.mul(g.mul(x0, x0), a), g.add(g.mul(g.scale(x0, 2.0), lx), lxx))
-    syy = g.add(g.mul(g.mul(y0, y0), a), g.add(g.mul(g.scale(y0, 2.0), ly), lyy))
-    cells8 = g.op("Concat", [a, sx, sy, sxx, syy], axis=1)
-    cells16 = g.scale(g.op("AveragePool", [cells8], kernel_shape=[2, 2], strides=[2, 2]), 4.0)
-    cells32 = g.scale(g.op("AveragePool", [cells16], kernel_shape=[2, 2], strides=[2, 2]), 4.0)
-
-    results: dict[str, list[str]] = {"score": [], "bbox": [], "kps": []}
-    for stride, cells in zip(STRIDES, (cells8, cells16, cells32)):
-        cell_x, cell_y = (col, row) if stride == 8 else _grid(g, cells)
-        specs = [s for s in ANCHOR_SPECS if s.stride == stride]
-        score, bbox, kps = _stride_head(g, cells, stride, specs, cal, cell_x, cell_y)
-        results["score"].append(score)
-        results["bbox"].append(bbox)
-        results["kps"].append(kps)
-
-    widths = {"score": 1, "bbox": 4, "kps": 10}
-    for kind in ("score", "bbox", "kps"):
-        for stride, tensor in zip(STRIDES, results[kind]):
-            g.add_output(tensor, f"{kind}_{stride}", [f"N{stride}", widths[kind]])
+    # The outputs: each table split into its strides (no copy through Identity nodes), in SCRFD's
+    # order: scores, boxes, keypoints, each for strides 8, 16, 32.
+    for kind, width, table in zip(("score", "bbox", "kps"), (1, 4, 10), tables):
+        names = [f"{kind}_{stride}" for stride in STRIDES]
+        g.nodes.append(helper.make_node("Split", [table, counts], names, name=f"det/Split_{kind}", axis=0))
+        g.outputs.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, [f"N{stride}", width])
+                         for stride, name in zip(STRIDES, names))
     doc = ("SwapCast test-kit detector (SCRFD contract): finds the kit's synthetic faces by skin-colour "
            f"moments. Calibration: {cal}.")
     return g.build("swapcast_kit_detector", doc)
