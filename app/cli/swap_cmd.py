@@ -7,15 +7,19 @@ and in the GUI, survives a crash, and can be retried.
 from __future__ import annotations
 
 import argparse
+import os
+import socket
+import threading
 
 from app.jobs import worker as worker_module
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, run_in_foreground
-from app.jobs.events import EventBus
+from app.jobs.events import EventBus, EventKind, JobEvent
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
 from app.paths import user_paths
+from engines.errors import SwapCastError
 
 from .common import fail
 
@@ -29,6 +33,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+class _OtherWorkerRelay(threading.Thread):
+    """If a `swapcast worker` in another process claims our job first, its progress reaches us only
+    through the database: poll it and publish it on our bus, so the bar still moves."""
+
+    def __init__(self, store: JobStore, bus: EventBus, job_id: int, interval_s: float = 0.5) -> None:
+        super().__init__(name=f"swap-relay-{job_id}", daemon=True)
+        self._store, self._bus, self._job_id, self._interval = store, bus, job_id, interval_s
+        self._ours = f"{socket.gethostname()}:{os.getpid()}:"
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        last = None
+        while not self._halt.wait(self._interval):
+            try:
+                job = self._store.get(self._job_id)
+            except SwapCastError:
+                return
+            foreign = job.worker_id is not None and not job.worker_id.startswith(self._ours)
+            if foreign and job.state is JobState.PROCESSING and job.progress != last:
+                last = job.progress
+                self._bus.publish(JobEvent.from_job(job, EventKind.PROGRESS))
+            if job.state.is_final:
+                return
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # one-line errors for missing files and bad options, before queueing
     bus = EventBus()
@@ -36,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
         job = store.add(spec)
         print(f"job {job.id} queued: {len(spec.targets)} target(s) → {spec.output}")
         executor = LocalExecutor(store, worker_module.default_runner_factory, workers=1)
-        _, interrupted = run_in_foreground(executor, events, JobProgressView(), job_ids=[job.id])
+        relay = _OtherWorkerRelay(store, bus, job.id)
+        relay.start()
+        try:
+            _, interrupted = run_in_foreground(executor, events, JobProgressView(), job_ids=[job.id])
+        finally:
+            relay.stop()
         if interrupted:
             # Released back to the queue by the executor; the user asked for it to stop, so cancel.
             store.cancel(job.id)
