@@ -25,6 +25,10 @@ class DownloadError(ModelError):
     """A download failed (offline, blocked host, bad hash)."""
 
 
+class DownloadCancelled(DownloadError):
+    """The user stopped a download; the partial file stays for a later resume."""
+
+
 class InputError(SwapCastError):
     """A source or target file the user gave cannot be used."""
 

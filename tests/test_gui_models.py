@@ -74,3 +74,23 @@ def test_first_run_without_models_lands_on_the_models_view(qtbot, kit_dir: Path)
         assert "models download" in window.engine_label.text() or ".onnx" in window.engine_label.text()
         tab.table.selectRow(0)
         assert "How to fix" in tab.detail.text()
+
+
+def test_a_cancelled_download_stops_and_leaves_no_model_file(qtbot, served_kit: Path) -> None:
+    class AlreadyCancelled(threading.Event):
+        """Cancel pressed before the first bytes arrive (the click and the download race otherwise)."""
+
+        def clear(self) -> None:
+            self.set()
+
+    with studio(qtbot, served_kit) as window:
+        tab = window.models_tab
+        qtbot.waitUntil(lambda: tab.report is not None, timeout=20000)
+        tab.table.selectRow([r.status.spec.id for r in tab.report.rows].index("gfpgan_1.4"))
+        tab._cancel = AlreadyCancelled()
+        tab.download_button.click()
+        assert tab.cancel_button.isVisibleTo(tab)
+        qtbot.waitUntil(lambda: tab.downloading is None, timeout=20000)
+        assert "cancelled" in tab.detail.text()
+        assert not (served_kit / "kit_gfpgan_1.4.onnx").exists()
+        assert not tab.cancel_button.isVisibleTo(tab)

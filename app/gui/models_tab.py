@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.paths import user_paths
-from engines.errors import ModelError
+from engines.errors import DownloadCancelled, ModelError
 from engines.models import ModelStatus, ModelStore
 
 from .qt_compat import emit
@@ -112,6 +113,9 @@ class ModelsTab(QWidget):
         self.download_all_button = QPushButton("Download missing", self)
         self.verify_button = QPushButton("Check again", self)
         self.open_button = QPushButton("Open models folder", self)
+        self.cancel_button = QPushButton("Cancel download", self)
+        self.cancel_button.setVisible(False)
+        self._cancel = threading.Event()
         self.progress = QProgressBar(self)
         self.progress.setVisible(False)
         self.progress.setTextVisible(True)
@@ -123,10 +127,14 @@ class ModelsTab(QWidget):
         layout.addWidget(self.where)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.detail)
-        layout.addWidget(self.progress)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        layout.addLayout(progress_row)
         layout.addLayout(buttons)
         self.table.itemSelectionChanged.connect(self._show_detail)
         self.download_button.clicked.connect(self._download_selected)
+        self.cancel_button.clicked.connect(self.cancel_download)
         self.download_all_button.clicked.connect(self._download_missing)
         self.verify_button.clicked.connect(self.refresh)
         self.open_button.clicked.connect(self._open_folder)
@@ -231,12 +239,22 @@ class ModelsTab(QWidget):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{ids[0]}: connecting…")
+        self._cancel.clear()
+        self.cancel_button.setVisible(True)
         self._update_buttons()
+        cancel = self._cancel
+
+        def relay(model_id: str, got: int, total: int | None, report) -> None:  # type: ignore[no-untyped-def]
+            # Raised from inside the downloader's read loop: it stops at once, keeping the .part.
+            if cancel.is_set():
+                raise DownloadCancelled(f"download of {model_id} cancelled",
+                                        "Download again to resume where it stopped")
+            report((model_id, got, total))
 
         def work(report) -> list[str]:  # type: ignore[no-untyped-def]
             done: list[str] = []
             for model_id in ids:
-                store.download(model_id, progress=lambda got, total, m=model_id: report((m, got, total)))
+                store.download(model_id, progress=lambda got, total, m=model_id: relay(m, got, total, report))
                 done.append(model_id)
             return done
 
@@ -254,14 +272,19 @@ class ModelsTab(QWidget):
             self.progress.setRange(0, 0)
             self.progress.setFormat(f"{model_id}: {got / 1024**2:.0f} MB")
 
+    def cancel_download(self) -> None:
+        self._cancel.set()
+
     def _downloaded(self, ids: list[str]) -> None:
         self.downloading = None
+        self.cancel_button.setVisible(False)
         self.progress.setVisible(False)
         self.detail.setText(f"Downloaded and verified: {', '.join(ids)}")
         self.refresh()
 
     def _download_failed(self, error: BaseException) -> None:
         self.downloading = None
+        self.cancel_button.setVisible(False)
         self.progress.setVisible(False)
         text = error.one_line() if hasattr(error, "one_line") else str(error)
         self.detail.setText(f"<span style='color:{DOWN}'>Download failed: {html.escape(text)}</span>")
