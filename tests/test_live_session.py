@@ -352,3 +352,16 @@ def test_controls_given_before_and_while_starting_are_applied(config, engine, ki
         assert session.stats().mirror and session.state is SessionState.RUNNING
     finally:
         session.stop(timeout=15)
+
+
+def test_stage_times_are_this_sessions_own_even_when_the_engine_is_shared(config, engine) -> None:
+    from engines.base import SwapContext
+
+    collector = FrameCollector(keep=2)
+    with running(config, engine, collector) as session:
+        assert wait_until(lambda: collector.count >= 5, 10)
+        # An offline job on the same engine with the enhancer: its stage must not show up live.
+        engine.process_batch([collector.after(collector.count - 1)[0].copy()],
+                             SwapContext(identities=[engine.identity([config.sources[0]])], enhance=True))
+        assert "enhance" in engine.health().stages_ms
+        assert "detect" in session.stats().stages_ms and "enhance" not in session.stats().stages_ms

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engines.base import Engine, Identity, SwapContext
+from engines.builtin.runtime.timing import STREAM_TIMER, StageTimer
 from engines.errors import InputError, SwapCastError
 
 from .api import LiveConfig, LiveStats, PreviewListener, SessionState
@@ -68,6 +69,7 @@ class LiveSession:
         self._started = False
         self._messages: dict[str, str] = {"session": "not started"}
         self.pipeline_stats = PipelineStats()
+        self._stage_timer = StageTimer()
         self._board = ControlBoard(ControlState(mirror=config.mirror, face_mode=config.face_mode,
                                                 position=max(0, config.position), mouth_mask=config.mouth_mask,
                                                 enhance_blend=min(1.0, max(0.0, config.enhance_blend))))
@@ -201,7 +203,8 @@ class LiveSession:
         self._capture = capture
         context = SwapContext(identities=list(board.identities), active=board.active_source,
                               selection=check_face_mode(board.face_mode), enhance=board.enhance,
-                              smoothing=LIVE_SMOOTHING, on_error="pass", in_place=True)
+                              smoothing=LIVE_SMOOTHING, on_error="pass", in_place=True,
+                              stream_state={STREAM_TIMER: self._stage_timer})
         self._processor = Processor(engine, context, capture.slot, self._hub, self.pipeline_stats, self._board,
                                     lambda text: self._status("engine", text))
         with self._lock:
@@ -453,8 +456,8 @@ class LiveSession:
             state, message = self._state, self.message
         health = engine.health() if engine is not None and self._started else None
         stages = dict(snap.stages_ms)
-        if health is not None:
-            stages.update({k: round(v, 3) for k, v in health.stages_ms.items()})
+        # This session's own frames only (the engine may also be running offline jobs).
+        stages.update({k: round(v, 3) for k, v in self._stage_timer.means().items()})
         controls = self._board.state
         return LiveStats(
             state=state, message=message, fps_in=snap.fps_in, fps_out=snap.fps_out,

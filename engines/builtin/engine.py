@@ -36,7 +36,7 @@ from .paste.paste_back import paste_back
 from .recognize.identities import IdentityBuilder
 from .recognize.recognizer import FaceRecognizer
 from .runtime.sessions import CPU, SessionInfo, create_session, resolve_providers
-from .runtime.timing import StageTimer
+from .runtime.timing import STREAM_TIMER, StageTimer, TimerSet
 from .swap.swapper import SwapOutputError, Swapper
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,8 @@ class BuiltinEngine(Engine):
 
     def _swap_frames(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
         assert self._detector and self._recognizer and self._swapper
-        timer = self.timer
+        stream_timer = context.stream_state.get(STREAM_TIMER)
+        timer = TimerSet(self.timer, stream_timer) if isinstance(stream_timer, StageTimer) else self.timer
         with timer.stage("detect"):
             detected = [self._detector.detect(frame) for frame in frames]
         if context.smoothing:

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 
 STAGES: tuple[str, ...] = ("detect", "recognize", "align", "swap", "paste", "enhance")
 
+# SwapContext.stream_state key: a StageTimer of one stream's own frames (an engine shared by a live
+# session and offline jobs keeps one engine-wide timer too, which mixes both).
+STREAM_TIMER = "timer"
+
 
 class StageTimer:
     def __init__(self, window: int = 60) -> None:
@@ -36,3 +40,20 @@ class StageTimer:
     def reset(self) -> None:
         with self._lock:
             self._samples.clear()
+
+
+class TimerSet:
+    """Times a stage once and records it in each timer (engine-wide and per stream)."""
+
+    def __init__(self, *timers: StageTimer) -> None:
+        self._timers = timers
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            ms = (time.perf_counter() - start) * 1000.0
+            for timer in self._timers:
+                timer.add(name, ms)
