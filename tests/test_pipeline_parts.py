@@ -295,3 +295,18 @@ def test_missing_virtual_camera_is_reported_with_the_fix(monkeypatch: pytest.Mon
         assert "setup_v4l2loopback.sh" in output.status().detail and "not installed" in output.status().detail
     finally:
         output.stop()
+
+
+def test_the_loopback_frame_rate_is_announced_with_v4l2loopback_ctl(monkeypatch) -> None:
+    from app.pipeline.outputs import virtual_camera
+
+    calls = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(virtual_camera.shutil, "which", lambda name: "/usr/bin/v4l2loopback-ctl")
+    assert virtual_camera.announce_fps("/dev/video10", 30.0, run=lambda cmd, **kw: calls.append(cmd) or Done())
+    assert calls == [["/usr/bin/v4l2loopback-ctl", "set-fps", "/dev/video10", "30"]]
+    monkeypatch.setattr(virtual_camera.shutil, "which", lambda name: None)
+    assert not virtual_camera.announce_fps("/dev/video10", 30.0)  # not installed: nothing to do, no error

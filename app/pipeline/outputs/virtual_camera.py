@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import platform
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,20 @@ def _pyvirtualcam_camera(**kwargs: Any) -> Any:
     import pyvirtualcam
 
     return pyvirtualcam.Camera(fmt=pyvirtualcam.PixelFormat.BGR, **kwargs)
+
+
+def announce_fps(device: str, fps: float, run: Callable[..., Any] = subprocess.run) -> bool:
+    """pyvirtualcam never sets the loopback device's frame rate, so apps see a default (often 30 or
+    60) whatever we send; v4l2loopback-ctl fixes it where installed. Best effort: False if not."""
+    tool = shutil.which("v4l2loopback-ctl")
+    if tool is None:
+        return False
+    try:
+        result = run([tool, "set-fps", device, f"{fps:g}"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError) as error:
+        log.info("v4l2loopback-ctl set-fps failed: %s", error)
+        return False
+    return result.returncode == 0
 
 
 def _pyvirtualcam_backends() -> list[str]:
@@ -103,6 +119,8 @@ class VirtualCameraOutput(Output):
         if device:
             kwargs["device"] = device
         camera = self._factory(**kwargs)
+        if backend == "v4l2loopback" and device:
+            announce_fps(device, self.fps)
         self._where = f"{where} ({size[0]}×{size[1]} @ {self.fps:g} fps)"
         return camera
 
