@@ -16,6 +16,9 @@ def swapcast_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """Every test gets its own user folders, so nothing touches the real ones."""
     home = tmp_path_factory.mktemp("swapcast-home")
     monkeypatch.setenv("SWAPCAST_HOME", str(home))
+    # The CLI asks for the responsible-use notice once; tests act as automation that accepted it
+    # (the studio ignores this and always shows its dialog; test_consent.py checks the gate itself).
+    monkeypatch.setenv("SWAPCAST_ACCEPT_NOTICE", "1")
     monkeypatch.delenv("SWAPCAST_MODELS", raising=False)
     return home
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_swap_options(add)
     add.add_argument("--json", action="store_true", help="print the new job as JSON")
-    add.set_defaults(handler=cmd_add)
+    add.set_defaults(handler=cmd_add, needs_consent=True)
 
     listing = commands.add_parser("list", help="show every job and its progress")
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")

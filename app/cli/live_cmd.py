@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--stats-json", type=Path, default=None, metavar="FILE",
                         help="rewrite FILE every second with fps, latency, drops and per-stage times")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_consent=True)
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from app import __version__
+from app import __version__, consent
 from engines.errors import SwapCastError
 
 from .common import add_models_option, fail
@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.engines_cmd",
     "app.cli.doctor_cmd",
     "app.cli.benchmark_cmd",
+    "app.cli.notice_cmd",
 )
 
 
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .gui_cmd import open_gui
 
         return open_gui(args)
+    if getattr(args, "needs_consent", False) and not consent.ensure_accepted_on_cli():
+        return fail("the responsible-use notice above has not been accepted — run `swapcast notice --accept` "
+                    f"(or set {consent.ACCEPT_ENV}=1 for automation)")
     try:
         return int(args.handler(args) or 0)
     except SwapCastError as error:

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Swap the face(s) of SOURCE into TARGET images/videos. The job is queued and run "
                     "here; Ctrl-C cancels it and leaves nothing half-written.")
     add_swap_options(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_consent=True)
 
 
 class _OtherWorkerRelay(threading.Thread):

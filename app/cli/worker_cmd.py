@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="jobs to run at once (default 1)")
     parser.add_argument("--poll", type=float, default=0.5, metavar="S", help=argparse.SUPPRESS)
     parser.add_argument("--lease", type=float, default=30.0, metavar="S", help=argparse.SUPPRESS)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, needs_consent=True)
 
 
 def _positive_int(text: str) -> int:

@@ -9,17 +9,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
+from app.consent import notice_html
+
 from .qt_compat import emit
 
-NOTICE = """<h3>Use SwapCast responsibly</h3>
-<p>SwapCast puts one person's face onto another's, live and in recordings. Before you go on:</p>
-<ul>
-<li>Only use faces of people who have agreed to it — including your own audience's trust.</li>
-<li>Do not use it to deceive, impersonate, harass, defraud or to make sexual content of anyone.</li>
-<li>Tell viewers when what they see is altered; follow the law and the rules of the platforms you use.</li>
-<li>The insightface models SwapCast downloads are licensed for non-commercial research only.</li>
-</ul>
-<p>You are responsible for what you make with it.</p>"""
+NOTICE = notice_html()  # one text for the studio and the CLI (app/consent.py)
 
 
 class ConsentDialog(QDialog):

@@ -14,13 +14,11 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from app import consent
 from app.paths import user_paths
 
 SETTINGS_FILE = "studio.ini"
 
-# The consent notice has a version: a materially changed text asks again.
-CONSENT_VERSION = 1
-CONSENT_KEY = "consent/accepted_version"
 
 PROVIDERS: tuple[str, ...] = ("auto", "cuda", "tensorrt", "directml", "coreml", "cpu")
 DETECTOR_SIZES: tuple[int, ...] = (0, 320, 480, 640, 800)  # 0: what the engine profile says
@@ -132,11 +130,10 @@ class StudioSettings:
     # ---- consent -------------------------------------------------------------------------
     @property
     def consent_accepted(self) -> bool:
-        return self._int(CONSENT_KEY, 0) >= CONSENT_VERSION
+        return consent.accepted()  # shared with the CLI
 
     def accept_consent(self) -> None:
-        self.qsettings.setValue(CONSENT_KEY, CONSENT_VERSION)
-        self.sync()  # written at once: a crash right after accepting must not ask again
+        consent.accept()
 
     # ---- preferences ---------------------------------------------------------------------
     def preferences(self) -> Preferences:
