@@ -247,3 +247,18 @@ def test_several_targets_go_into_a_folder_keeping_their_names(kit_dir, tmp_path)
     assert swap(kit_dir, "-s", str(kit_dir / "samples/source_a.png"), "-t", str(folder), "-o", str(out)) == 0
     assert sorted(p.name for p in out.iterdir()) == ["one.png", "two.png"]
     assert all(AI_TAG in read_image_tags(p)["comment"] for p in out.iterdir())
+
+
+def test_enhancer_blend_changes_how_much_of_the_enhanced_face_is_kept(kit_dir, tmp_path, capsys) -> None:
+    src, target = str(kit_dir / "samples/source_a.png"), str(kit_dir / "samples/target.png")
+    outs = {}
+    for blend in ("0", "1"):
+        outs[blend] = tmp_path / f"blend{blend}.png"
+        assert swap(kit_dir, "-s", src, "-t", target, "-o", str(outs[blend]), "--enhance", "--enhance-blend", blend) == 0
+    plain = tmp_path / "plain.png"
+    assert swap(kit_dir, "-s", src, "-t", target, "-o", str(plain)) == 0
+    assert np.array_equal(read_image(outs["0"]), read_image(plain))  # blend 0: the enhancer changes nothing
+    assert np.abs(read_image(outs["1"]).astype(int) - read_image(plain).astype(int)).max() > 10
+    capsys.readouterr()
+    assert swap(kit_dir, "-s", src, "-t", target, "-o", str(tmp_path / "x.png"), "--enhance-blend", "3") == 2
+    assert "--enhance-blend 3 is out of range" in capsys.readouterr().err

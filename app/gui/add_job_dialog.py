@@ -83,6 +83,7 @@ class AddJobDialog(QDialog):
         output_dir: Path | None = None,
         models: Path | None = None,
         enhance_default: bool = False,
+        enhance_blend: float = 0.8,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add a job")
@@ -107,6 +108,7 @@ class AddJobDialog(QDialog):
 
         self.enhance = QCheckBox("Enhance the swapped faces (GFPGAN)", self)
         self.enhance.setChecked(enhance_default)
+        self._enhance_blend = enhance_blend  # from Settings
         self.faces = QComboBox(self)
         for mode in FACE_MODES:
             self.faces.addItem(mode, mode)
@@ -211,6 +213,7 @@ class AddJobDialog(QDialog):
             targets=[str(p) for p in self.targets.paths()],
             output=self.output.text().strip(),
             enhance=self.enhance.isChecked(),
+            enhance_blend=self._enhance_blend,
             faces=faces,
             reference=reference if faces == "reference" else None,
             source_face=None if self.source_face.value() < 0 else self.source_face.value(),

@@ -301,6 +301,7 @@ class StudioWindow(QMainWindow):
             "sources": self.sources.active_photos(),
             "output_dir": self.prefs.output_dir,
             "models": self.models,
+            "enhance_blend": self.prefs.enhance_blend,
         }
 
     # ---- settings ---------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
         help="output file (one target) or folder (several targets)",
     )
     parser.add_argument("--enhance", action="store_true", help="restore the swapped faces with the enhancer (GFPGAN)")
+    parser.add_argument("--enhance-blend", type=float, default=0.8, metavar="AMOUNT",
+                        help="with --enhance: how much of the enhanced face to keep, 0..1 (default 0.8)")
     parser.add_argument(
         "--faces", choices=FACE_MODES, default=None,
         help="which faces of the target to replace (default: largest; 'reference' with --reference)",
@@ -82,6 +84,7 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
         targets=targets,
         output=output,
         enhance=bool(args.enhance),
+        enhance_blend=_blend(getattr(args, "enhance_blend", 0.8)),
         faces=faces,
         reference=reference,
         source_face=args.source_face,
@@ -121,6 +124,12 @@ def _existing_file(raw: str, what: str) -> str:
         problem = f"{what} is a folder, not a file: {raw}" if path.is_dir() else f"{what} not found: {raw}"
         raise InputError(problem)
     return str(path.resolve())
+
+
+def _blend(value: float) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise InputError(f"--enhance-blend {value:g} is out of range", "use a value from 0 to 1, e.g. 0.8")
+    return float(value)
 
 
 def _absolute(raw: str) -> str:

@@ -44,6 +44,7 @@ class JobSpec:
     targets: list[str]  # already expanded to files
     output: str  # a file for one target, a folder for several
     enhance: bool = False
+    enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept
     faces: FaceMode = "largest"
     reference: str | None = None  # the face to replace when faces == "reference"
     source_face: int | None = None  # which face of the source image(s), 0-based; None: the largest

@@ -19,7 +19,8 @@ def build_context(engine: BuiltinEngine, spec: JobSpec, warnings: list[str]) -> 
             warnings.append(f"{Path(source).name}: {count} faces found, used the largest "
                             "(pick another with --source-face N)")
     context = SwapContext(identities=[identity], selection=SELECTIONS.get(spec.faces, FaceSelection.LARGEST),
-                          enhance=spec.enhance, smoothing=True, on_error="raise", in_place=True)
+                          enhance=spec.enhance, enhance_blend=spec.enhance_blend, smoothing=True,
+                          on_error="raise", in_place=True)
     if context.selection == FaceSelection.REFERENCE and spec.reference:
         context.references = [engine.identity([Path(spec.reference)])]
     return context
