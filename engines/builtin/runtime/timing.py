@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 STAGES: tuple[str, ...] = ("detect", "recognize", "align", "swap", "paste", "enhance")
 
@@ -21,13 +21,8 @@ class StageTimer:
         self._window = window
         self._lock = threading.Lock()
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, (time.perf_counter() - start) * 1000.0)
+    def stage(self, name: str) -> AbstractContextManager[None]:
+        return timed(name, self)
 
     def add(self, name: str, ms: float) -> None:
         with self._lock:
@@ -48,12 +43,17 @@ class TimerSet:
     def __init__(self, *timers: StageTimer) -> None:
         self._timers = timers
 
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            ms = (time.perf_counter() - start) * 1000.0
-            for timer in self._timers:
-                timer.add(name, ms)
+    def stage(self, name: str) -> AbstractContextManager[None]:
+        return timed(name, *self._timers)
+
+
+@contextmanager
+def timed(name: str, *timers: StageTimer) -> Iterator[None]:
+    """Times the block once and records it in every timer given."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        ms = (time.perf_counter() - start) * 1000.0
+        for timer in timers:
+            timer.add(name, ms)
