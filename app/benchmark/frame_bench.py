@@ -15,6 +15,7 @@ from engines.base import FaceSelection, LoadOptions, SwapContext
 from engines.builtin.engine import BuiltinEngine
 from engines.imaging import write_image_atomic
 
+from .machine import provider_warnings
 from .scenes import SIZES, benchmark_frame, source_face_image
 
 Log = Callable[[str], None]
@@ -50,6 +51,8 @@ def run_frame_benchmark(store, sizes: Sequence[str], faces: int, iterations: int
                         detector_id: str | None = None, log: Log = print) -> list[FrameResult]:
     engine = BuiltinEngine(store=store)
     engine.load(LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id))
+    for line in provider_warnings(engine.health()):
+        log(line)
     with tempfile.TemporaryDirectory(prefix="swapcast-bench-") as tmp:
         source_path = Path(tmp) / "source.png"
         source_image = source_face_image()

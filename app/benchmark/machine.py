@@ -8,6 +8,11 @@ import platform
 import onnxruntime as ort
 
 
+def provider_warnings(health) -> list[str]:  # health: engines.base.EngineHealth
+    """One line per model that did not get the provider asked for: a CPU fallback must be loud."""
+    return [f"warning: {m.role} runs on {m.provider}: {m.fallback_reason}" for m in health.models if m.fallback_reason]
+
+
 def describe_device() -> str:
     from app.monitor.gpu import read_gpus
 

@@ -13,6 +13,7 @@ from engines.imaging import write_image_atomic
 
 from app.media.transcode import TranscodeOptions, identity, transcode
 
+from .machine import provider_warnings
 from .scenes import SIZES, source_face_image, write_benchmark_clip
 
 
@@ -37,6 +38,8 @@ def run_video_benchmark(store, size: str, frames: int, encoder: str, providers: 
                         log: Callable[[str], None] = print) -> VideoResult:
     engine = BuiltinEngine(store=store)
     engine.load(LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id))
+    for line in provider_warnings(engine.health()):
+        log(line)
     with tempfile.TemporaryDirectory(prefix="swapcast-bench-video-") as tmp:
         folder = Path(tmp)
         clip = folder / "clip.mp4"

@@ -122,7 +122,7 @@ def _existing_file(raw: str, what: str) -> str:
     path = Path(raw).expanduser()
     if not path.is_file():
         problem = f"{what} is a folder, not a file: {raw}" if path.is_dir() else f"{what} not found: {raw}"
-        raise InputError(problem)
+        raise InputError(problem, "check the path (quote it if it has spaces)")
     return str(path.resolve())
 
 

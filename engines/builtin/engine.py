@@ -22,7 +22,6 @@ from engines.base import (
 )
 from engines.errors import ModelError
 
-from .align.templates import arcface_template
 from .align.transform import crop, estimate_similarity
 from .detect.detector import FaceDetector
 from .detect.faces import DetectedFace
@@ -216,7 +215,7 @@ class BuiltinEngine(Engine):
                     for face, embedding in zip(faces, embeddings):
                         face.embedding = embedding
         swapper = self._swapper
-        template = arcface_template(swapper.size)
+        template = swapper.template
         with timer.stage("align"):
             jobs = [
                 _Job(i, face, identity, estimate_similarity(face.kps, template))

@@ -14,6 +14,8 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from ..align.templates import arcface_template
+
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
@@ -42,6 +44,7 @@ class Swapper:
         self._target_name, self._source_name = inputs[0].name, inputs[1].name
         self._output_name = session.get_outputs()[0].name
         self.size = int(inputs[0].shape[2])
+        self.template = arcface_template(self.size)  # where the 5 keypoints go in its input crop
         batch_dim = inputs[0].shape[0]
         self.batchable = not isinstance(batch_dim, int) or batch_dim != 1
         self._dtype = np.float16 if "float16" in inputs[0].type else np.float32
