@@ -29,45 +29,10 @@ from typing import Any
 
 from engines.errors import InputError
 
-from .errors import JobNotFound, JobStateError, JobStoreError
+from .database import job_from_row, open_database
+from .errors import JobNotFound, JobStateError
 from .events import EventBus, EventKind, JobEvent
-from .model import Job, JobSpec, JobState, Progress
-
-SCHEMA_VERSION = 1
-
-# Each entry upgrades the schema from version N-1 to N. Never edit a released entry: add one.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """
-        CREATE TABLE jobs (
-            -- AUTOINCREMENT: ids of removed jobs are never reused, so an id a client (CLI script,
-            -- HTTP API) holds can never start naming a different job.
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            spec TEXT NOT NULL,
-            state TEXT NOT NULL,
-            frames_done INTEGER NOT NULL DEFAULT 0,
-            frames_total INTEGER NOT NULL DEFAULT 0,
-            fps REAL,
-            eta_s REAL,
-            error TEXT,
-            warnings TEXT NOT NULL DEFAULT '[]',
-            attempts INTEGER NOT NULL DEFAULT 0,
-            max_attempts INTEGER NOT NULL,
-            created_at REAL NOT NULL,
-            started_at REAL,
-            finished_at REAL,
-            updated_at REAL NOT NULL,
-            next_attempt_at REAL NOT NULL,
-            worker_id TEXT,
-            lease_s REAL,
-            lease_expires_at REAL,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            output TEXT
-        )
-        """,
-        "CREATE INDEX jobs_claim ON jobs (state, next_attempt_at, id)",
-    ),
-}
+from .model import Job, JobSpec, JobState
 
 _JobList = list[Job]  # `list` is also a method name of JobStore
 
@@ -123,58 +88,8 @@ class JobStore:
             # Forked child: the parent's lock may be held by a thread that does not exist here,
             # and its connection must not be used; start afresh (and leave the parent's alone).
             self._lock = threading.RLock()
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(
-                str(self.path),
-                timeout=self.busy_timeout_s,
-                isolation_level=None,  # autocommit: we issue BEGIN IMMEDIATE / COMMIT ourselves
-                check_same_thread=False,  # shared by this store's threads, under self._lock
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a job the user added is still there after a power cut. Writes are a few per
-            # second per running job, so the fsync per commit costs nothing that matters.
-            conn.execute("PRAGMA synchronous = FULL")
-            self._migrate(conn)
-        except BaseException as error:
-            if conn is not None:
-                conn.close()
-            if not isinstance(error, sqlite3.DatabaseError):
-                raise
-            raise JobStoreError(
-                f"the jobs database {self.path} cannot be used ({error})",
-                "move the file away; SwapCast makes a new, empty queue",
-            ) from error
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")  # two processes opening a new file at once: one migrates
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise JobStoreError(
-                    f"the jobs database {self.path} was written by a newer SwapCast (schema {version}, "
-                    f"this one reads up to {SCHEMA_VERSION})",
-                    "update SwapCast, or move the file away to start an empty queue",
-                )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[step]:
-                    conn.execute(statement)
-            if version != SCHEMA_VERSION:
-                conn.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        self._conn, self._pid = open_database(self.path, self.busy_timeout_s), os.getpid()
+        return self._conn
 
     @contextmanager
     def _write(self) -> Iterator[tuple[sqlite3.Connection, list[JobEvent]]]:
@@ -216,7 +131,7 @@ class JobStore:
         rows = self._read_rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if not rows:
             raise JobNotFound(job_id)
-        return _job_from_row(rows[0])
+        return job_from_row(rows[0])
 
     def list(self, states: Iterable[JobState] | None = None) -> _JobList:
         if states is None:
@@ -227,7 +142,7 @@ class JobStore:
                 return []
             marks = ",".join("?" * len(names))
             rows = self._read_rows(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", names)
-        return [_job_from_row(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     def next_pending_at(self, job_ids: Iterable[int] | None = None) -> float | None:
         """When the earliest PENDING job (of `job_ids`) becomes claimable; None if there is none."""
@@ -499,7 +414,7 @@ class JobStore:
                 "SELECT * FROM jobs WHERE state = 'PROCESSING' AND lease_expires_at < ? ORDER BY id", (now,)
             ).fetchall()
             for row in rows:
-                stale = _job_from_row(row)
+                stale = job_from_row(row)
                 note = f"attempt {stale.attempts}: worker {stale.worker_id} stopped responding"
                 if stale.cancel_requested:
                     self._set_final(conn, stale.id, JobState.CANCELLED, now, error=None)
@@ -524,7 +439,7 @@ class JobStore:
 
     def _find_in(self, conn: sqlite3.Connection, job_id: int) -> Job | None:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_from_row(row) if row is not None else None
+        return job_from_row(row) if row is not None else None
 
     def _get_in(self, conn: sqlite3.Connection, job_id: int) -> Job:
         job = self._find_in(conn, job_id)
@@ -559,30 +474,6 @@ class JobStore:
             " eta_s = NULL, lease_expires_at = NULL WHERE id = ?",
             (state.value, error, now, now, job_id),
         )
-
-
-def _job_from_row(row: sqlite3.Row) -> Job:
-    return Job(
-        id=int(row["id"]),
-        spec=JobSpec.from_json(row["spec"]),
-        state=JobState(row["state"]),
-        progress=Progress(int(row["frames_done"]), int(row["frames_total"])),
-        fps=row["fps"],
-        eta_s=row["eta_s"],
-        error=row["error"],
-        warnings=list(json.loads(row["warnings"] or "[]")),
-        attempts=int(row["attempts"]),
-        max_attempts=int(row["max_attempts"]),
-        created_at=float(row["created_at"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        updated_at=float(row["updated_at"]),
-        next_attempt_at=float(row["next_attempt_at"]),
-        worker_id=row["worker_id"],
-        lease_expires_at=row["lease_expires_at"],
-        cancel_requested=bool(row["cancel_requested"]),
-        output=row["output"],
-    )
 
 
 def _one_line(text: str, limit: int = 500) -> str:
