@@ -134,6 +134,9 @@ class LoadOptions:
     swapper_precision: str = "auto"  # "auto" (fp16 on a GPU, fp32 on the CPU) | "fp32" | "fp16"
     swapper_id: str | None = None  # a specific swapper model (e.g. an architecture-class one)
     detector_id: str | None = None
+    # (role, model id) a profile prefers (the lite profile's small models): used where the models
+    # folder has them, the role's default otherwise (engines.models.preference).
+    preferred_models: tuple[tuple[str, str], ...] = ()
     load_enhancer: bool = False
     threads: int = 0  # 0 = onnxruntime's default
     tensorrt_cache: Path | None = None

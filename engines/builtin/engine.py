@@ -21,6 +21,7 @@ from engines.base import (
     Capability, Engine, EngineHealth, Frame, Identity, LoadOptions, ModelHealth, ProgressFn, SwapContext,
 )
 from engines.errors import ModelError
+from engines.models.preference import preferred_model
 
 from .align.transform import crop, estimate_similarity
 from .detect.detector import FaceDetector
@@ -79,8 +80,8 @@ class BuiltinEngine(Engine):
         with self._load_lock:
             self._options = options
             store = self._model_store(options)
-            detector_id = options.detector_id or store.default_for("detector").id
-            recognizer_id = store.default_for("recognizer").id
+            detector_id = options.detector_id or preferred_model(store, "detector", options.preferred_models)
+            recognizer_id = preferred_model(store, "recognizer", options.preferred_models)
             swapper_id = self._swapper_id(store, options)
             report("loading detector", 0.05)
             path, session, info = self._session(store, detector_id, options)

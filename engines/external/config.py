@@ -79,6 +79,9 @@ class Profile:
     threads: int | str | None = None  # int, or "auto" (tuned to this machine's cores)
     providers: tuple[str, ...] | None = None
     swapper_precision: str | None = None
+    # (role, model id) the profile prefers, e.g. the small SCRFD-500M / MobileFaceNet pair for "lite";
+    # used where the models folder has them, the role's default otherwise.
+    models: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,4 +280,5 @@ def _profile(data: dict[str, Any]) -> Profile:
         threads=data.get("threads"),
         providers=tuple(providers) if providers is not None else None,
         swapper_precision=data.get("swapperPrecision"),
+        models=tuple(sorted(data.get("models", {}).items())),
     )

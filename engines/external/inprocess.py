@@ -49,6 +49,8 @@ class InProcessAdapter(EngineAdapter):
             changes["providers"] = profile.providers
         if profile.swapper_precision is not None:
             changes["swapper_precision"] = profile.swapper_precision
+        if profile.models:
+            changes["preferred_models"] = profile.models
         return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
     @property
