@@ -25,6 +25,8 @@ from engines.builtin.detect.detector import FaceDetector
 from engines.builtin.detect.faces import DetectedFace
 from engines.builtin.engine import BuiltinEngine
 from engines.builtin.runtime.sessions import create_session
+from engines.external.config import load_integrations
+from engines.external.inprocess import InProcessAdapter
 from engines.imaging import read_image, write_image_atomic
 from engines.models.store import ModelStore
 from engines.testing.real_models import RealData, find_real_data, write_real_models
@@ -119,6 +121,9 @@ def test_aspect_fitted_detector_input_finds_the_same_faces_as_the_square_one(dat
         return FaceDetector(path, session, det_size=640, threshold=0.5)
 
     fitted, square = detector(data.detector), detector(static_path)
+    # This SCRFD-500M export puts a batch dim in front of every output ([1, N, 1]); det_10g does not.
+    outputs = onnx.load(str(data.detector)).graph.output
+    assert all(len(output.type.tensor_type.shape.dim) == 3 for output in outputs)
     assert fitted.input_size(group.shape) == (640, 448)
     assert square.input_size(group.shape) == (640, 640)
     by_fitted, by_square = _left_to_right(fitted.detect(group)), _left_to_right(square.detect(group))
@@ -127,6 +132,14 @@ def test_aspect_fitted_detector_input_finds_the_same_faces_as_the_square_one(dat
         assert _iou(a.box, b.box) > 0.85
         eye_distance = float(np.linalg.norm(b.kps[1] - b.kps[0]))
         assert np.linalg.norm(a.kps - b.kps, axis=1).max() < 0.15 * eye_distance
+
+
+def test_lite_profile_detector_size_finds_every_face(models_dir, group) -> None:
+    """The lite profile feeds SCRFD-500M a 320-px input: the group photo's faces are all still found."""
+    lite = InProcessAdapter(load_integrations().engine("builtin-lite")).load_options(LoadOptions())
+    assert lite.det_size == 320
+    engine = _engine(models_dir, "identity_swap", det_size=lite.det_size)
+    assert len(engine.faces(group)) == GROUP_SIZE
 
 
 # ---- alignment and paste-back -------------------------------------------------------------------
