@@ -121,11 +121,12 @@ class ResourceAllocator:
         """The models BuiltinEngine.load(options) will load, and what each will take."""
         from engines.builtin.engine import BuiltinEngine
         from engines.builtin.runtime.sessions import resolve_providers
+        from engines.models.preference import preferred_model
 
         provider = resolve_providers(options.providers)[0]
         wanted = [
-            ("detector", options.detector_id or store.default_for("detector").id),
-            ("recognizer", store.default_for("recognizer").id),
+            ("detector", options.detector_id or preferred_model(store, "detector", options.preferred_models)),
+            ("recognizer", preferred_model(store, "recognizer", options.preferred_models)),
             # The engine's own choice of swapper file (fp16 on a GPU), so the estimate matches the load.
             ("swapper", BuiltinEngine._swapper_id(store, options)),
         ]

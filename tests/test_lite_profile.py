@@ -79,6 +79,16 @@ def test_the_loaded_engine_runs_the_models_its_profile_picks(kit_dir, tmp_path, 
     assert {role: loaded[role] for role in expected} == expected
 
 
+def test_the_memory_plan_counts_the_models_the_profile_loads(kit_dir, tmp_path) -> None:
+    """The allocator admits the lite engine on what it will really load, not on the large defaults."""
+    from engines.allocator import ResourceAllocator
+
+    store = _store_with_lite_copies(kit_dir, tmp_path)
+    plan = ResourceAllocator().plan(store, _lite_options(LoadOptions(warmup=False)))
+    assert {f.role: f.model_id for f in plan if f.role in ("detector", "recognizer")} == {
+        "detector": "det_500m", "recognizer": "w600k_mbf"}
+
+
 def test_a_kit_without_the_small_models_still_loads_the_lite_engine(kit_dir) -> None:
     engine = BuiltinEngine(store=ModelStore.from_manifest(kit_dir))
     engine.load(_lite_options(LoadOptions(warmup=False)))
