@@ -166,3 +166,24 @@ def test_template_keypoints_are_pasted_onto_the_detected_keypoints(geometry_stor
             landed = decode_coordinates(pixel)
             error = float(np.linalg.norm(landed - expected)) * scale
             assert error < 1.2, f"template point {expected} landed {error:.1f} px from its keypoint {point}"
+
+
+@pytest.mark.filterwarnings("ignore:`estimate` is deprecated:FutureWarning")  # inside insightface 2.1
+def test_insightface_itself_reads_the_coordinate_swapper_the_same_way(geometry_store: ModelStore) -> None:
+    """The yardstick checked against insightface: its own INSwapper (norm_crop2 + its paste-back) runs
+    the coordinate swapper, and the template points land on the keypoints there too."""
+    from insightface.app.common import Face
+    from insightface.model_zoo import get_model
+    from insightface.model_zoo.inswapper import INSwapper
+
+    swapper = get_model(str(geometry_store.path("coordinate_swap")), providers=["CPUExecutionProvider"])
+    assert isinstance(swapper, INSwapper)  # insightface routes it by the inswapper contract
+    frame, truths = _smooth_scene()
+    source = Face(embedding=ANYONE.embedding)
+    template = insightface_template(128)
+    for truth in truths:
+        kps = truth.kps_array()
+        out = swapper.get(frame, Face(bbox=truth.box_array(), kps=kps, det_score=1.0), source, paste_back=True)
+        for point, expected in zip(kps, template):
+            pixel = cv2.getRectSubPix(out, (1, 1), (float(point[0]), float(point[1])))[0, 0]
+            assert np.linalg.norm(decode_coordinates(pixel) - expected) < 1.0
