@@ -189,7 +189,7 @@ def _first_match(engine, frames: list[np.ndarray], skin: np.ndarray) -> int:
 
 def test_bypass_and_source_switch_act_within_a_few_frames(config, engine, kit_dir) -> None:
     collector = FrameCollector(keep=10)
-    two = replace(config, sources=(kit_dir / "samples" / "source_a.png", kit_dir / "samples" / "source_b.png"))
+    two = replace(config, identities=((kit_dir / "samples" / "source_a.png",), (kit_dir / "samples" / "source_b.png",)))
     with running(two, engine, collector) as session:
         assert wait_until(lambda: collector.count >= 5, 10)
         assert looks_like(engine, collector.after(collector.count - 1)[0], CORAL)
@@ -248,13 +248,13 @@ def test_mouth_mask_and_enhancer_blend_reach_the_engine_while_running(config, en
         session.set_enhance_blend(0.3)
         mark = collector.count
         assert wait_until(lambda: collector.count >= mark + 2, 10)
-        context = session._processor.context
+        context = session._pipeline.processor.context
         assert context.mouth_mask and context.enhance_blend == pytest.approx(0.3)
         assert session.stats().mouth_mask
 
 
 def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp_path) -> None:
-    session = LiveSession(replace(config, sources=(tmp_path / "nobody.png",)), engine)
+    session = LiveSession(replace(config, identities=((tmp_path / "nobody.png",),)), engine)
     session.start()
     assert session.wait(20)
     stats = session.stats()
@@ -266,7 +266,7 @@ def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp
 
 def test_a_camera_that_fails_is_reopened_and_frames_flow_again(config, monkeypatch) -> None:
     source = SyntheticSource(fail_after=10)
-    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: source)
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: source)
     collector = FrameCollector(keep=2)
     messages: list[str] = []
     with running(replace(config, camera="0"), PassEngine(), collector) as session:
@@ -278,7 +278,7 @@ def test_a_camera_that_fails_is_reopened_and_frames_flow_again(config, monkeypat
 
 
 def test_engine_errors_pass_frames_through_and_the_stream_lives_on(config, monkeypatch) -> None:
-    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: SyntheticSource())
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: SyntheticSource())
     collector = FrameCollector(keep=2)
     with running(replace(config, camera="0"), PassEngine(fail_on=set(range(3, 6))), collector) as session:
         assert wait_until(lambda: "engine error" in session.stats().message, 5)
@@ -362,6 +362,6 @@ def test_stage_times_are_this_sessions_own_even_when_the_engine_is_shared(config
         assert wait_until(lambda: collector.count >= 5, 10)
         # An offline job on the same engine with the enhancer: its stage must not show up live.
         engine.process_batch([collector.after(collector.count - 1)[0].copy()],
-                             SwapContext(identities=[engine.identity([config.sources[0]])], enhance=True))
+                             SwapContext(identities=[engine.identity(list(config.identities[0]))], enhance=True))
         assert "enhance" in engine.health().stages_ms
         assert "detect" in session.stats().stages_ms and "enhance" not in session.stats().stages_ms

@@ -57,7 +57,9 @@ class Output(ABC):
         self._opened = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failures = 0
+        self._failures = 0  # in a row: sets the retry pause
+        self.failure_count = 0  # since the start: the end-of-session summary
+        self.last_error = ""
 
     # ---- used by the pipeline ----------------------------------------------------------------
     def start(self) -> None:
@@ -91,7 +93,13 @@ class Output(ABC):
 
     def status(self) -> OutputStatus:
         with self._lock:
-            return OutputStatus(self.name, self._state, self._detail, self.frames_sent)
+            return OutputStatus(self.name, self._state, self._detail, self.frames_sent,
+                                failures=self.failure_count, last_error=self.last_error, worked=self.worked)
+
+    @property
+    def worked(self) -> bool:
+        """Delivered what it is for at least once (a frame sent; a recording overrides: a file saved)."""
+        return self.frames_sent > 0
 
     @property
     def running(self) -> bool:
@@ -104,6 +112,13 @@ class Output(ABC):
             self._state, self._detail = state, detail
         if changed and state in (RETRYING, UNAVAILABLE):
             log.warning("%s: %s", self.name, detail)
+
+    def _record_failure(self, state: str, detail: str) -> None:
+        """A failed attempt: counted and kept for the summary, then shown as the output's state."""
+        with self._lock:
+            self.failure_count += 1
+            self.last_error = detail
+        self._set(state, detail)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
@@ -128,7 +143,7 @@ class Output(ABC):
             self._run()
         except Exception as error:  # noqa: BLE001 — never let an output thread die silently
             log.exception("%s crashed", self.name)
-            self._set(STOPPED, f"crashed: {type(error).__name__}: {error}")
+            self._record_failure(STOPPED, f"crashed: {type(error).__name__}: {error}")
             return
         with self._lock:
             if self._state != UNAVAILABLE:
@@ -160,7 +175,7 @@ class Output(ABC):
                 self._close(True)
             except Exception as error:  # noqa: BLE001
                 log.exception("%s failed to close", self.name)
-                self._set(STOPPED, f"failed to finish: {error}")
+                self._record_failure(STOPPED, f"failed to finish: {describe_error(error)}")
                 return
             self._opened = False
 
@@ -168,7 +183,7 @@ class Output(ABC):
         try:
             self._open(frame)
         except OutputUnavailable as error:
-            self._set(UNAVAILABLE, str(error))
+            self._record_failure(UNAVAILABLE, str(error))
             self._wait(UNAVAILABLE_RECHECK_S)
             self._slot.clear()
             return False
@@ -189,7 +204,7 @@ class Output(ABC):
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
         what = "cannot open" if opening else "failed"
-        self._set(RETRYING, f"{what}: {describe_error(error)} — retrying in {pause:g} s")
+        self._record_failure(RETRYING, f"{what}: {describe_error(error)} — retrying in {pause:g} s")
         self._wait(pause)
         self._slot.clear()  # frames that waited out the pause are stale
 

@@ -47,6 +47,10 @@ class RecordingOutput(Output):
         self._size = (0, 0)
         self._frames_in_file = 0
 
+    @property
+    def worked(self) -> bool:
+        return bool(self.written)
+
     def _describe(self) -> str:
         width, height = self._size
         return f"recording {self._target} ({width}×{height} @ {float(self._clock.rate):g} fps)"
