@@ -113,12 +113,12 @@ class Output(ABC):
         if changed and state in (RETRYING, UNAVAILABLE):
             log.warning("%s: %s", self.name, detail)
 
-    def _record_failure(self, state: str, detail: str) -> None:
+    def _record_failure(self, state: str, error: str, retry_in: float | None = None) -> None:
         """A failed attempt: counted and kept for the summary, then shown as the output's state."""
         with self._lock:
             self.failure_count += 1
-            self.last_error = detail
-        self._set(state, detail)
+            self.last_error = error
+        self._set(state, error if retry_in is None else f"{error} — retrying in {retry_in:g} s")
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
@@ -204,7 +204,7 @@ class Output(ABC):
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
         what = "cannot open" if opening else "failed"
-        self._record_failure(RETRYING, f"{what}: {describe_error(error)} — retrying in {pause:g} s")
+        self._record_failure(RETRYING, f"{what}: {describe_error(error)}", retry_in=pause)
         self._wait(pause)
         self._slot.clear()  # frames that waited out the pause are stale
 

@@ -169,7 +169,7 @@ class VirtualCameraOutput(Output):
     def _retry(self, message: str) -> None:
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
-        self._record_failure(RETRYING, f"{message} — retrying in {pause:g} s")
+        self._record_failure(RETRYING, message, retry_in=pause)
         self._wait(pause)
 
     def _pump(self, camera: Any, size: tuple[int, int]) -> None:
