@@ -365,3 +365,88 @@ def test_stage_times_are_this_sessions_own_even_when_the_engine_is_shared(config
                              SwapContext(identities=[engine.identity(list(config.identities[0]))], enhance=True))
         assert "enhance" in engine.health().stages_ms
         assert "detect" in session.stats().stages_ms and "enhance" not in session.stats().stages_ms
+
+
+# ---------------------------------------------------------------- one owner per control; checks at start
+
+
+class _GatedEnhancerEngine(PassEngine):
+    """Loading the enhancer waits until the test lets it finish (a real one takes seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = threading.Event()
+        self.finish_loading = threading.Event()
+
+    def ensure_enhancer(self) -> None:
+        self.loading.set()
+        assert self.finish_loading.wait(10)
+
+
+def _synthetic_camera(monkeypatch) -> None:
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: SyntheticSource(), raising=False)
+
+
+def test_the_enhancer_switch_is_one_state_the_status_and_the_frames_agree_on(config, monkeypatch) -> None:
+    _synthetic_camera(monkeypatch)
+    engine = _GatedEnhancerEngine()
+    session = LiveSession(replace(config, camera="0", enhance=True), engine)
+    session.start()
+    try:
+        assert engine.loading.wait(10)  # start-up is loading the enhancer the config asked for…
+        session.set_enhance(False)  # …and the user switches it off meanwhile
+        engine.finish_loading.set()
+        assert wait_until(lambda: session.state is SessionState.RUNNING and engine.calls >= 5, 10)
+        # What the GUI shows (stats) is what the frames get: off.
+        assert not session.stats().enhance and not engine.contexts[-1].enhance
+        session.set_enhance(True)  # loaded already: on for the next frames, and shown on
+        assert session.stats().enhance
+        assert wait_until(lambda: engine.contexts[-1].enhance, 5)
+    finally:
+        session.stop(timeout=15)
+
+
+def test_a_session_whose_only_output_cannot_work_fails_at_start_with_the_fix(config, monkeypatch) -> None:
+    status = detect_virtual_camera()
+    if status.available:
+        pytest.skip(f"a virtual camera exists here ({status.summary()})")
+    opened: list[str] = []
+    monkeypatch.setattr("app.pipeline.startup.open_source",
+                        lambda camera, size, fps: opened.append(camera) or SyntheticSource(), raising=False)
+    session = LiveSession(replace(config, camera="0", virtual_cam=True), PassEngine())
+    session.start()
+    assert session.wait(10)
+    stats = session.stats()
+    assert stats.state is SessionState.FAILED and status.problem in stats.message and status.fix in stats.message
+    assert not opened  # refused before the camera was touched
+
+
+def test_a_recording_folder_that_takes_no_files_fails_the_start_naming_it(config, tmp_path, monkeypatch) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    opened: list[str] = []
+    monkeypatch.setattr("app.pipeline.startup.open_source",
+                        lambda camera, size, fps: opened.append(camera) or SyntheticSource(), raising=False)
+    try:
+        folder = locked if not _can_write(locked) else Path("/sys/kernel")  # root ignores the mode bits
+        if _can_write(folder):
+            pytest.skip("no folder here refuses writes to this user")
+        session = LiveSession(replace(config, camera="0", record_path=folder / "rec.mp4"), PassEngine())
+        session.start()
+        assert session.wait(10)
+    finally:
+        locked.chmod(0o700)
+    stats = session.stats()
+    assert stats.state is SessionState.FAILED and f"cannot record into {folder}" in stats.message
+    assert not opened
+
+
+def _can_write(folder: Path) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False

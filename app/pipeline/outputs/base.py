@@ -128,7 +128,8 @@ class Output(ABC):
     def _open(self, frame: LiveFrame) -> None: ...
 
     @abstractmethod
-    def _send(self, frame: LiveFrame) -> None: ...
+    def _send(self, frame: LiveFrame) -> bool | None:
+        """Deliver one frame; False when it was skipped on purpose (not counted as sent)."""
 
     @abstractmethod
     def _close(self, completed: bool) -> None:
@@ -160,13 +161,14 @@ class Output(ABC):
                 continue
             start = time.perf_counter()
             try:
-                self._send(frame)
+                sent = self._send(frame)
             except Exception as error:  # noqa: BLE001
                 self._failed(error)
                 continue
             if self.stats is not None:
                 self.stats.stage(f"out:{self.name}", (time.perf_counter() - start) * 1000.0)
-            self.frames_sent += 1
+            if sent is not False:  # False: skipped on purpose (an encoder's clock slot already used)
+                self.frames_sent += 1
             if self._failures or self._state != OK:
                 self._failures = 0
                 self._set(OK, self._describe())

@@ -98,9 +98,11 @@ class RecordingOutput(Output):
         self._container, self._stream, self._size = container, stream, (width, height)
         self._frames_in_file = 0
 
-    def _send(self, frame: LiveFrame) -> None:
-        if encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
-            self._frames_in_file += 1
+    def _send(self, frame: LiveFrame) -> bool:
+        if not encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
+            return False
+        self._frames_in_file += 1
+        return True
 
     def _close(self, completed: bool) -> None:
         container, self._container = self._container, None
