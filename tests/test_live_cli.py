@@ -195,6 +195,7 @@ def test_a_stream_that_never_connects_ends_non_zero_and_says_so(kit_dir: Path, c
     assert "Connection refused" in summary[0] and summary[0].endswith("never worked")
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and "stream never worked" in err and "Connection refused" in err
+    assert "start the receiver first" in err  # and the fix
 
 
 def test_recording_works_while_the_stream_fails_and_the_summary_names_the_stream(

@@ -247,8 +247,22 @@ def _run(config: LiveConfig) -> int:
     if broken:
         # Ctrl-C is the normal way to end a live session, so it alone decides nothing: an output the
         # user asked for that never once worked does.
-        return fail("; ".join(f"{o.name} never worked: {o.last_error}" for o in broken), 1)
+        return fail("; ".join(never_worked_line(o) for o in broken), 1)
     return 0
+
+
+# What to do about an output that never worked, where its own last error does not already say it
+# (the virtual camera's and the preview's carry their fix).
+NEVER_WORKED_FIX = {
+    "stream": "start the receiver first (OBS's Media Source, the RTMP server) and check the URL",
+    "recording": "check the folder's free space and permissions",
+}
+
+
+def never_worked_line(output: OutputStatus) -> str:
+    line = f"{output.name} never worked: {output.last_error}"
+    fix = NEVER_WORKED_FIX.get(output.name)
+    return f"{line} — {fix}" if fix and " — " not in output.last_error else line
 
 
 def output_summary(output: OutputStatus) -> str:
