@@ -450,3 +450,24 @@ def _can_write(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_each_control_is_seen_alike_by_the_status_and_by_the_frames(config, monkeypatch) -> None:
+    _synthetic_camera(monkeypatch)
+    engine = PassEngine()
+    with running(replace(config, camera="0"), engine) as session:
+        assert wait_until(lambda: engine.calls >= 2, 10)
+        checks = [
+            (lambda: session.set_bypass(True), lambda s: s.bypass, lambda c: c.bypass),
+            (lambda: session.set_mouth_mask(True), lambda s: s.mouth_mask, lambda c: c.mouth_mask),
+            (lambda: session.set_face_mode("all"), lambda s: s.face_mode == "all", lambda c: c.selection.value == "all"),
+            (lambda: session.set_position(2), lambda s: True, lambda c: c.position == 2),
+            (lambda: session.set_enhance_blend(0.25), lambda s: True, lambda c: c.enhance_blend == pytest.approx(0.25)),
+            (lambda: session.set_bypass(False), lambda s: not s.bypass, lambda c: not c.bypass),
+        ]
+        for change, in_stats, in_frames in checks:
+            change()
+            assert in_stats(session.stats())  # at once: the GUI's toggles reflect it
+            mark = engine.calls
+            assert wait_until(lambda: engine.calls >= mark + 2, 5)
+            assert in_frames(engine.contexts[-1])  # and the next frames are processed with it
