@@ -189,7 +189,7 @@ def _first_match(engine, frames: list[np.ndarray], skin: np.ndarray) -> int:
 
 def test_bypass_and_source_switch_act_within_a_few_frames(config, engine, kit_dir) -> None:
     collector = FrameCollector(keep=10)
-    two = replace(config, sources=(kit_dir / "samples" / "source_a.png", kit_dir / "samples" / "source_b.png"))
+    two = replace(config, identities=((kit_dir / "samples" / "source_a.png",), (kit_dir / "samples" / "source_b.png",)))
     with running(two, engine, collector) as session:
         assert wait_until(lambda: collector.count >= 5, 10)
         assert looks_like(engine, collector.after(collector.count - 1)[0], CORAL)
@@ -248,13 +248,13 @@ def test_mouth_mask_and_enhancer_blend_reach_the_engine_while_running(config, en
         session.set_enhance_blend(0.3)
         mark = collector.count
         assert wait_until(lambda: collector.count >= mark + 2, 10)
-        context = session._processor.context
+        context = session._pipeline.processor.context
         assert context.mouth_mask and context.enhance_blend == pytest.approx(0.3)
         assert session.stats().mouth_mask
 
 
 def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp_path) -> None:
-    session = LiveSession(replace(config, sources=(tmp_path / "nobody.png",)), engine)
+    session = LiveSession(replace(config, identities=((tmp_path / "nobody.png",),)), engine)
     session.start()
     assert session.wait(20)
     stats = session.stats()
@@ -266,7 +266,7 @@ def test_no_usable_source_face_fails_the_start_with_a_reason(config, engine, tmp
 
 def test_a_camera_that_fails_is_reopened_and_frames_flow_again(config, monkeypatch) -> None:
     source = SyntheticSource(fail_after=10)
-    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: source)
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: source)
     collector = FrameCollector(keep=2)
     messages: list[str] = []
     with running(replace(config, camera="0"), PassEngine(), collector) as session:
@@ -278,7 +278,7 @@ def test_a_camera_that_fails_is_reopened_and_frames_flow_again(config, monkeypat
 
 
 def test_engine_errors_pass_frames_through_and_the_stream_lives_on(config, monkeypatch) -> None:
-    monkeypatch.setattr("app.pipeline.session.open_source", lambda camera, size, fps: SyntheticSource())
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: SyntheticSource())
     collector = FrameCollector(keep=2)
     with running(replace(config, camera="0"), PassEngine(fail_on=set(range(3, 6))), collector) as session:
         assert wait_until(lambda: "engine error" in session.stats().message, 5)
@@ -362,6 +362,112 @@ def test_stage_times_are_this_sessions_own_even_when_the_engine_is_shared(config
         assert wait_until(lambda: collector.count >= 5, 10)
         # An offline job on the same engine with the enhancer: its stage must not show up live.
         engine.process_batch([collector.after(collector.count - 1)[0].copy()],
-                             SwapContext(identities=[engine.identity([config.sources[0]])], enhance=True))
+                             SwapContext(identities=[engine.identity(list(config.identities[0]))], enhance=True))
         assert "enhance" in engine.health().stages_ms
         assert "detect" in session.stats().stages_ms and "enhance" not in session.stats().stages_ms
+
+
+# ---------------------------------------------------------------- one owner per control; checks at start
+
+
+class _GatedEnhancerEngine(PassEngine):
+    """Loading the enhancer waits until the test lets it finish (a real one takes seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loading = threading.Event()
+        self.finish_loading = threading.Event()
+
+    def ensure_enhancer(self) -> None:
+        self.loading.set()
+        assert self.finish_loading.wait(10)
+
+
+def _synthetic_camera(monkeypatch) -> None:
+    monkeypatch.setattr("app.pipeline.startup.open_source", lambda camera, size, fps: SyntheticSource(), raising=False)
+
+
+def test_the_enhancer_switch_is_one_state_the_status_and_the_frames_agree_on(config, monkeypatch) -> None:
+    _synthetic_camera(monkeypatch)
+    engine = _GatedEnhancerEngine()
+    session = LiveSession(replace(config, camera="0", enhance=True), engine)
+    session.start()
+    try:
+        assert engine.loading.wait(10)  # start-up is loading the enhancer the config asked for…
+        session.set_enhance(False)  # …and the user switches it off meanwhile
+        engine.finish_loading.set()
+        assert wait_until(lambda: session.state is SessionState.RUNNING and engine.calls >= 5, 10)
+        # What the GUI shows (stats) is what the frames get: off.
+        assert not session.stats().enhance and not engine.contexts[-1].enhance
+        session.set_enhance(True)  # loaded already: on for the next frames, and shown on
+        assert session.stats().enhance
+        assert wait_until(lambda: engine.contexts[-1].enhance, 5)
+    finally:
+        session.stop(timeout=15)
+
+
+def test_a_session_whose_only_output_cannot_work_fails_at_start_with_the_fix(config, monkeypatch) -> None:
+    status = detect_virtual_camera()
+    if status.available:
+        pytest.skip(f"a virtual camera exists here ({status.summary()})")
+    opened: list[str] = []
+    monkeypatch.setattr("app.pipeline.startup.open_source",
+                        lambda camera, size, fps: opened.append(camera) or SyntheticSource(), raising=False)
+    session = LiveSession(replace(config, camera="0", virtual_cam=True), PassEngine())
+    session.start()
+    assert session.wait(10)
+    stats = session.stats()
+    assert stats.state is SessionState.FAILED and status.problem in stats.message and status.fix in stats.message
+    assert not opened  # refused before the camera was touched
+
+
+def test_a_recording_folder_that_takes_no_files_fails_the_start_naming_it(config, tmp_path, monkeypatch) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    opened: list[str] = []
+    monkeypatch.setattr("app.pipeline.startup.open_source",
+                        lambda camera, size, fps: opened.append(camera) or SyntheticSource(), raising=False)
+    try:
+        folder = locked if not _can_write(locked) else Path("/sys/kernel")  # root ignores the mode bits
+        if _can_write(folder):
+            pytest.skip("no folder here refuses writes to this user")
+        session = LiveSession(replace(config, camera="0", record_path=folder / "rec.mp4"), PassEngine())
+        session.start()
+        assert session.wait(10)
+    finally:
+        locked.chmod(0o700)
+    stats = session.stats()
+    assert stats.state is SessionState.FAILED and f"cannot record into {folder}" in stats.message
+    assert not opened
+
+
+def _can_write(folder: Path) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def test_each_control_is_seen_alike_by_the_status_and_by_the_frames(config, monkeypatch) -> None:
+    _synthetic_camera(monkeypatch)
+    engine = PassEngine()
+    with running(replace(config, camera="0"), engine) as session:
+        assert wait_until(lambda: engine.calls >= 2, 10)
+        checks = [
+            (lambda: session.set_bypass(True), lambda s: s.bypass, lambda c: c.bypass),
+            (lambda: session.set_mouth_mask(True), lambda s: s.mouth_mask, lambda c: c.mouth_mask),
+            (lambda: session.set_face_mode("all"), lambda s: s.face_mode == "all", lambda c: c.selection.value == "all"),
+            (lambda: session.set_position(2), lambda s: True, lambda c: c.position == 2),
+            (lambda: session.set_enhance_blend(0.25), lambda s: True, lambda c: c.enhance_blend == pytest.approx(0.25)),
+            (lambda: session.set_bypass(False), lambda s: not s.bypass, lambda c: not c.bypass),
+        ]
+        for change, in_stats, in_frames in checks:
+            change()
+            assert in_stats(session.stats())  # at once: the GUI's toggles reflect it
+            mark = engine.calls
+            assert wait_until(lambda: engine.calls >= mark + 2, 5)
+            assert in_frames(engine.contexts[-1])  # and the next frames are processed with it

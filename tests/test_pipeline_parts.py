@@ -82,6 +82,19 @@ def test_fit_frame_crops_odd_sizes_and_scales_others() -> None:
 # ---------------------------------------------------------------- capture
 
 
+def test_the_source_photos_live_in_one_place_in_the_config() -> None:
+    from dataclasses import replace
+
+    from app.pipeline.api import LiveConfig
+
+    one_each = LiveConfig(sources=(Path("a.png"), Path("b.png")))  # the shorthand: one photo per identity
+    assert one_each.identities == ((Path("a.png"),), (Path("b.png"),))
+    assert replace(one_each, camera="1").identities == one_each.identities
+    assert LiveConfig(identities=(("a.png", "a2.png"),)).identities == ((Path("a.png"), Path("a2.png")),)
+    with pytest.raises(ValueError, match="not both"):  # two answers to one question are refused
+        LiveConfig(sources=(Path("a.png"),), identities=((Path("b.png"),),))
+
+
 def test_open_source_picks_camera_index_device_or_file(tmp_path: Path) -> None:
     assert open_source("0", (1280, 720), 30).name == "camera 0"
     assert open_source("/dev/video7", None, 30).name == "/dev/video7"
@@ -106,16 +119,34 @@ def _tiny_clip(path: Path, frames: int = 6, fps: int = 30) -> Path:
     return path
 
 
-def test_video_file_plays_at_its_own_rate_in_a_loop(tmp_path: Path) -> None:
+class _FakeClock:
+    """The capture module's clock and sleep, advanced only by sleeping: pacing is checked exactly,
+    whatever else the machine is doing."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
+def test_video_file_plays_at_its_own_rate_in_a_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    clock = _FakeClock()
+    monkeypatch.setattr("app.pipeline.capture.now", clock.now)
+    monkeypatch.setattr("app.pipeline.capture.time", SimpleNamespace(sleep=clock.sleep, perf_counter=clock.now))
     source = VideoFileSource(_tiny_clip(tmp_path / "clip.mp4"))
     info = source.open()
     assert (info.width, info.height, info.fps, info.is_file) == (64, 48, 30.0, True)
     times = [source.read()[1] for _ in range(15)]
     source.close()
     assert source.loops >= 2  # 6-frame clip, 15 frames read
-    steps = np.diff(times)
-    # Paced like a camera, across the loop seams too: no bursts, no stalls.
-    assert np.all(steps > 0.5 / 30) and np.all(steps < 2.0 / 30)
+    # Paced like a camera, across the loop seams too: one frame interval each, no bursts, no stalls.
+    assert np.diff(times) == pytest.approx(np.full(14, 1 / 30), abs=1e-6)
 
 
 def test_a_failing_source_is_reopened_and_frames_flow_again() -> None:
@@ -225,6 +256,32 @@ def test_a_failing_output_retries_while_the_others_go_on(monkeypatch: pytest.Mon
     assert seen_retrying
     assert len(got) >= 20  # the preview never waited for the flaky output
     assert not got[0].flags.writeable  # listeners cannot draw on the shared frame
+    # What the end-of-session summary reads: every failure counted, the last one kept, and a
+    # recovered output is one that worked.
+    status = flaky.status()
+    assert status.failures == 2 and status.last_error == "failed: network is unreachable"
+    assert status.worked and not status.never_worked
+
+
+def test_an_output_that_always_fails_is_one_that_never_worked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.pipeline.outputs.base.RETRY_BACKOFF_S", (0.01,))
+    broken = _Flaky(failures=10**9)
+    broken.start()
+    try:
+        for i in range(30):
+            broken.offer(LiveFrame(np.zeros((4, 4, 3), np.uint8), now(), i))
+            if broken.status().failures >= 3:
+                break
+            time.sleep(0.02)
+    finally:
+        broken.stop()
+    status = broken.status()
+    assert status.failures >= 3 and status.frames_sent == 0
+    assert status.never_worked and "network is unreachable" in status.last_error
+    idle = _Flaky(failures=0)  # started and stopped without a frame: nothing failed, nothing to report
+    idle.start()
+    idle.stop()
+    assert not idle.status().never_worked
 
 
 def test_listeners_unsubscribe() -> None:
@@ -295,6 +352,7 @@ def test_missing_virtual_camera_is_reported_with_the_fix(monkeypatch: pytest.Mon
         assert "setup_v4l2loopback.sh" in output.status().detail and "not installed" in output.status().detail
     finally:
         output.stop()
+    assert output.status().never_worked and "setup_v4l2loopback.sh" in output.status().last_error
 
 
 def test_the_loopback_frame_rate_is_announced_with_v4l2loopback_ctl(monkeypatch) -> None:

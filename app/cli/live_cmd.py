@@ -1,5 +1,10 @@
 """`swapcast live`: swap the webcam feed in real time into a virtual camera, a network stream, a
-recording and/or a preview window. Ctrl-C stops cleanly (the recording is finalised)."""
+recording and/or a preview window. Ctrl-C stops cleanly (the recording is finalised).
+
+Exit status: 0 when every output asked for worked; 1 when one never did (a stream that never
+connected, a virtual camera that never appeared) — the others ran on, and the summary printed at
+the end names it; 2 for bad arguments, or when nothing asked for can work here (refused at start).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING
 from engines.errors import InputError
 
 if TYPE_CHECKING:
-    from app.pipeline.api import LiveConfig, LiveStats
+    from app.pipeline.api import LiveConfig, LiveStats, OutputStatus
 
 from .common import add_models_option, fail, models_override
 
@@ -28,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "live", help="swap faces in the camera feed live → virtual camera, stream, recording, preview",
         description="Swap SOURCE's face into the camera feed in real time. At least one output: "
                     "--virtual-cam, --stream, --record or --preview. --camera also takes a video file, "
-                    "played at its own size and fps in a loop (for demos and tests without a camera).")
+                    "played at its own size and fps in a loop (for demos and tests without a camera). "
+                    "At the end a summary per output (frames sent, failures, last error); the exit status "
+                    "is 1 when an output asked for never worked, though the others ran on.")
     add_models_option(parser)
     parser.add_argument("-s", "--source", action="append", type=Path, default=[], metavar="PHOTO",
                         help="a photo of the face to swap in (repeat for several; the first is active)")
@@ -76,6 +83,7 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
     from app.media.output import check_output
     from app.pipeline.api import LiveConfig
     from app.pipeline.outputs import check_stream_url
+    from app.pipeline.preflight import check_outputs
 
     if not (args.virtual_cam or args.stream or args.record or args.preview):
         raise InputError("no output chosen", "add at least one of --virtual-cam, --stream URL, --record FILE, --preview")
@@ -100,9 +108,7 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
             raise InputError(str(error)) from None
     camera_file = [Path(args.camera)] if Path(args.camera).is_file() else []
     record = check_output(args.record, inputs=camera_file, overwrite=args.overwrite) if args.record else None
-    if record is not None and args.overwrite and record.exists():
-        record.unlink()  # the recording only appears at the end; the user asked for the old one to go
-    return LiveConfig(
+    config = LiveConfig(
         sources=tuple(args.source), camera=str(args.camera), size=parse_size(args.size), fps=args.fps,
         virtual_cam=args.virtual_cam, vcam_backend=args.vcam_backend, vcam_device=args.vcam_device,
         stream_url=args.stream, record_path=record, preview=args.preview, mirror=args.mirror,
@@ -110,6 +116,12 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
         position=args.position, models=models_override(args), duration_s=args.duration,
         stats_json=args.stats_json,
     )
+    # Refused now, before models load or the camera opens: an unwritable recording folder, or
+    # outputs none of which can work here (the session checks again, for the GUI's sake).
+    check_outputs(config)
+    if record is not None and args.overwrite and record.exists():
+        record.unlink()  # the recording only appears at the end; the user asked for the old one to go
+    return config
 
 
 def status_line(stats: LiveStats) -> str:
@@ -229,7 +241,40 @@ def _run(config: LiveConfig) -> int:
         return fail(stats.message or "the live session failed", 1)
     print(f"stopped: {stats.frames} frames, {stats.dropped} dropped"
           + (f"; {stats.message}" if stats.message else ""))
-    return 0  # Ctrl-C is the normal way to end a live session
+    for output in stats.outputs:
+        print(f"  {output_summary(output)}")
+    broken = [o for o in stats.outputs if o.never_worked]
+    if broken:
+        # Ctrl-C is the normal way to end a live session, so it alone decides nothing: an output the
+        # user asked for that never once worked does.
+        return fail("; ".join(never_worked_line(o) for o in broken), 1)
+    return 0
+
+
+# What to do about an output that never worked, where its own last error does not already say it
+# (the virtual camera's and the preview's carry their fix).
+NEVER_WORKED_FIX = {
+    "stream": "start the receiver first (OBS's Media Source, the RTMP server) and check the URL",
+    "recording": "check the folder's free space and permissions",
+}
+
+
+def never_worked_line(output: OutputStatus) -> str:
+    line = f"{output.name} never worked: {output.last_error}"
+    fix = NEVER_WORKED_FIX.get(output.name)
+    return f"{line} — {fix}" if fix and " — " not in output.last_error else line
+
+
+def output_summary(output: OutputStatus) -> str:
+    """'stream: 0 frames sent, 4 failures, last error: cannot open: Connection refused — never worked'."""
+    line = f"{output.name}: {output.frames_sent} frames sent, {output.failures} failure{'s' * (output.failures != 1)}"
+    if output.last_error:
+        line += f", last error: {output.last_error}"
+    if output.never_worked:
+        line += " — never worked"
+    elif output.name == "recording" and output.detail.startswith("saved "):
+        line += f" — {output.detail}"
+    return line
 
 
 def _print_above(text: str, tty: bool, shown: str) -> None:

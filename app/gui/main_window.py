@@ -214,7 +214,6 @@ class StudioWindow(QMainWindow):
         if not choices.camera:
             return "pick a camera, or a video file to play as one"
         return LiveConfig(
-            sources=tuple(group[0] for group in groups),
             identities=groups,
             camera=choices.camera,
             size=choices.size,

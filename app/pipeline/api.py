@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +20,9 @@ from engines.base import EngineHealth
 
 @dataclass(frozen=True)
 class LiveConfig:
-    sources: tuple[Path, ...]  # photos of the face(s) to swap in; one identity each (see identities)
+    # The faces to swap in: several photos per identity, the first identity active. The one owner of
+    # the source photos; `sources=` below is only a shorthand for one photo per identity.
+    identities: tuple[tuple[Path, ...], ...] = ()
     camera: str = "0"  # camera index, device path (/dev/video0) or a video file played at its own fps, looped
     size: tuple[int, int] | None = (1280, 720)  # requested capture size; None = the camera's default
     fps: float = 30.0  # requested capture fps and the virtual camera's send rate
@@ -36,11 +38,20 @@ class LiveConfig:
     models: Path | None = None  # --models DIR
     duration_s: float | None = None  # stop by itself after this long
     stats_json: Path | None = None  # rewritten every second
-    identities: tuple[tuple[Path, ...], ...] = ()  # several photos per identity; overrides `sources` when set
     references: tuple[Path, ...] = ()  # face_mode "reference": swap only faces that look like these
     position: int = 0  # face_mode "position": which face, counted left to right from 0
     mouth_mask: bool = False  # keep the camera's own mouth (speech stays natural)
     enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept
+    # Shorthand: one photo per identity. Init-only (read `identities`): `config.sources` is always None.
+    sources: InitVar[tuple[Path, ...] | None] = None
+
+    def __post_init__(self, sources: tuple[Path, ...] | None) -> None:
+        if sources is not None:
+            if self.identities:
+                raise ValueError("LiveConfig takes sources= or identities=, not both")
+            object.__setattr__(self, "identities", tuple((Path(p),) for p in sources))
+        else:
+            object.__setattr__(self, "identities", tuple(tuple(Path(p) for p in group) for group in self.identities))
 
 
 class SessionState(str, enum.Enum):
@@ -57,6 +68,14 @@ class OutputStatus:
     state: str  # "ok" | "retrying" | "unavailable" | "stopped"
     detail: str = ""  # e.g. "SwapCast on /dev/video10", or why it is unavailable and the fix
     frames_sent: int = 0
+    failures: int = 0  # failed opens/sends since the output started (each one retried)
+    last_error: str = ""  # the latest of them, "" when none
+    worked: bool = False  # delivered at least one frame (a recording: finished a file)
+
+    @property
+    def never_worked(self) -> bool:
+        """Failed every time it tried: what the user asked for did not happen at all."""
+        return not self.worked and bool(self.failures or self.last_error)
 
 
 @dataclass(frozen=True)

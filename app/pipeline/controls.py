@@ -22,7 +22,8 @@ def check_face_mode(mode: str) -> FaceSelection:
 class ControlState:
     bypass: bool = False
     mirror: bool = False
-    enhance: bool = False  # on only once the enhancer is loaded (see LiveSession.set_enhance)
+    enhance: bool = False  # what the user asked for: the one owner (stats, GUI and processor read it here)
+    enhancer_ready: bool = False  # the enhancer's model is loaded: it runs while both are true
     face_mode: str = "largest"
     active_source: int = 0
     identities: tuple[Identity, ...] = ()
@@ -30,6 +31,12 @@ class ControlState:
     position: int = 0
     mouth_mask: bool = False
     enhance_blend: float = 0.8
+
+
+    @property
+    def enhancing(self) -> bool:
+        """The enhancer runs on the next frame: wanted and loaded (never loaded on the frame path)."""
+        return self.enhance and self.enhancer_ready
 
 
 class ControlBoard:

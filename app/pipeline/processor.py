@@ -58,7 +58,7 @@ class Processor:
     def _apply(self, state: ControlState) -> None:
         ctx = self.context
         ctx.bypass = state.bypass
-        ctx.enhance = state.enhance
+        ctx.enhance = state.enhancing
         ctx.selection = check_face_mode(state.face_mode)
         ctx.identities = list(state.identities)  # only on a change of version: cheap
         ctx.active = state.active_source

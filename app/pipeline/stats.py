@@ -15,6 +15,10 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from engines.base import EngineHealth
+
+from .api import LiveStats, OutputStatus, SessionState
+from .controls import ControlState
 from .frame import now
 
 WINDOW_S = 5.0  # latency percentiles are over the last few seconds
@@ -146,3 +150,18 @@ def write_json_atomic(path: Path, document: Any) -> None:
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temp.write_text(json.dumps(to_jsonable(document), indent=1))
     os.replace(temp, path)
+
+
+def live_stats(state: SessionState, message: str, snap: StatsSnapshot, own_stages_ms: dict[str, float],
+               controls: ControlState, outputs: tuple[OutputStatus, ...], engine: EngineHealth | None) -> LiveStats:
+    """The session's public snapshot: the pipeline's counters, this session's own stage times (the
+    engine may also be running offline jobs), the controls as the board holds them, the outputs."""
+    stages = dict(snap.stages_ms)
+    stages.update({k: round(v, 3) for k, v in own_stages_ms.items()})
+    return LiveStats(
+        state=state, message=message, fps_in=snap.fps_in, fps_out=snap.fps_out,
+        latency_ms_p50=snap.latency_ms_p50, latency_ms_p95=snap.latency_ms_p95, dropped=snap.dropped,
+        frames=snap.frames, stages_ms=stages, outputs=outputs, engine=engine,
+        bypass=controls.bypass, mirror=controls.mirror, enhance=controls.enhance,
+        face_mode=controls.face_mode, active_source=controls.active_source, mouth_mask=controls.mouth_mask,
+    )

@@ -6,10 +6,10 @@ from .hub import OutputHub
 from .preview import Listeners, PreviewOutput
 from .recording import RecordingOutput
 from .stream import StreamOutput, check_stream_url
-from .virtual_camera import VirtualCameraOutput
+from .virtual_camera import VirtualCameraOutput, find_virtual_camera
 
 __all__ = [
     "OK", "RETRYING", "STOPPED", "UNAVAILABLE",
     "Listeners", "Output", "OutputHub", "OutputUnavailable", "PreviewOutput", "RecordingOutput",
-    "StreamOutput", "VirtualCameraOutput", "check_stream_url",
+    "StreamOutput", "VirtualCameraOutput", "check_stream_url", "find_virtual_camera",
 ]

@@ -57,7 +57,9 @@ class Output(ABC):
         self._opened = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failures = 0
+        self._failures = 0  # in a row: sets the retry pause
+        self.failure_count = 0  # since the start: the end-of-session summary
+        self.last_error = ""
 
     # ---- used by the pipeline ----------------------------------------------------------------
     def start(self) -> None:
@@ -91,7 +93,13 @@ class Output(ABC):
 
     def status(self) -> OutputStatus:
         with self._lock:
-            return OutputStatus(self.name, self._state, self._detail, self.frames_sent)
+            return OutputStatus(self.name, self._state, self._detail, self.frames_sent,
+                                failures=self.failure_count, last_error=self.last_error, worked=self.worked)
+
+    @property
+    def worked(self) -> bool:
+        """Delivered what it is for at least once (a frame sent; a recording overrides: a file saved)."""
+        return self.frames_sent > 0
 
     @property
     def running(self) -> bool:
@@ -105,6 +113,13 @@ class Output(ABC):
         if changed and state in (RETRYING, UNAVAILABLE):
             log.warning("%s: %s", self.name, detail)
 
+    def _record_failure(self, state: str, error: str, retry_in: float | None = None) -> None:
+        """A failed attempt: counted and kept for the summary, then shown as the output's state."""
+        with self._lock:
+            self.failure_count += 1
+            self.last_error = error
+        self._set(state, error if retry_in is None else f"{error} — retrying in {retry_in:g} s")
+
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
         return self._stop.wait(seconds)
@@ -113,7 +128,8 @@ class Output(ABC):
     def _open(self, frame: LiveFrame) -> None: ...
 
     @abstractmethod
-    def _send(self, frame: LiveFrame) -> None: ...
+    def _send(self, frame: LiveFrame) -> bool | None:
+        """Deliver one frame; False when it was skipped on purpose (not counted as sent)."""
 
     @abstractmethod
     def _close(self, completed: bool) -> None:
@@ -128,7 +144,7 @@ class Output(ABC):
             self._run()
         except Exception as error:  # noqa: BLE001 — never let an output thread die silently
             log.exception("%s crashed", self.name)
-            self._set(STOPPED, f"crashed: {type(error).__name__}: {error}")
+            self._record_failure(STOPPED, f"crashed: {type(error).__name__}: {error}")
             return
         with self._lock:
             if self._state != UNAVAILABLE:
@@ -145,13 +161,14 @@ class Output(ABC):
                 continue
             start = time.perf_counter()
             try:
-                self._send(frame)
+                sent = self._send(frame)
             except Exception as error:  # noqa: BLE001
                 self._failed(error)
                 continue
             if self.stats is not None:
                 self.stats.stage(f"out:{self.name}", (time.perf_counter() - start) * 1000.0)
-            self.frames_sent += 1
+            if sent is not False:  # False: skipped on purpose (an encoder's clock slot already used)
+                self.frames_sent += 1
             if self._failures or self._state != OK:
                 self._failures = 0
                 self._set(OK, self._describe())
@@ -160,7 +177,7 @@ class Output(ABC):
                 self._close(True)
             except Exception as error:  # noqa: BLE001
                 log.exception("%s failed to close", self.name)
-                self._set(STOPPED, f"failed to finish: {error}")
+                self._record_failure(STOPPED, f"failed to finish: {describe_error(error)}")
                 return
             self._opened = False
 
@@ -168,7 +185,7 @@ class Output(ABC):
         try:
             self._open(frame)
         except OutputUnavailable as error:
-            self._set(UNAVAILABLE, str(error))
+            self._record_failure(UNAVAILABLE, str(error))
             self._wait(UNAVAILABLE_RECHECK_S)
             self._slot.clear()
             return False
@@ -189,7 +206,7 @@ class Output(ABC):
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
         what = "cannot open" if opening else "failed"
-        self._set(RETRYING, f"{what}: {describe_error(error)} — retrying in {pause:g} s")
+        self._record_failure(RETRYING, f"{what}: {describe_error(error)}", retry_in=pause)
         self._wait(pause)
         self._slot.clear()  # frames that waited out the pause are stale
 

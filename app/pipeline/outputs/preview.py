@@ -59,6 +59,11 @@ def display_problem() -> str | None:
     return None
 
 
+def window_unavailable(problem: str) -> OutputUnavailable:
+    return OutputUnavailable(f"cannot open a preview window: {problem}",
+                             "run where a desktop is available, or use --virtual-cam/--stream/--record")
+
+
 class PreviewOutput(Output):
     name = "preview"
 
@@ -87,8 +92,7 @@ class PreviewOutput(Output):
         if self.window:
             self._window_problem = display_problem()
             if self._window_problem and not len(self.listeners):
-                raise OutputUnavailable(f"cannot open a preview window: {self._window_problem}",
-                                        "run where a desktop is available, or use --virtual-cam/--stream/--record")
+                raise window_unavailable(self._window_problem)
 
     def _send(self, frame: LiveFrame) -> None:
         view = frame.image.view()

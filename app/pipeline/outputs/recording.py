@@ -47,6 +47,10 @@ class RecordingOutput(Output):
         self._size = (0, 0)
         self._frames_in_file = 0
 
+    @property
+    def worked(self) -> bool:
+        return bool(self.written)
+
     def _describe(self) -> str:
         width, height = self._size
         return f"recording {self._target} ({width}×{height} @ {float(self._clock.rate):g} fps)"
@@ -94,9 +98,11 @@ class RecordingOutput(Output):
         self._container, self._stream, self._size = container, stream, (width, height)
         self._frames_in_file = 0
 
-    def _send(self, frame: LiveFrame) -> None:
-        if encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
-            self._frames_in_file += 1
+    def _send(self, frame: LiveFrame) -> bool:
+        if not encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
+            return False
+        self._frames_in_file += 1
+        return True
 
     def _close(self, completed: bool) -> None:
         container, self._container = self._container, None

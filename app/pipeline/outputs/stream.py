@@ -98,8 +98,8 @@ class StreamOutput(Output):
             container.close()
             raise
 
-    def _send(self, frame: LiveFrame) -> None:
-        encode_on_clock(self._container, self._stream, self._clock, self._size, frame)
+    def _send(self, frame: LiveFrame) -> bool:
+        return encode_on_clock(self._container, self._stream, self._clock, self._size, frame)
 
     def _close(self, completed: bool) -> None:
         container, self._container = self._container, None

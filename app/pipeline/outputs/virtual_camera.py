@@ -59,6 +59,32 @@ def _pyvirtualcam_backends() -> list[str]:
     return list(available)
 
 
+def find_virtual_camera(backend: str = "auto", device: str | None = None,
+                        detect: Callable[[], VirtualCameraStatus] = detect_virtual_camera,
+                        ) -> tuple[str | None, str | None, str]:
+    """(pyvirtualcam backend, device, description) to send to, or OutputUnavailable with the fix.
+    Opens nothing: the session checks it before starting, the output before each open."""
+    system = platform.system()
+    if backend in ("obs", "unitycapture"):
+        if backend not in _pyvirtualcam_backends():
+            raise OutputUnavailable(f"the '{backend}' virtual camera backend does not exist on {system}",
+                                    "use --vcam-backend auto" + (" (v4l2loopback)" if system == "Linux" else ""))
+        return backend, device, device or backend
+    if backend == "v4l2loopback" and system != "Linux":
+        raise OutputUnavailable(f"v4l2loopback is Linux only (this is {system})",
+                                "use --vcam-backend obs (OBS 26+), or unitycapture on Windows")
+    if system == "Linux":
+        if device:
+            if not Path(device).exists():
+                raise OutputUnavailable(f"{device} does not exist", f"load v4l2loopback: {SETUP_FIX}")
+            return "v4l2loopback", device, device
+        status = detect()
+        if not status.available:
+            raise OutputUnavailable(status.problem or "no virtual camera", status.fix)
+        return "v4l2loopback", status.device, status.summary()
+    return None, device, "virtual camera"  # Windows/macOS: pyvirtualcam tries obs, then unitycapture
+
+
 class VirtualCameraOutput(Output):
     name = "virtual camera"
 
@@ -89,27 +115,7 @@ class VirtualCameraOutput(Output):
         pass
 
     def _target(self) -> tuple[str | None, str | None, str]:
-        """(pyvirtualcam backend, device, description), or OutputUnavailable with the fix."""
-        system = platform.system()
-        backend, device = self.backend, self.device
-        if backend in ("obs", "unitycapture"):
-            if backend not in _pyvirtualcam_backends():
-                raise OutputUnavailable(f"the '{backend}' virtual camera backend does not exist on {system}",
-                                        "use --vcam-backend auto" + (" (v4l2loopback)" if system == "Linux" else ""))
-            return backend, device, device or backend
-        if backend == "v4l2loopback" and system != "Linux":
-            raise OutputUnavailable(f"v4l2loopback is Linux only (this is {system})",
-                                    "use --vcam-backend obs (OBS 26+), or unitycapture on Windows")
-        if system == "Linux":
-            if device:
-                if not Path(device).exists():
-                    raise OutputUnavailable(f"{device} does not exist", f"load v4l2loopback: {SETUP_FIX}")
-                return "v4l2loopback", device, device
-            status = self._detect()
-            if not status.available:
-                raise OutputUnavailable(status.problem or "no virtual camera", status.fix)
-            return "v4l2loopback", status.device, status.summary()
-        return None, device, "virtual camera"  # Windows/macOS: pyvirtualcam tries obs, then unitycapture
+        return find_virtual_camera(self.backend, self.device, self._detect)
 
     def _open_camera(self, size: tuple[int, int]) -> Any:
         backend, device, where = self._target()
@@ -142,7 +148,7 @@ class VirtualCameraOutput(Output):
             try:
                 camera = self._open_camera(size)
             except OutputUnavailable as error:
-                self._set(UNAVAILABLE, str(error))
+                self._record_failure(UNAVAILABLE, str(error))
                 self._wait(UNAVAILABLE_RECHECK_S)
                 continue
             except Exception as error:  # noqa: BLE001 — busy or vanished device: retry
@@ -163,7 +169,7 @@ class VirtualCameraOutput(Output):
     def _retry(self, message: str) -> None:
         pause = RETRY_BACKOFF_S[min(self._failures, len(RETRY_BACKOFF_S) - 1)]
         self._failures += 1
-        self._set(RETRYING, f"{message} — retrying in {pause:g} s")
+        self._record_failure(RETRYING, message, retry_in=pause)
         self._wait(pause)
 
     def _pump(self, camera: Any, size: tuple[int, int]) -> None:
