@@ -191,3 +191,18 @@ def test_when_both_fail_with_different_errors_the_line_names_each(tmp_path) -> N
     engines = {"builtin": FailingEngine(bad_input), "builtin-lite": FailingEngine(bad_input)}
     with pytest.raises(EngineFailure, match="every engine failed .*builtin: InvalidArgument.*builtin-lite"):
         manager_with(engines).run(request(tmp_path), lambda d, t: None)
+
+
+def test_a_write_failure_wrapped_by_the_video_writer_keeps_its_errno(tmp_path) -> None:
+    """app/media/writer wraps a failed flush as "writing the video failed"; a full disk is still one."""
+    from engines.errors import SwapCastError
+
+    output = tmp_path / "out.mp4"
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(output))
+        except OSError as cause:
+            raise SwapCastError(f"{output}: writing the video failed ({cause})", "check free disk space") from cause
+    except SwapCastError as wrapped:
+        sorted_error = classify(wrapped, output)
+    assert isinstance(sorted_error, OutputError) and "No space left on device" in sorted_error.problem

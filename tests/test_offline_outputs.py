@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,16 +66,19 @@ def noise_png(path: Path, side: int) -> Path:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 1 MiB filesystem (tmpfs), so a write past it fails with ENOSPC as on a full disk."""
-    yield from _mounted(tmp_path / "tiny", "size=1m")
+    with mounted(tmp_path / "tiny", "size=1m") as where:
+        yield where
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     """A read-only filesystem: not even root can write there (unlike a chmod-ed folder)."""
-    yield from _mounted(tmp_path / "ro", "ro,size=1m")
+    with mounted(tmp_path / "ro", "ro,size=1m") as where:
+        yield where
 
 
-def _mounted(where: Path, options: str) -> Iterator[Path]:
+@contextmanager
+def mounted(where: Path, options: str) -> Iterator[Path]:
     where.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -180,3 +184,14 @@ def test_a_queued_job_whose_output_is_its_source_fails_before_writing(kit_dir, s
     with pytest.raises(Exception, match="output is also a source photo"):
         run_job(spec)
     assert source.read_bytes() == before and engine_events == []
+
+
+def test_a_video_that_fills_the_disk_fails_once_and_leaves_no_partial_file(kit_dir, tmp_path, engine_events) -> None:
+    with mounted(tmp_path / "small", "size=16k") as disk:
+        spec = JobSpec(sources=[str(kit_dir / "samples/source_a.png")], targets=[str(kit_dir / "samples/target.mp4")],
+                       output=str(disk / "out.mp4"), models=str(kit_dir))
+        with pytest.raises(OutputError) as raised:
+            run_job(spec)
+        assert "No space left on device" in raised.value.one_line() and "every engine" not in raised.value.one_line()
+        assert [e.kind for e in engine_events] == ["started", "input_error"]
+        assert os.listdir(disk) == []

@@ -44,6 +44,9 @@ def classify(error: BaseException, output: Path | None = None) -> SwapCastError 
 
     `output`: the file being written, so a permission error on it (not on a model) reads as one."""
     if isinstance(error, SwapCastError):
+        # A plain SwapCastError that only wraps an OSError ("writing the video failed"): the errno says more.
+        if type(error) is SwapCastError and isinstance(error.__cause__, OSError):
+            return _os_error(error.__cause__, output) or error
         return error
     if isinstance(error, MemoryError):
         return TransientError("temporarily out of memory", "the job will be retried")
