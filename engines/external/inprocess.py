@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 
 from engines.base import FRAMES_WITHOUT_FACE, Engine, FaceSelection, Frame, LoadOptions, SwapContext
 from engines.builtin.runtime.failures import classify
-from engines.errors import InputError
+from engines.errors import InputError, OutputError
 
 from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
 from .config import EngineConfig, Mode
@@ -149,6 +149,8 @@ class InProcessAdapter(EngineAdapter):
             references = []
             if request.faces is FaceSelection.REFERENCE and request.reference is not None:
                 references = [_guarded(lambda: engine.identity([request.reference]), request.output)]  # type: ignore[list-item]
+        except OutputError:
+            raise
         except InputError as error:
             raise SourceError(error.problem, error.fix) from error
         for source, count in zip(request.sources, identity.faces_in_sources):
