@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from engines.errors import InputError
 
 Frame = np.ndarray  # H×W×3 BGR uint8
 ProgressFn = Callable[[str, float], None]  # (message, fraction 0..1)
@@ -33,12 +35,41 @@ class HealthState(str, enum.Enum):
     DOWN = "down"
 
 
+class UnknownFaceSelection(InputError, ValueError):
+    """A face mode that is not one of FaceSelection's values (or not offered where it was asked for)."""
+
+
 class FaceSelection(str, enum.Enum):
+    """Which faces of a frame get swapped: the one list of modes for the CLI, jobs, live and the GUI."""
+
     LARGEST = "largest"  # the biggest face in the frame
     ALL = "all"  # every face gets the active identity
     POSITION = "position"  # the N-th face counted left to right
     REFERENCE = "reference"  # faces that look like a reference face
     MAPPING = "mapping"  # reference A -> source X, reference B -> source Y
+
+    def __str__(self) -> str:  # f-strings, tables and argparse print "all", not "FaceSelection.ALL"
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object, allowed: Iterable[FaceSelection] | None = None) -> FaceSelection:
+        """`value` as a member of `allowed` (default: every mode); UnknownFaceSelection naming the
+        valid values otherwise. Nothing silently falls back to "largest"."""
+        choices = tuple(allowed) if allowed is not None else tuple(cls)
+        for choice in choices:
+            if value == choice.value:
+                return choice
+        raise UnknownFaceSelection(f"unknown face mode {str(value)!r}",
+                                   f"use one of {', '.join(choice.value for choice in choices)}")
+
+
+# What each front end offers. Offline jobs go through every engine (external ones too), which can all
+# do these three; live mode runs the built-in engine, which can also pick a face by position.
+OFFLINE_FACE_SELECTIONS: tuple[FaceSelection, ...] = (FaceSelection.LARGEST, FaceSelection.ALL, FaceSelection.REFERENCE)
+LIVE_FACE_SELECTIONS: tuple[FaceSelection, ...] = (FaceSelection.LARGEST, FaceSelection.ALL, FaceSelection.POSITION,
+                                                   FaceSelection.REFERENCE)
+
+FRAMES_WITHOUT_FACE = "frames_without_face"  # SwapContext counter: frames in which nothing was swapped
 
 
 @dataclass(frozen=True)
@@ -152,6 +183,12 @@ class Engine(ABC):
 
     @abstractmethod
     def health(self) -> EngineHealth: ...
+
+    def identity(self, paths: Sequence[Path], name: str | None = None, face_index: int | None = None) -> Identity:
+        """The person in these source photos (face `face_index`, else the largest of each photo).
+
+        Engines that recognise faces override this; the others cannot take source photos."""
+        raise InputError(f"the {self.name} engine cannot recognise source photos", "use the built-in engine")
 
     @abstractmethod
     def process(self, frame: Frame, context: SwapContext) -> Frame:

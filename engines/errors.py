@@ -33,6 +33,11 @@ class InputError(SwapCastError):
     """A source or target file the user gave cannot be used."""
 
 
+class OutputError(InputError):
+    """The output cannot be written (disk full, a folder nobody can write to, a format that does not
+    fit the target): no engine and no retry can fix it, so the job fails once with this line."""
+
+
 class TransientError(SwapCastError):
     """Worth retrying: GPU out of memory, a busy file, a timed-out engine."""
 

@@ -10,6 +10,8 @@ on the best one with retries and failover.
 - External engines that failed are rested with growing back-off (a crashing install is not hammered
   on every job); in-process engines are not (they have no process to restart).
 - Live mode (image_to_camera) only ever uses an in-process engine.
+- The built-in engine is one adapter among the others (engines/external/inprocess.py); what it
+  needs from the app (loaded engines, video I/O) is the InProcessRuntime handed in at construction.
 
 Progress passes straight through; after a failover it starts again from 0 for the next engine.
 """
@@ -24,15 +26,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from engines.errors import InputError, ModelError, SwapCastError, TransientError
-from engines.external.base import (
-    Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult,
-)
+from engines.external.base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
 from engines.external.config import EngineConfig, IntegrationsConfig, Mode, Transport, load_integrations
 from engines.external.deep_live_cam import DeepLiveCamAdapter
 from engines.external.errors import EngineFailure, EngineUnavailable
 from engines.external.facefusion_cli import FaceFusionCliAdapter
 from engines.external.facefusion_http import FaceFusionHttpAdapter
-from engines.external.inprocess import InProcessAdapter
+from engines.external.inprocess import InProcessAdapter, InProcessRuntime
 
 MODE_WORDS = {Mode.IMAGE_TO_CAMERA: "swap live camera frames", Mode.IMAGE_TO_IMAGE: "swap images",
               Mode.IMAGE_TO_VIDEO: "swap videos"}
@@ -45,13 +45,14 @@ class UnsupportedTransport(EngineAdapter):
         return Availability.no(f"the {self.config.transport.value} transport is not implemented yet "
                                f"for {self.config.kind}; use subprocess or http")
 
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> SwapResult:
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
         raise EngineUnavailable(self.check().reason or "not implemented")
 
 
-def create_adapter(config: EngineConfig, clock: Callable[[], float] = time.monotonic) -> EngineAdapter:
+def create_adapter(config: EngineConfig, clock: Callable[[], float] = time.monotonic,
+                   runtime: InProcessRuntime | None = None) -> EngineAdapter:
     if config.kind == "builtin":
-        return InProcessAdapter(config)
+        return InProcessAdapter(config, runtime)
     if config.kind == "facefusion" and config.transport is Transport.SUBPROCESS:
         return FaceFusionCliAdapter(config, clock=clock)
     if config.kind == "facefusion" and config.transport is Transport.HTTP:
@@ -142,7 +143,9 @@ class _Rest:
 class EngineManager:
     def __init__(self, config: IntegrationsConfig, *, adapters: Mapping[str, EngineAdapter] | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 rest_base_s: float = 5.0, rest_max_s: float = 300.0) -> None:
+                 rest_base_s: float = 5.0, rest_max_s: float = 300.0, runtime: InProcessRuntime | None = None) -> None:
+        """`runtime`: what in-process engines borrow from the app (loaded engines, video I/O); without
+        it they are listed and checked but cannot run a target."""
         self.config = config
         self._clock = clock
         self._sleep = sleep
@@ -150,7 +153,7 @@ class EngineManager:
         self._rest_max_s = rest_max_s
         given = dict(adapters or {})
         self._adapters: dict[str, EngineAdapter] = {
-            c.name: given.get(c.name) or create_adapter(c, clock) for c in config.engines}
+            c.name: given.get(c.name) or create_adapter(c, clock, runtime) for c in config.engines}
         self._rest: dict[str, _Rest] = {name: _Rest() for name in self._adapters}
         self._lock = threading.Lock()
         self._listeners: list[EventListener] = []
@@ -258,10 +261,10 @@ class EngineManager:
                                  "enable or fix one in integrations.json; `swapcast engines` says why each is unavailable")
 
     # ---- running ---------------------------------------------------------------------------
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> RunOutcome:
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> RunOutcome:
         """Swap one target: the best engine, retries, failover. Raises the error that ends it.
 
-        InputError (SourceError included) propagates at once. When every engine failed: the one
+        InputError (SourceError and OutputError included) propagates at once: no engine can fix it. When every engine failed: the one
         error if only one engine was tried, else one line naming each engine's failure (a
         TransientError if any failure was transient, so the queue retries the job later).
         """
@@ -288,7 +291,7 @@ class EngineManager:
                 seen["done"] = 0
                 self._emit(EngineEvent(adapter.name, "started"))
                 try:
-                    result = adapter.run(request, relay, host)
+                    result = adapter.run(request, relay)
                 except InputError as error:
                     self._record(attempts, adapter, number, "input_error", error, started)
                     raise

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.cli.main import main
-from app.offline import engine_cache
+from app.engine_host import cache as engine_cache
 from engines.allocator import GIB, MIB, MemoryBusy, MemoryReading, MemoryRefused, ResourceAllocator
 from engines.base import LoadOptions
 from engines.errors import TransientError

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
-from app.offline import engine_cache
+from app.engine_host import cache as engine_cache
 from engines.external.config import Mode
 from engines.imaging import read_image
 from engines.metadata import AI_TAG, read_image_tags

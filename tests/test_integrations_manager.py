@@ -34,7 +34,7 @@ class Scripted(EngineAdapter):
     def unsupported(self, request: SwapRequest) -> str | None:
         return "no reference photos" if request.faces == "reference" and not self.in_process else None
 
-    def run(self, request, progress, host=None) -> SwapResult:
+    def run(self, request, progress) -> SwapResult:
         step = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
         progress(1, 4)

@@ -7,8 +7,7 @@ import json
 import sys
 
 from app.paths import user_paths
-
-from .common import add_models_option, models_override
+from app.models_option import add_models_option, models_override
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.doctor import CheckResult, DoctorContext, all_ok, ready_for, run_checks
-
-from .common import add_models_option, models_override
+from app.models_option import add_models_option, models_override
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 _ASCII_MARKS = {"ok": "ok", "warn": "!!", "fail": "XX"}

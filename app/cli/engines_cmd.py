@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def collect() -> dict[str, Any]:
     from app.monitor.health import HealthMonitor
-    from app.offline import engine_cache
+    from app.engine_host import cache as engine_cache
 
     manager = engine_cache.shared_manager()
     # A listing must not start servers: restart=False.

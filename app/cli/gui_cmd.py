@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_models_option
+from app.models_option import add_models_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

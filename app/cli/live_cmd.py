@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.models_option import add_models_option, models_override
+from engines.base import LIVE_FACE_SELECTIONS
 from engines.errors import InputError
 
 if TYPE_CHECKING:
     from app.pipeline.api import LiveConfig, LiveStats, OutputStatus
 
-from .common import add_models_option, fail, models_override
+from .common import fail
 
 STATUS_EVERY_S = 1.0
 
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preview", action="store_true", help="show a preview window (needs a display)")
     parser.add_argument("--mirror", action="store_true", help="mirror the picture left-right")
     parser.add_argument("--enhance", action="store_true", help="run the face enhancer (GFPGAN) on swapped faces")
-    parser.add_argument("--faces", default="largest", choices=("largest", "all", "position", "reference"),
+    parser.add_argument("--faces", default="largest", choices=[mode.value for mode in LIVE_FACE_SELECTIONS],
                         help="which faces to swap (default: the largest)")
     parser.add_argument("--reference", action="append", default=[], metavar="IMAGE",
                         help="with --faces reference: swap only faces that look like this person (repeatable)")

@@ -12,9 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__, consent
+from app.models_option import add_models_option
 from engines.errors import SwapCastError
 
-from .common import add_models_option, fail
+from .common import fail
 
 # Order is the order `--help` lists them in.
 SUBCOMMAND_MODULES: tuple[str, ...] = (

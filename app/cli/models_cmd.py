@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from app.models_option import add_models_option, models_override
 from app.paths import user_paths
 from engines.errors import ModelError, SwapCastError
 from engines.models import ModelSpec, ModelStatus, ModelStore
 
-from .common import add_models_option, fail, models_override, warn
+from .common import fail, warn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

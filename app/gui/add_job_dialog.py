@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.cli_options import MEDIA_EXTENSIONS, spec_from_args
-from app.jobs.model import ENCODERS, FACE_MODES, JobSpec
+from app.jobs.model import ENCODERS, JobSpec
+from engines.base import OFFLINE_FACE_SELECTIONS
 from engines.imaging import IMAGE_SUFFIXES
 
 from .style import DOWN
@@ -110,8 +111,8 @@ class AddJobDialog(QDialog):
         self.enhance.setChecked(enhance_default)
         self._enhance_blend = enhance_blend  # from Settings
         self.faces = QComboBox(self)
-        for mode in FACE_MODES:
-            self.faces.addItem(mode, mode)
+        for mode in OFFLINE_FACE_SELECTIONS:
+            self.faces.addItem(mode.value, mode.value)
         self.reference = QLineEdit(self)
         self.reference.setPlaceholderText("photo of the face to replace (faces: reference)")
         self.reference.setEnabled(False)

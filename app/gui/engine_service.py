@@ -1,7 +1,7 @@
 """The studio's engine: loaded once on a worker thread, shared by the sources gallery (finding the
 faces in a photo) and the live session (handed to it at start, so Start costs no model loading).
 
-Which engine and profile come from the integration settings (app.offline.engine_cache, the same
+Which engine and profile come from the integration settings (app.engine_host.cache, the same
 choice `swapcast live` makes); Settings may override the execution provider and detector size.
 Changing them loads another engine in the background. Everything slow runs on BackgroundTasks.
 """
@@ -53,7 +53,7 @@ def live_engine_with(models: Path | None, provider: str, det_size: int) -> tuple
     """
     from engines.base import LoadOptions
 
-    from app.offline.engine_cache import base_options, shared_engine, shared_manager
+    from app.engine_host.cache import base_options, shared_engine, shared_manager
 
     folder = str(models) if models else None
     adapter = shared_manager().live_adapter()
@@ -64,7 +64,7 @@ def live_engine_with(models: Path | None, provider: str, det_size: int) -> tuple
     if det_size:
         changes["det_size"] = int(det_size)
     options = replace(options, **changes)  # type: ignore[arg-type]
-    return adapter.name, shared_engine(folder, options, owner=adapter.name)
+    return adapter.name, shared_engine(folder, options, owner=adapter.name, adapter=adapter)
 
 
 class EngineService(QObject):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from app.cli.common import models_override
+from app.models_option import models_override
 
 from .main_window import StudioWindow
 from .settings import StudioSettings

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.pipeline.api import LiveStats, OutputStatus, SessionState
+from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
 from .live_controller import LiveController
 from .live_view import Overlay, PreviewWidget
@@ -31,12 +32,13 @@ if TYPE_CHECKING:
 
 VIDEO_FILE_ITEM = "__video_file__"
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 480))
-FACE_MODES: tuple[tuple[str, str], ...] = (
-    ("largest", "Largest face"),
-    ("all", "All faces"),
-    ("position", "Face number…"),
-    ("reference", "Faces that look like…"),
-)
+FACE_MODE_LABELS: dict[FaceSelection, str] = {
+    FaceSelection.LARGEST: "Largest face",
+    FaceSelection.ALL: "All faces",
+    FaceSelection.POSITION: "Face number…",
+    FaceSelection.REFERENCE: "Faces that look like…",
+}
+FACE_MODES: tuple[tuple[str, str], ...] = tuple((mode.value, FACE_MODE_LABELS[mode]) for mode in LIVE_FACE_SELECTIONS)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
 from engines.errors import InputError
 from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-from .model import ENCODERS, FACE_MODES, JobSpec
+from app.models_option import add_models_option, models_override
+
+from .model import ENCODERS, JobSpec
+from .outputs import check_format, check_not_an_input, output_paths
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(IMAGE_SUFFIXES)
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(VIDEO_SUFFIXES)
@@ -41,7 +45,7 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
     parser.add_argument("--enhance-blend", type=float, default=0.8, metavar="AMOUNT",
                         help="with --enhance: how much of the enhanced face to keep, 0..1 (default 0.8)")
     parser.add_argument(
-        "--faces", choices=FACE_MODES, default=None,
+        "--faces", choices=[mode.value for mode in OFFLINE_FACE_SELECTIONS], default=None,
         help="which faces of the target to replace (default: largest; 'reference' with --reference)",
     )
     parser.add_argument("--reference", metavar="IMAGE", help="replace only the face that looks like this one")
@@ -57,27 +61,23 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
     parser.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     if models_option:
-        from app.cli.common import add_models_option
-
         add_models_option(parser)
 
 
 def spec_from_args(args: argparse.Namespace) -> JobSpec:
     """The JobSpec the parsed options describe; InputError (one line) for anything wrong."""
-    from app.cli.common import models_override
-
     sources = [_existing_file(path, "source face image") for path in args.sources]
     targets = expand_targets(args.targets)
-    faces = args.faces
+    faces = FaceSelection.parse(args.faces, OFFLINE_FACE_SELECTIONS) if args.faces else None
     reference = _existing_file(args.reference, "reference face image") if args.reference else None
     if faces is None:
-        faces = "reference" if reference else "largest"
-    elif faces == "reference" and reference is None:
+        faces = FaceSelection.REFERENCE if reference else FaceSelection.LARGEST
+    elif faces is FaceSelection.REFERENCE and reference is None:
         raise InputError("--faces reference needs --reference IMAGE", "name the face to replace")
-    elif faces != "reference" and reference is not None:
+    elif faces is not FaceSelection.REFERENCE and reference is not None:
         raise InputError(f"--reference only applies with --faces reference, not --faces {faces}")
     output = _absolute(args.output)
-    _check_output(output, targets, args.overwrite)
+    _check_output(output, targets, sources, args.overwrite)
     models = models_override(args)
     spec = JobSpec(
         sources=sources,
@@ -136,15 +136,17 @@ def _absolute(raw: str) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
-def _check_output(output: str, targets: list[str], overwrite: bool) -> None:
+def _check_output(output: str, targets: list[str], sources: list[str], overwrite: bool) -> None:
     path = Path(output)
-    if output in targets:
-        raise InputError(f"output is also a target: {output}", "choose another -o")
+    plans = output_paths(targets, output)
+    for plan in plans:
+        check_not_an_input(plan.output, [Path(t) for t in targets], [Path(s) for s in sources])
     if len(targets) > 1:
         if path.exists() and not path.is_dir():
             raise InputError(
                 f"with {len(targets)} targets, -o must be a folder; {output} is a file", "choose a folder"
             )
-        return
-    if path.is_file() and not overwrite:
+    elif path.is_file() and not overwrite:
         raise InputError(f"output exists: {output}", "add --overwrite or choose another -o")
+    for plan in plans:
+        check_format(plan)  # an image as .mp4 can never work: refuse it now, not after queueing

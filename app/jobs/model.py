@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
-FaceMode = Literal["largest", "all", "reference"]
-FACE_MODES: tuple[str, ...] = ("largest", "all", "reference")
+from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
+
 ENCODERS: tuple[str, ...] = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 
 
@@ -45,7 +45,7 @@ class JobSpec:
     output: str  # a file for one target, a folder for several
     enhance: bool = False
     enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept
-    faces: FaceMode = "largest"
+    faces: FaceSelection = FaceSelection.LARGEST  # one of OFFLINE_FACE_SELECTIONS
     reference: str | None = None  # the face to replace when faces == "reference"
     source_face: int | None = None  # which face of the source image(s), 0-based; None: the largest
     trim: tuple[float, float] | None = None  # seconds (start, end) of video targets
@@ -54,6 +54,11 @@ class JobSpec:
     audio: bool = True
     overwrite: bool = False
     models: str | None = None  # a --models DIR, resolved when the job was added
+
+    def __post_init__(self) -> None:
+        # An unknown mode (a hand-written or tampered spec) is refused with the valid ones listed,
+        # never read as "largest".
+        object.__setattr__(self, "faces", FaceSelection.parse(self.faces, OFFLINE_FACE_SELECTIONS))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,8 +93,6 @@ class JobSpec:
             found.append("no target given")
         if not self.output:
             found.append("no output given")
-        if self.faces not in FACE_MODES:
-            found.append(f"faces must be one of {', '.join(FACE_MODES)}, not {self.faces!r}")
         if self.faces == "reference" and not self.reference:
             found.append("faces 'reference' needs a reference image")
         if self.source_face is not None and self.source_face < 0:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 
-from engines.base import FaceSelection, Identity
-
-FACE_MODES = ("largest", "all", "position", "reference")
+from engines.base import LIVE_FACE_SELECTIONS, FaceSelection, Identity
 
 
 def check_face_mode(mode: str) -> FaceSelection:
-    if mode not in FACE_MODES:
-        raise ValueError(f"unknown face mode '{mode}': use one of {', '.join(FACE_MODES)}")
-    return FaceSelection(mode)
+    """A live face mode; UnknownFaceSelection (an InputError and a ValueError) naming the valid ones."""
+    return FaceSelection.parse(mode, LIVE_FACE_SELECTIONS)
 
 
 @dataclass(frozen=True)

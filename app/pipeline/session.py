@@ -40,7 +40,7 @@ STATS_EVERY_S = 1.0
 
 def load_default_engine(models: Path | None) -> Engine:
     """The built-in engine for --models DIR (or the catalog), shared with offline jobs in this process."""
-    from app.offline.engine_cache import live_engine
+    from app.engine_host.cache import live_engine
 
     # The in-process engine the integration settings pick for live mode (builtin, or its lite profile).
     _name, engine = live_engine(str(models) if models else None)

@@ -14,14 +14,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engines.base import (
-    Capability, Engine, EngineHealth, Frame, Identity, LoadOptions, ModelHealth, ProgressFn, SwapContext,
+    FRAMES_WITHOUT_FACE, Capability, Engine, EngineHealth, Frame, Identity, LoadOptions, ModelHealth, ProgressFn,
+    SwapContext,
 )
 from engines.errors import ModelError
 from engines.models.preference import preferred_model
+
+if TYPE_CHECKING:
+    from engines.models.store import ModelStore
 
 from .align.transform import crop, estimate_similarity
 from .detect.detector import FaceDetector
@@ -41,7 +46,7 @@ from .swap.swapper import SwapOutputError, Swapper
 
 log = logging.getLogger(__name__)
 
-FRAMES_WITHOUT_FACE = "frames_without_face"  # SwapContext counter: frames where nothing was swapped
+__all__ = ["FRAMES_WITHOUT_FACE", "BuiltinEngine"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,11 @@ class BuiltinEngine(Engine):
     capabilities = frozenset({Capability.LIVE, Capability.IMAGE, Capability.VIDEO, Capability.ENHANCE,
                               Capability.BATCH})
 
-    def __init__(self, store: object | None = None) -> None:
-        self._store = store  # an engines.models ModelStore; resolved from LoadOptions when None
+    def __init__(self, store: ModelStore | None = None) -> None:
+        # The model store in use: the one given (tests, benchmarks), else resolved from the
+        # LoadOptions by each load(). The fp16→fp32 switch and the enhancer's late load read it.
+        self._store: ModelStore | None = store
+        self._store_given = store is not None
         self._options = LoadOptions()
         self._detector: FaceDetector | None = None
         self._recognizer: FaceRecognizer | None = None
@@ -71,7 +79,6 @@ class BuiltinEngine(Engine):
         self._health = HealthTracker()
         self.timer = StageTimer()
         self._load_lock = threading.Lock()
-        self._store_in_use = store
         self._swapper_model_id = ""
 
     # ---- loading -------------------------------------------------------------------------
@@ -79,7 +86,7 @@ class BuiltinEngine(Engine):
         report = progress or (lambda message, fraction: None)
         with self._load_lock:
             self._options = options
-            store = self._model_store(options)
+            store = self._store = self._model_store(options)
             detector_id = options.detector_id or preferred_model(store, "detector", options.preferred_models)
             recognizer_id = preferred_model(store, "recognizer", options.preferred_models)
             swapper_id = self._swapper_id(store, options)
@@ -101,11 +108,10 @@ class BuiltinEngine(Engine):
                 report("warming up", 0.9)
                 self._warm_up()
             self._health.loaded = True
-            self._store_in_use = store
             report("ready", 1.0)
 
-    def _model_store(self, options: LoadOptions):  # -> ModelStore
-        if self._store is not None:
+    def _model_store(self, options: LoadOptions) -> ModelStore:
+        if self._store_given and self._store is not None:
             return self._store
         from engines.models.store import ModelStore
 
@@ -156,7 +162,12 @@ class BuiltinEngine(Engine):
         if self._enhancer is None:
             with self._load_lock:
                 if self._enhancer is None:
-                    self._load_enhancer(self._store_in_use, self._options)
+                    self._load_enhancer(self._loaded_store(), self._options)
+
+    def _loaded_store(self) -> ModelStore:
+        if self._store is None:
+            raise ModelError("engine not loaded", "call load() first")
+        return self._store
 
     def _warm_up(self) -> None:
         """First runs allocate and tune kernels; pay for that now, not on the first live frame."""
@@ -269,7 +280,7 @@ class BuiltinEngine(Engine):
             note = f"{self._swapper_model_id} gave invalid output ({error}); switched to {fp32}"
             log.warning(note)
             with self._load_lock:
-                self._load_swapper(self._store_in_use, fp32, self._options, note)
+                self._load_swapper(self._loaded_store(), fp32, self._options, note)
             # Both files share emap, so the latents stay valid across the switch.
             return self._swapper.swap(crops, latents)
 

@@ -1,8 +1,8 @@
 """What the manager asks of every engine adapter: check the install, run one target, report progress.
 
-The frame-level `engines.base.Engine` suits engines that live in this process. External engines work
-on files (a source photo, a target, an output path), so the manager speaks to every engine, the
-built-in one included, at this level: one target in, one tagged output file out.
+External engines work on files (a source photo, a target, an output path), so the manager speaks
+to every engine at this level: one target in, one tagged output file out. The built-in engine is a
+frame-level `engines.base.Engine`; its adapter (inprocess.py) turns a request into frames and back.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+
+from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
 
 from .config import EngineConfig, Mode
-
-if TYPE_CHECKING:
-    from .inprocess import InProcessAdapter
 
 ProgressCallback = Callable[[int, int], None]  # (frames done, frames total) of this target; may raise to stop
 
@@ -30,10 +28,11 @@ class SwapRequest:
     target: Path
     output: Path  # the final file; adapters write beside it and rename at the end
     mode: Mode
-    faces: str = "largest"  # largest | all | reference
+    faces: FaceSelection = FaceSelection.LARGEST  # one of OFFLINE_FACE_SELECTIONS
     reference: Path | None = None
     source_face: int | None = None
     enhance: bool = False
+    enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept (in-process engines)
     trim: tuple[float, float] | None = None  # seconds
     quality: int | None = None  # 0..100, higher is better
     encoder: str = "auto"
@@ -41,6 +40,10 @@ class SwapRequest:
     overwrite: bool = False
     models: str | None = None  # --models DIR of the job (in-process engines)
     frames_hint: int = 0  # frames the app expects (0: unknown), for progress before the engine says
+
+    def __post_init__(self) -> None:
+        # A mode no engine offers is refused here, never read as "largest" further down.
+        object.__setattr__(self, "faces", FaceSelection.parse(self.faces, OFFLINE_FACE_SELECTIONS))
 
 
 @dataclass(frozen=True)
@@ -62,16 +65,6 @@ class Availability:
     @classmethod
     def no(cls, reason: str, version: str | None = None) -> Availability:
         return cls(False, reason, version)
-
-
-class InProcessHost(Protocol):
-    """The app side of in-process engines: runs a target through the built-in engine.
-
-    engines/ must not import app/ (media I/O, the engine cache live there), so the app hands this in.
-    """
-
-    def run_in_process(self, adapter: InProcessAdapter, request: SwapRequest,
-                       progress: ProgressCallback) -> SwapResult: ...
 
 
 class EngineAdapter(ABC):
@@ -97,7 +90,7 @@ class EngineAdapter(ABC):
         return None
 
     @abstractmethod
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> SwapResult:
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
         """Swap one target into request.output (tagged AI-altered), or raise an engines error."""
 
     # Restartable engines (servers the app launches) override these.

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from engines.errors import InputError
 
-from .base import Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult
+from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
 from .config import EngineConfig, Mode
 from .errors import EngineFailure, EngineUnavailable, SourceError
 from .install import InstallInfo, InstallSpec, check_install
@@ -96,7 +96,7 @@ class CliAdapter(EngineAdapter):
         env["PYTHONIOENCODING"] = "utf-8"
         return env
 
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> SwapResult:
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
         info = self.install()
         reason = self.unsupported(request)
         if reason:

@@ -27,7 +27,7 @@ import requests
 
 from engines.errors import InputError, TransientError
 
-from .base import Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult
+from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
 from .config import EngineConfig, Mode
 from .errors import EngineFailure, SourceError
 from .facefusion_cli import ENCODERS
@@ -124,7 +124,7 @@ class FaceFusionHttpAdapter(EngineAdapter):
             options["execution_providers"] = list(self.config.execution_providers)
         return options
 
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> SwapResult:
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
         up, version, reason = self._health()  # health check first: a down server is not a failed job
         if not up:
             raise TransientError(f"{self.name}: {reason}", "it will be retried, then another engine is used")

@@ -1,7 +1,15 @@
-"""The built-in engine as the manager sees it: an in-process engine with a load profile.
+"""The built-in engine as the manager sees it: a frame-level `Engine` behind the same file-level
+adapter contract as every other engine, so the manager picks, retries and fails over alike.
 
-Offline targets are run by the app (it owns video I/O and the loaded-engine cache) through an
-InProcessHost; live mode asks for a frame-level engine with `create_engine()`. A profile (the
+run() turns one request into frames and back:
+- the engine: lent, loaded for this adapter's profile, by the runtime (the app's engine cache,
+  which shares loaded engines between jobs and the live session and admits them to memory);
+- the SwapContext: the request's source photos → one identity, its face mode, its reference;
+- an image target: read → engine.process → tagged, atomic write (engines/imaging);
+- a video target: the runtime's video pipeline (decode → engine.process_batch → encode) —
+  engines/ has no video I/O of its own and never imports app/, so the app lends it.
+
+Failures are sorted by what can fix them (engines/builtin/runtime/failures.py). A profile (the
 CPU-friendly "lite" one) only changes LoadOptions: detector size, enhancer, threads, providers.
 """
 
@@ -9,15 +17,42 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
 
-from engines.base import LoadOptions
+from engines.base import FRAMES_WITHOUT_FACE, Engine, FaceSelection, Frame, LoadOptions, SwapContext
+from engines.builtin.runtime.failures import classify
+from engines.errors import InputError, OutputError
 
-from .base import Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult
-from .errors import EngineUnavailable
+from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
+from .config import EngineConfig, Mode
+from .errors import EngineUnavailable, SourceError
 
-if TYPE_CHECKING:
-    from engines.builtin.engine import BuiltinEngine
+T = TypeVar("T")
+BatchFn = Callable[[Sequence[Frame]], list[Frame]]
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    frames: int  # frames written
+    warnings: tuple[str, ...] = ()
+
+
+class InProcessRuntime(Protocol):
+    """What the app lends in-process engines (handed to the EngineManager when it is built)."""
+
+    def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
+        """The loaded engine for `adapter`'s profile and a --models DIR (None: the catalog). Slow the
+        first time (model loading); raises the allocator's or the model store's one-line errors."""
+        ...
+
+    def transcode(self, request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
+        """request.target's frames through `process` into request.output (temp file, then rename),
+        honouring trim, encoder, quality and audio. `progress` is called on the caller's thread and
+        may raise to stop."""
+        ...
 
 
 def tuned_threads() -> int:
@@ -27,6 +62,10 @@ def tuned_threads() -> int:
 
 
 class InProcessAdapter(EngineAdapter):
+    def __init__(self, config: EngineConfig, runtime: InProcessRuntime | None = None) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
     def load_options(self, base: LoadOptions) -> LoadOptions:
         """`base` (models folder, caches) with this engine's profile applied."""
         profile = self.config.profile
@@ -71,13 +110,78 @@ class InProcessAdapter(EngineAdapter):
                 note = f"{', '.join(missing)} not available in this onnxruntime build: runs on the CPU"
         return Availability(True, note, f"onnxruntime {onnxruntime.__version__}")
 
-    def run(self, request: SwapRequest, progress: ProgressCallback, host: InProcessHost | None = None) -> SwapResult:
-        if host is None:
-            raise EngineUnavailable(f"{self.name} runs inside SwapCast: it needs the app's offline runner")
-        return host.run_in_process(self, request, progress)
-
-    def create_engine(self) -> BuiltinEngine:
-        """A new, unloaded built-in engine; load it with load_options(base). (Imported here: onnxruntime is heavy.)"""
+    def create_engine(self) -> Engine:
+        """A new, unloaded engine; load it with load_options(base). (Imported here: onnxruntime is heavy.)"""
         from engines.builtin.engine import BuiltinEngine
 
         return BuiltinEngine()
+
+    # ---- one target ------------------------------------------------------------------------
+    def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
+        runtime = self.runtime
+        if runtime is None:
+            raise EngineUnavailable(f"{self.name} runs inside SwapCast: it needs the app's engine runtime")
+        engine = _guarded(lambda: runtime.engine(self, request.models), request.output)
+        warnings: list[str] = []
+        context = self._context(engine, request, warnings)
+        if request.mode is Mode.IMAGE_TO_IMAGE:
+            warnings += _guarded(lambda: _swap_image(engine, context, request), request.output)
+            progress(1, 1)
+            return SwapResult(request.output, self.name, 1, tuple(warnings))
+        outcome = _guarded(lambda: runtime.transcode(request, lambda frames: engine.process_batch(frames, context),
+                                                     progress), request.output)
+        warnings += outcome.warnings
+        without = int(context.stream_state.get(FRAMES_WITHOUT_FACE, 0))  # type: ignore[call-overload]
+        if without >= outcome.frames > 0:
+            warnings.append(f"{request.target.name}: no face found in any frame; the output has the input's frames")
+        elif without:
+            warnings.append(f"{request.target.name}: no face in {without} of {outcome.frames} frames")
+        return SwapResult(request.output, self.name, outcome.frames, tuple(warnings))
+
+    def _context(self, engine: Engine, request: SwapRequest, warnings: list[str]) -> SwapContext:
+        """The request's sources, face mode and options as a SwapContext; a source problem is a
+        SourceError (it fails the whole job, whatever the engine)."""
+        enhance = request.enhance and self.allows_enhance
+        if request.enhance and not enhance:
+            warnings.append(f"{self.name} has no enhancer: --enhance was ignored")
+        try:
+            # Identities are cached by the photos' content, so later targets of a job cost nothing here.
+            identity = _guarded(lambda: engine.identity(list(request.sources), face_index=request.source_face),
+                                request.output)
+            references = []
+            if request.faces is FaceSelection.REFERENCE and request.reference is not None:
+                references = [_guarded(lambda: engine.identity([request.reference]), request.output)]  # type: ignore[list-item]
+        except OutputError:
+            raise
+        except InputError as error:
+            raise SourceError(error.problem, error.fix) from error
+        for source, count in zip(request.sources, identity.faces_in_sources):
+            if count > 1 and request.source_face is None:
+                warnings.append(f"{Path(source).name}: {count} faces found, used the largest "
+                                "(pick another with --source-face N)")
+        return SwapContext(identities=[identity], selection=request.faces, references=references, enhance=enhance,
+                           enhance_blend=request.enhance_blend, smoothing=True, on_error="raise", in_place=True)
+
+
+def _swap_image(engine: Engine, context: SwapContext, request: SwapRequest) -> list[str]:
+    from engines.imaging import read_image, write_image_atomic
+    from engines.metadata import output_tags
+
+    image = read_image(request.target)
+    result = engine.process(image, context)
+    request.output.parent.mkdir(parents=True, exist_ok=True)
+    write_image_atomic(request.output, result, output_tags())
+    if int(context.stream_state.get(FRAMES_WITHOUT_FACE, 0)):  # type: ignore[call-overload]
+        return [f"{request.target.name}: no face found; the output is the unchanged image"]
+    return []
+
+
+def _guarded(work: Callable[[], T], output: Path) -> T:
+    """Engine and runtime failures → the job's error classes; the rest re-raised for the manager."""
+    try:
+        return work()
+    except Exception as error:  # noqa: BLE001 — sorted by classify(); JobInterrupted (BaseException) passes
+        sorted_error = classify(error, output)
+        if sorted_error is None or sorted_error is error:
+            raise
+        raise sorted_error from error

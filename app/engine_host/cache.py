@@ -1,4 +1,5 @@
-"""Loaded engines, the engine manager and the memory allocator, shared by the jobs of a process.
+"""Loaded engines, the engine manager and the memory allocator, shared by everything in a process
+(offline jobs, the live session, the studio).
 
 Loading costs seconds with real models; onnxruntime sessions are thread-safe and all per-stream
 state lives in the SwapContext, so jobs share a loaded engine (one per models folder and profile)
@@ -7,7 +8,8 @@ NVML, RAM from psutil) and refuses with a message instead of crashing. With the 
 "release_after_job" the runner releases everything when a job ends.
 
 The engine settings come from, in order: SWAPCAST_INTEGRATIONS=FILE, <settings>/integrations.json,
-the shipped resources/integrations.json. The manager is rebuilt when that file changes.
+the shipped resources/integrations.json. The manager is rebuilt when that file changes. It gets
+an InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets like any engine.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import threading
 from pathlib import Path
 
 from engines.allocator import MemoryReading, ResourceAllocator
-from engines.base import EngineHealth, LoadOptions
-from engines.builtin.engine import BuiltinEngine
+from engines.base import Engine, EngineHealth, LoadOptions
+from engines.external.base import ProgressCallback, SwapRequest
 from engines.external.config import IntegrationsConfig, default_integrations_path, load_integrations
+from engines.external.inprocess import BatchFn, InProcessAdapter, VideoOutcome
 from engines.manager import EngineManager
 
 from app.paths import MODELS_ENV, user_paths
@@ -30,7 +33,7 @@ MIB = 1024**2
 
 _EngineKey = tuple[str, tuple[object, ...]]
 
-_engines: dict[_EngineKey, BuiltinEngine] = {}
+_engines: dict[_EngineKey, Engine] = {}
 _owners: dict[_EngineKey, str] = {}  # which engine entry (builtin, builtin-lite) loaded it
 _lock = threading.RLock()
 _manager: tuple[tuple[str, int, int], EngineManager] | None = None
@@ -61,7 +64,7 @@ def shared_manager() -> EngineManager:
         stamp = (str(path), 0, 0)  # load_integrations says what is wrong with it
     with _lock:
         if _manager is None or _manager[0] != stamp:
-            manager = EngineManager(load_integrations(path))
+            manager = EngineManager(load_integrations(path), runtime=AppRuntime())
             if _manager is not None:
                 _manager[1].close()
             _manager = (stamp, manager)
@@ -121,8 +124,10 @@ def _key(models: str | None, options: LoadOptions) -> _EngineKey:
     return folder, tuning
 
 
-def shared_engine(models: str | None, options: LoadOptions | None = None, owner: str = "builtin") -> BuiltinEngine:
-    """The loaded engine for a models folder and a profile's options; loads it (memory permitting)."""
+def shared_engine(models: str | None, options: LoadOptions | None = None, owner: str = "builtin",
+                  adapter: InProcessAdapter | None = None) -> Engine:
+    """The loaded engine for a models folder and a profile's options; loads it (memory permitting).
+    `adapter` makes it (default: the built-in engine's)."""
     options = options or base_options(models)
     key = _key(models, options)
     with _lock:
@@ -134,7 +139,7 @@ def shared_engine(models: str | None, options: LoadOptions | None = None, owner:
 
             store = ModelStore.resolve(options.models_dir or user_paths().models, options.models_override)
             allocator.admit(token, allocator.plan(store, options), label=owner)  # MemoryRefused / MemoryBusy
-            engine = BuiltinEngine()
+            engine = adapter.create_engine() if adapter is not None else _builtin_engine()
             try:
                 engine.load(options)
             except BaseException:
@@ -145,12 +150,30 @@ def shared_engine(models: str | None, options: LoadOptions | None = None, owner:
         return engine
 
 
-def live_engine(models: str | None) -> tuple[str, BuiltinEngine]:
+def _builtin_engine() -> Engine:
+    from engines.builtin.engine import BuiltinEngine
+
+    return BuiltinEngine()
+
+
+def live_engine(models: str | None) -> tuple[str, Engine]:
     """The engine for live mode: the best in-process entry of integrations.json (builtin, or the
     lite profile when it is preferred), loaded with its profile. (name, engine)."""
     adapter = shared_manager().live_adapter()
     options = adapter.load_options(base_options(models))
-    return adapter.name, shared_engine(models, options, owner=adapter.name)
+    return adapter.name, shared_engine(models, options, owner=adapter.name, adapter=adapter)
+
+
+class AppRuntime:
+    """engines.external.inprocess.InProcessRuntime: the shared engine cache and app/media's video pipeline."""
+
+    def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
+        return shared_engine(models, adapter.load_options(base_options(models)), owner=adapter.name, adapter=adapter)
+
+    def transcode(self, request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
+        from .video import swap_video  # PyAV loads only when a video is swapped
+
+        return swap_video(request, process, progress)
 
 
 def loaded_health(owner: str) -> EngineHealth | None:
