@@ -106,13 +106,38 @@ def test_a_job_of_a_worker_killed_mid_job_is_recovered_and_completed(tmp_path: P
         assert orphan.state is JobState.PROCESSING and orphan.worker_id is not None
         assert str(victim.pid) in orphan.worker_id
 
-        # A new worker waits for the dead one's lease to run out, then takes the job over.
+        # A new worker takes the job over (at once: the dead worker was on this host).
         rescuer = Worker(store, FakeRunner(frames=3), poll_s=0.01, lease_s=0.5)
         job = rescuer.run_job(job_id, timeout=WAIT_S)
     assert job.state is JobState.COMPLETED and job.attempts == 2
     assert job.worker_id == rescuer.worker_id
-    assert any("stopped responding" in warning for warning in job.warnings)
+    assert any("process ended" in warning for warning in job.warnings)
     assert not log.exists()  # the killed worker never finished it
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_worker_started_after_a_kill_9_takes_the_dead_workers_job_at_once(tmp_path: Path) -> None:
+    db, log, go = tmp_path / "jobs.sqlite3", tmp_path / "runs.log", tmp_path / "go"
+    with JobStore(db) as store:
+        job_id = store.add(make_spec("ok", "long")).id
+        go.touch()
+        victim = start_worker(tmp_path, db, log, go, "slow:3600")  # an hour-long lease
+        try:
+            wait_until(lambda: store.get(job_id).progress.done > 0)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=WAIT_S)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+            victim.communicate()
+        assert store.get(job_id).state is JobState.PROCESSING  # the dead worker still "holds" it
+
+        # What `swapcast worker` does when restarted: it must not say "no pending jobs" for an hour.
+        rescuer = Worker(store, FakeRunner(frames=3), poll_s=0.01)
+        finished = rescuer.run_until_empty()
+    assert [(job.id, job.state) for job in finished] == [(job_id, JobState.COMPLETED)]
+    assert finished[0].attempts == 2 and finished[0].worker_id == rescuer.worker_id
+    assert any("process ended" in warning for warning in finished[0].warnings)
 
 
 # `swapcast worker --forever` with the FakeRunner in place of the real one.
