@@ -13,12 +13,16 @@ Concurrency model:
   job. Leases compare Unix times, so workers on other machines need synchronised clocks.
 - The job also records the process that claimed it (host, pid, start time: ownership.py). On the
   same host, recover_stale() re-queues the job of a process that no longer exists at once.
+- A job that leaves PROCESSING (settled, released, recovered) leaves no partial output files: the
+  ones present are listed inside the transaction, while no other worker can hold the job, and
+  deleted after the commit (partials.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -31,6 +35,7 @@ from typing import Any
 
 from engines.errors import InputError
 
+from . import partials
 from .database import job_from_row, make_private_folder, open_database
 from .errors import JobNotFound, JobStateError
 from .events import EventBus, EventKind, JobEvent
@@ -45,6 +50,7 @@ _FRESH_ATTEMPT = (
 )
 
 _JobList = list[Job]  # `list` is also a method name of JobStore
+_log = logging.getLogger(__name__)
 
 
 class _Keep(Enum):
@@ -95,6 +101,7 @@ class JobStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._doomed: list[Path] = []  # partial files to delete once the transaction commits
         make_private_folder(self.path.parent)
         self._connection()  # open and migrate now, so a bad file is reported at once
 
@@ -116,6 +123,7 @@ class JobStore:
         events: list[JobEvent] = []
         with self._lock:
             conn = self._connection()
+            self._doomed = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn, events
@@ -124,6 +132,10 @@ class JobStore:
                 if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                doomed, self._doomed = self._doomed, []
+        for path in partials.remove(doomed):
+            _log.info("removed the partial file %s of a stopped job", path)
         if self.events is not None:
             for event in events:
                 self.events.publish(event)
@@ -284,6 +296,7 @@ class JobStore:
             if job is None:
                 return None
             merged = list(dict.fromkeys([*job.warnings, *(_one_line(w) for w in warnings)]))
+            self._forget_partials(conn, job)
             conn.execute(
                 "UPDATE jobs SET state = 'COMPLETED', output = ?, warnings = ?, finished_at = ?,"
                 " updated_at = ?, eta_s = 0, lease_expires_at = NULL, error = NULL WHERE id = ?",
@@ -309,6 +322,7 @@ class JobStore:
             job = self._running_in(conn, job_id, worker_id)
             if job is None:
                 return None
+            self._forget_partials(conn, job)
             if job.cancel_requested:
                 self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             elif transient and job.attempts < job.max_attempts:
@@ -325,8 +339,10 @@ class JobStore:
         """The runner stopped after a cancel request: PROCESSING → CANCELLED."""
         now = self.clock()
         with self._write() as (conn, events):
-            if self._running_in(conn, job_id, worker_id) is None:
+            job = self._running_in(conn, job_id, worker_id)
+            if job is None:
                 return None
+            self._forget_partials(conn, job)
             self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             job = self._get_in(conn, job_id)
             events.append(JobEvent.from_job(job, EventKind.STATE))
@@ -340,6 +356,7 @@ class JobStore:
             job = self._running_in(conn, job_id, worker_id)
             if job is None:
                 return None
+            self._forget_partials(conn, job)
             if job.cancel_requested:
                 self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             else:
@@ -425,6 +442,7 @@ class JobStore:
                 if not (expired or gone):
                     continue
                 stale = job_from_row(row)
+                self._forget_partials(conn, stale)
                 how = "'s process ended" if gone else " stopped responding"
                 note = f"attempt {stale.attempts}: worker {stale.worker_id}{how}"
                 if stale.cancel_requested:
@@ -471,6 +489,15 @@ class JobStore:
             return Lease.LOST
         row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.OWNED
+
+    def _forget_partials(self, conn: sqlite3.Connection, job: Job) -> None:
+        """`job` is leaving PROCESSING: its partial files go once the transaction commits. Outputs
+        that another running job also writes (the same -o with --overwrite) are left alone."""
+        others = conn.execute(
+            "SELECT spec FROM jobs WHERE state = 'PROCESSING' AND id != ?", (job.id,)
+        ).fetchall()
+        busy = {path for row in others for path in JobSpec.from_json(row["spec"]).destinations()}
+        self._doomed += partials.partial_files(d for d in job.spec.destinations() if d not in busy)
 
     def _requeue(
         self,
