@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from app.cli.main import main
 from app.jobs import worker as worker_module
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
+from app.media.synth import make_clip
 from test_jobs_fakes import FakeRunner
 
 
-@pytest.fixture()
-def media(tmp_path: Path) -> Path:
-    """A folder with a source photo, a video and an image target (contents do not matter here)."""
-    folder = tmp_path / "media"
-    folder.mkdir()
-    for name in ("face.jpg", "clip.mp4", "still.png", "ref.jpg"):
-        (folder / name).write_bytes(b"x")
+@pytest.fixture(scope="module")
+def media_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real (tiny) photos and a video, made once: `jobs add` checks what the files are."""
+    folder = tmp_path_factory.mktemp("media-files")
+    picture = np.full((16, 16, 3), 128, np.uint8)
+    for name in ("face.jpg", "still.png", "ref.jpg"):
+        cv2.imwrite(str(folder / name), picture)
+    make_clip(folder / "clip.mp4", frames=2, width=32, height=32)
     (folder / "notes.txt").write_text("not media")
     return folder
+
+
+@pytest.fixture()
+def media(tmp_path: Path, media_files: Path) -> Path:
+    """A folder of this test's own with a source photo, a video and an image target."""
+    folder = tmp_path / "media"
+    shutil.copytree(media_files, folder)
+    return folder
+
+
+def copy_of(media: Path, name: str, as_name: str) -> Path:
+    """A copy of one of the media files under a name the FakeRunner reads (e.g. permanent-x.mp4)."""
+    path = media / as_name
+    shutil.copyfile(media / name, path)
+    return path
 
 
 @pytest.fixture()
@@ -176,8 +196,7 @@ def test_worker_runs_the_queue_with_the_runner_factory(
 
 
 def test_worker_exits_1_when_a_job_failed(media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]) -> None:
-    permanent = media / "permanent-x.mp4"
-    permanent.write_bytes(b"x")
+    permanent = copy_of(media, "clip.mp4", "permanent-x.mp4")
     assert main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(permanent), "-o", str(media / "o.mp4")]) == 0
     assert main(["worker"]) == 1
     captured = capsys.readouterr()
@@ -206,3 +225,82 @@ def test_rerunning_a_completed_job_can_replace_its_output(
     with JobStore() as store:
         job = store.get(1)
     assert job.state is JobState.PENDING and job.spec.overwrite is True
+
+
+def test_swap_says_why_a_job_failed_once(media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]) -> None:
+    permanent = copy_of(media, "clip.mp4", "permanent-x.mp4")
+    code = main(["swap", "-s", str(media / "face.jpg"), "-t", str(permanent), "-o", str(media / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("no face found in permanent-x.mp4") == 1, err
+    assert "swapcast: error: job 1 failed: no face found in permanent-x.mp4" in err
+
+
+def test_swap_says_where_the_output_went_and_each_warning_once(
+    media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = copy_of(media, "clip.mp4", "warn-x.mp4")
+    output = media / "o.mp4"
+    assert main(["swap", "-s", str(media / "face.jpg"), "-t", str(target), "-o", str(output)]) == 0
+    captured = capsys.readouterr()
+    both = captured.out + captured.err
+    assert both.count(str(output)) == 2, both  # "job 1 queued: … → OUTPUT", then "done: OUTPUT"
+    assert both.count("no face in frame 2") == 1 and both.count("audio track dropped") == 1, both
+    assert f"done: {output}" in captured.out
+
+
+LONG_ERROR = (
+    "inswapper_128.onnx is missing from /home/someone/.local/share/swapcast/models — run `swapcast models "
+    "download inswapper_128`, or download https://huggingface.co/ezioruan/inswapper_128.onnx/resolve/main/"
+    "inswapper_128.onnx and put it into /home/someone/.local/share/swapcast/models as inswapper_128.onnx"
+)
+
+
+def test_list_shows_what_failed_and_the_fix_in_one_short_note_and_the_rest_on_demand(
+    media: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(media, "-o", str(media / "a.mp4"))
+    with JobStore() as store:
+        store.claim("w1", 30)
+        store.fail(1, LONG_ERROR, transient=False)
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    note = row.split("a.mp4", 1)[1].strip()
+    assert note.startswith("inswapper_128.onnx is missing") and "swapcast models download inswapper_128" in note
+    assert "https://" not in note and len(note) <= 140, note  # never cut mid-URL
+    assert "jobs show 1" in note  # where the rest is
+    assert main(["jobs", "list", "--verbose"]) == 0
+    assert LONG_ERROR in capsys.readouterr().out
+    assert main(["jobs", "show", "1"]) == 0
+    assert LONG_ERROR in capsys.readouterr().out
+
+
+def test_a_target_without_any_stream_is_refused_in_plain_words(tmp_path: Path) -> None:
+    from app.media.probe import probe
+    from engines.errors import InputError
+
+    metadata_only = tmp_path / "metadata.mp4"  # ffmpeg reads it as a container with no streams
+    metadata_only.write_text(";FFMETADATA1\ntitle=x\n")
+    with pytest.raises(InputError) as caught:
+        probe(metadata_only)
+    assert "has no video stream (no streams at all)" in caught.value.one_line()
+    assert "only no streams" not in caught.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "no engine can swap video now (builtin: det_10g.onnx is missing from /x/models — run `swapcast models "
+            "download det_10g`; builtin-lite: resting 30 s after 2 failure(s) (boom)) — enable or fix one in "
+            "integrations.json; `swapcast engines` says why each is unavailable",
+            "no engine can swap video now — enable or fix one in integrations.json",
+        ),
+        ("no face found in clip.mp4", "no face found in clip.mp4"),
+    ],
+)
+def test_a_brief_error_keeps_what_failed_and_the_first_fix(error: str, expected: str) -> None:
+    from app.jobs.errors import brief
+
+    assert brief(error) == expected

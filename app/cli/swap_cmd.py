@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         executor = LocalExecutor(store, worker_module.default_runner_factory, workers=1)
         relay = _OtherWorkerRelay(store, bus, job.id)
         relay.start()
+        # How the job ended is said once, below, not also by the view.
+        view = JobProgressView(final_lines=False)
         try:
-            _, interrupted = run_in_foreground(executor, events, JobProgressView(), job_ids=[job.id])
+            _, interrupted = run_in_foreground(executor, events, view, job_ids=[job.id])
         finally:
             relay.stop()
         if interrupted:
@@ -81,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
         job = store.get(job.id)
     if job.state is JobState.COMPLETED:
         for warning in job.warnings:
-            print(f"warning: {warning}")
+            if (job.id, warning) not in view.warnings_shown:  # those came as the job ran
+                print(f"warning: {warning}")
         print(f"done: {job.output}")
         return 0
     if job.state is JobState.CANCELLED:
         return fail(f"job {job.id} was cancelled", 130)
-    return fail(job.error or f"job {job.id} ended as {job.state.value}", 1)
+    return fail(f"job {job.id} failed: {job.error}" if job.error else f"job {job.id} ended as {job.state.value}", 1)
