@@ -46,6 +46,13 @@ def copy_of(media: Path, name: str, as_name: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def models_present(swapcast_home: Path, kit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The generated models stand for the user's: `jobs add` refuses jobs the engine cannot run."""
+    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+    return kit_dir
+
+
 @pytest.fixture()
 def fake_runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     runner = FakeRunner(frames=3)
@@ -64,13 +71,13 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_add_queues_a_job_with_absolute_paths_and_every_option(
-    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    media: Path, kit_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(media)
     code = main([
         "jobs", "add", "-s", "face.jpg", "-t", "clip.mp4", "-o", "out.mp4", "--enhance",
         "--reference", "ref.jpg", "--source-face", "1", "--trim", "2", "7.5", "--quality", "70",
-        "--encoder", "libx265", "--no-audio", "--overwrite", "--models", str(tmp_path), "--json",
+        "--encoder", "libx265", "--no-audio", "--overwrite", "--models", str(kit_dir), "--json",
     ])
     assert code == 0
     created = json.loads(capsys.readouterr().out)
@@ -80,7 +87,7 @@ def test_add_queues_a_job_with_absolute_paths_and_every_option(
     assert spec.output == str(media / "out.mp4") and spec.reference == str(media / "ref.jpg")
     assert spec.faces == "reference"  # implied by --reference
     assert (spec.enhance, spec.source_face, spec.trim, spec.quality) == (True, 1, (2.0, 7.5), 70)
-    assert (spec.encoder, spec.audio, spec.overwrite, spec.models) == ("libx265", False, True, str(tmp_path))
+    assert (spec.encoder, spec.audio, spec.overwrite, spec.models) == ("libx265", False, True, str(kit_dir))
 
 
 def test_add_expands_a_target_folder_to_its_media_files(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,3 +311,61 @@ def test_a_brief_error_keeps_what_failed_and_the_first_fix(error: str, expected:
     from app.jobs.errors import brief
 
     assert brief(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-s", "MEDIA/clip.mp4", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png"],
+         "the source face clip.mp4 is a video; a job takes the face from a photo — give a photo of the face"),
+        (["-s", "MEDIA/fake.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png"],
+         "the source face fake.jpg is not a picture SwapCast can read — give a photo"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png", "--reference", "MEDIA/clip.mp4"],
+         "the reference face clip.mp4 is a video"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/notes.txt", "-o", "MEDIA/o.png"],
+         "the target notes.txt is not an image or a video SwapCast handles — give a file ending in one of"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/fake.jpg", "-o", "MEDIA/o.png"],
+         "the target fake.jpg is not a picture SwapCast can read"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.mp4"],
+         "the output o.mp4 is not an image, but the target still.png is — end -o with .png"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.png"],
+         "the output o.png is not a video, but the target clip.mp4 is — end -o with .mp4"),
+    ],
+)
+@pytest.mark.parametrize("command", ["jobs add", "swap"])
+def test_a_job_that_could_never_run_is_refused_when_queued(
+    media: Path, fake_runner: FakeRunner, command: str, args: list[str], expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (media / "fake.jpg").write_text("a text file named like a photo")
+    argv = [arg.replace("MEDIA", str(media)) for arg in args]
+    assert main([*command.split(), *argv]) == 2
+    assert expected in one_error_line(capsys)
+    with JobStore() as store:
+        assert store.list() == []  # nothing queued
+    assert fake_runner.calls == []
+
+
+@pytest.mark.parametrize("command", ["jobs add", "swap"])
+def test_without_models_a_job_for_the_built_in_engine_is_refused_with_the_download_command(
+    media: Path, monkeypatch: pytest.MonkeyPatch, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SWAPCAST_MODELS")  # the user's models folder, empty
+    argv = ["-s", str(media / "face.jpg"), "-t", str(media / "clip.mp4"), "-o", str(media / "o.mp4")]
+    assert main([*command.split(), *argv]) == 2
+    line = one_error_line(capsys)
+    assert "the built-in engine cannot run without" in line and "inswapper_128.onnx" in line
+    assert "swapcast models download --all" in line
+    with JobStore() as store:
+        assert store.list() == []
+
+
+def test_without_built_in_models_a_job_an_external_engine_may_run_is_queued(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from standins.helpers import builtin_entry, facefusion_entry, write_integrations
+
+    monkeypatch.delenv("SWAPCAST_MODELS")
+    engines = {"builtin": builtin_entry(), "facefusion": facefusion_entry()}
+    monkeypatch.setenv("SWAPCAST_INTEGRATIONS", str(write_integrations(tmp_path, engines)))
+    assert add(media, "-o", str(media / "o.mp4")) == 0  # whether FaceFusion is up is known only when it runs

@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, format_eta
 from app.jobs.errors import brief
@@ -83,6 +84,7 @@ def open_store() -> JobStore:
 
 def cmd_add(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # InputError → one line, exit 2 (before anything is queued)
+    check_runnable(spec)  # a job that could never run is refused now, not failed later
     with open_store() as store:
         job = store.add(spec)
     if args.json:

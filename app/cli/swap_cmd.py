@@ -12,6 +12,7 @@ import socket
 import threading
 
 from app.jobs import worker as worker_module
+from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, run_in_foreground
 from app.jobs.events import EventBus, EventKind, JobEvent
@@ -63,6 +64,7 @@ class _OtherWorkerRelay(threading.Thread):
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # one-line errors for missing files and bad options, before queueing
+    check_runnable(spec)  # a job that could never run is refused now, not failed later
     bus = EventBus()
     with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:
         job = store.add(spec)
