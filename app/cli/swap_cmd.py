@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         executor = LocalExecutor(store, worker_module.default_runner_factory, workers=1)
         relay = _OtherWorkerRelay(store, bus, job.id)
         relay.start()
-        # How the job ended is said once, below, not also by the view.
-        view = JobProgressView(final_lines=False)
+        # Warnings and how the job ended are said once, below, not also by the view.
+        view = JobProgressView(caller_sums_up=True)
         try:
             _, interrupted = run_in_foreground(executor, events, view, job_ids=[job.id])
         finally:
@@ -85,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
         job = store.get(job.id)
     if job.state is JobState.COMPLETED:
         for warning in job.warnings:
-            if (job.id, warning) not in view.warnings_shown:  # those came as the job ran
-                print(f"warning: {warning}")
+            print(f"warning: {warning}")
         print(f"done: {job.output}")
         return 0
     if job.state is JobState.CANCELLED:

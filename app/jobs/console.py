@@ -30,20 +30,19 @@ def format_eta(seconds: float | None) -> str:
 class JobProgressView:
     """Feed it JobEvents (from a Subscription or watch()) on one thread."""
 
-    def __init__(self, file: TextIO | None = None, bars: bool | None = None, final_lines: bool = True) -> None:
+    def __init__(self, file: TextIO | None = None, bars: bool | None = None, caller_sums_up: bool = False) -> None:
         """`bars`: draw bars (True), only lines (False), or bars only on a terminal (None).
-        `final_lines`: print a line when a job completes, fails or is cancelled (False: the caller
-        says how its job ended itself, as `swapcast swap` does — once)."""
+        `caller_sums_up`: the caller prints each job's warnings and how it ended itself, as
+        `swapcast swap` does, so the view shows only progress and retries (nothing is said twice)."""
         self.file = file or sys.stderr
         self._bars_enabled = bars if bars is not None else self.file.isatty()
-        self._final_lines = final_lines
+        self._caller_sums_up = caller_sums_up
         self._bars: dict[int, Any] = {}
-        self.warnings_shown: set[tuple[int, str]] = set()  # (job id, message), so a caller can skip them
 
     def handle(self, event: JobEvent) -> None:
         if event.kind is EventKind.WARNING:
-            self.warnings_shown.add((event.job_id, event.message or ""))
-            self._line(f"job {event.job_id}: warning: {event.message}")
+            if not self._caller_sums_up:
+                self._line(f"job {event.job_id}: warning: {event.message}")
             return
         if event.kind is EventKind.REMOVED:
             self._close_bar(event.job_id)
@@ -55,7 +54,7 @@ class JobProgressView:
         if event.kind is not EventKind.STATE:
             return
         self._close_bar(event.job_id)
-        if event.state.is_final and not self._final_lines:
+        if event.state.is_final and self._caller_sums_up:
             return
         line = {
             JobState.COMPLETED: f"job {event.job_id} completed: {event.message}",
