@@ -86,8 +86,8 @@ def open_database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             conn.close()
         if isinstance(error, OSError):
             raise JobStoreError(
-                f"the jobs database {path} cannot be created ({error.strerror or error})",
-                "check that its folder exists and that you can write to it",
+                f"the jobs database {path} cannot be opened ({error.strerror or error})",
+                "check that you can read and write it and its folder",
             ) from error
         if not isinstance(error, sqlite3.DatabaseError):
             raise
@@ -111,6 +111,8 @@ def make_private(path: Path) -> None:
             if stat.S_IMODE(file.stat().st_mode) & 0o077:
                 file.chmod(FILE_MODE)
         except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file (a shared queue): not ours to change
             pass
 
 

@@ -54,12 +54,12 @@ _log = logging.getLogger(__name__)
 
 
 class _Keep(Enum):
-    """`error=KEEP`: leave the job's error as it is (None would clear it)."""
+    """`error=_KEEP`: leave the job's error as it is (None would clear it)."""
 
     KEEP = "keep"
 
 
-KEEP = _Keep.KEEP
+_KEEP = _Keep.KEEP
 
 
 class Lease(str, Enum):
@@ -507,7 +507,7 @@ class JobStore:
         *,
         at: float,
         attempts: int | None = None,
-        error: str | None | _Keep = KEEP,
+        error: str | None | _Keep = _KEEP,
         warnings: list[str] | None = None,
     ) -> None:
         """Back to PENDING, claimable from `at`, no longer held by any worker: the one way a job
