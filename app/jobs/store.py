@@ -459,6 +459,16 @@ class JobStore:
                 events.append(JobEvent.from_job(job, EventKind.STATE))
         return recovered
 
+    def has_orphans(self) -> bool:
+        """Whether a PROCESSING job's process is gone from this host: a read, cheap enough for
+        a worker to ask at every poll (recover_stale() takes the write lock)."""
+        here = this_process()
+        rows = self._read_rows(
+            "SELECT worker_host, worker_pid, worker_started_at FROM jobs"
+            " WHERE state = 'PROCESSING' AND worker_host = ?", (here.host,),
+        )
+        return any(holder is not None and holder.is_gone(here) for holder in map(_holder, rows))
+
     # --- helpers (called inside a write transaction) ----------------------------------------------
 
     def _find_in(self, conn: sqlite3.Connection, job_id: int) -> Job | None:
