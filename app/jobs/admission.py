@@ -1,5 +1,6 @@
-"""Can this job ever run? Checked when it is queued (`swapcast jobs add`, `swapcast swap`, and the
-studio's add-job dialog), so a job that would only fail later is refused at once, with the fix.
+"""Can this job ever run? Checked when it is queued (`swapcast jobs add`, `swapcast swap`; no Qt, so
+the studio's add-job dialog can call it too), so a job that would only fail later is refused at
+once, with the fix.
 
 check_runnable() takes a JobSpec whose paths spec_from_args already made absolute and checked to
 exist. It looks at what is cheap and certain: the files' kinds (a video given as the face photo,
