@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from app.cli.main import main
 from app.jobs import worker as worker_module
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
+from app.media.synth import make_clip
 from test_jobs_fakes import FakeRunner
 
 
-@pytest.fixture()
-def media(tmp_path: Path) -> Path:
-    """A folder with a source photo, a video and an image target (contents do not matter here)."""
-    folder = tmp_path / "media"
-    folder.mkdir()
-    for name in ("face.jpg", "clip.mp4", "still.png", "ref.jpg"):
-        (folder / name).write_bytes(b"x")
+@pytest.fixture(scope="module")
+def media_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real (tiny) photos and a video, made once: `jobs add` checks what the files are."""
+    folder = tmp_path_factory.mktemp("media-files")
+    picture = np.full((16, 16, 3), 128, np.uint8)
+    for name in ("face.jpg", "still.png", "ref.jpg"):
+        cv2.imwrite(str(folder / name), picture)
+    make_clip(folder / "clip.mp4", frames=2, width=32, height=32)
     (folder / "notes.txt").write_text("not media")
     return folder
+
+
+@pytest.fixture()
+def media(tmp_path: Path, media_files: Path) -> Path:
+    """A folder of this test's own with a source photo, a video and an image target."""
+    folder = tmp_path / "media"
+    shutil.copytree(media_files, folder)
+    return folder
+
+
+def copy_of(media: Path, name: str, as_name: str) -> Path:
+    """A copy of one of the media files under a name the FakeRunner reads (e.g. permanent-x.mp4)."""
+    path = media / as_name
+    shutil.copyfile(media / name, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def models_present(swapcast_home: Path, kit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The generated models stand for the user's: `jobs add` refuses jobs the engine cannot run."""
+    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+    return kit_dir
 
 
 @pytest.fixture()
@@ -44,13 +71,13 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_add_queues_a_job_with_absolute_paths_and_every_option(
-    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    media: Path, kit_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(media)
     code = main([
         "jobs", "add", "-s", "face.jpg", "-t", "clip.mp4", "-o", "out.mp4", "--enhance",
         "--reference", "ref.jpg", "--source-face", "1", "--trim", "2", "7.5", "--quality", "70",
-        "--encoder", "libx265", "--no-audio", "--overwrite", "--models", str(tmp_path), "--json",
+        "--encoder", "libx265", "--no-audio", "--overwrite", "--models", str(kit_dir), "--json",
     ])
     assert code == 0
     created = json.loads(capsys.readouterr().out)
@@ -60,7 +87,7 @@ def test_add_queues_a_job_with_absolute_paths_and_every_option(
     assert spec.output == str(media / "out.mp4") and spec.reference == str(media / "ref.jpg")
     assert spec.faces == "reference"  # implied by --reference
     assert (spec.enhance, spec.source_face, spec.trim, spec.quality) == (True, 1, (2.0, 7.5), 70)
-    assert (spec.encoder, spec.audio, spec.overwrite, spec.models) == ("libx265", False, True, str(tmp_path))
+    assert (spec.encoder, spec.audio, spec.overwrite, spec.models) == ("libx265", False, True, str(kit_dir))
 
 
 def test_add_expands_a_target_folder_to_its_media_files(media: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -176,8 +203,7 @@ def test_worker_runs_the_queue_with_the_runner_factory(
 
 
 def test_worker_exits_1_when_a_job_failed(media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]) -> None:
-    permanent = media / "permanent-x.mp4"
-    permanent.write_bytes(b"x")
+    permanent = copy_of(media, "clip.mp4", "permanent-x.mp4")
     assert main(["jobs", "add", "-s", str(media / "face.jpg"), "-t", str(permanent), "-o", str(media / "o.mp4")]) == 0
     assert main(["worker"]) == 1
     captured = capsys.readouterr()
@@ -206,3 +232,140 @@ def test_rerunning_a_completed_job_can_replace_its_output(
     with JobStore() as store:
         job = store.get(1)
     assert job.state is JobState.PENDING and job.spec.overwrite is True
+
+
+def test_swap_says_why_a_job_failed_once(media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]) -> None:
+    permanent = copy_of(media, "clip.mp4", "permanent-x.mp4")
+    code = main(["swap", "-s", str(media / "face.jpg"), "-t", str(permanent), "-o", str(media / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("no face found in permanent-x.mp4") == 1, err
+    assert "swapcast: error: job 1 failed: no face found in permanent-x.mp4" in err
+
+
+def test_swap_says_where_the_output_went_and_each_warning_once(
+    media: Path, fake_runner: FakeRunner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = copy_of(media, "clip.mp4", "warn-x.mp4")
+    output = media / "o.mp4"
+    assert main(["swap", "-s", str(media / "face.jpg"), "-t", str(target), "-o", str(output)]) == 0
+    captured = capsys.readouterr()
+    both = captured.out + captured.err
+    assert both.count(str(output)) == 2, both  # "job 1 queued: … → OUTPUT", then "done: OUTPUT"
+    assert both.count("no face in frame 2") == 1 and both.count("audio track dropped") == 1, both
+    assert f"done: {output}" in captured.out
+
+
+LONG_ERROR = (
+    "inswapper_128.onnx is missing from /home/someone/.local/share/swapcast/models — run `swapcast models "
+    "download inswapper_128`, or download https://huggingface.co/ezioruan/inswapper_128.onnx/resolve/main/"
+    "inswapper_128.onnx and put it into /home/someone/.local/share/swapcast/models as inswapper_128.onnx"
+)
+
+
+def test_list_shows_what_failed_and_the_fix_in_one_short_note_and_the_rest_on_demand(
+    media: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add(media, "-o", str(media / "a.mp4"))
+    with JobStore() as store:
+        store.claim("w1", 30)
+        store.fail(1, LONG_ERROR, transient=False)
+    capsys.readouterr()
+    assert main(["jobs", "list"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    note = row.split("a.mp4", 1)[1].strip()
+    assert note.startswith("inswapper_128.onnx is missing") and "swapcast models download inswapper_128" in note
+    assert "https://" not in note and len(note) <= 140, note  # never cut mid-URL
+    assert "jobs show 1" in note  # where the rest is
+    assert main(["jobs", "list", "--verbose"]) == 0
+    assert LONG_ERROR in capsys.readouterr().out
+    assert main(["jobs", "show", "1"]) == 0
+    assert LONG_ERROR in capsys.readouterr().out
+
+
+def test_a_target_without_any_stream_is_refused_in_plain_words(tmp_path: Path) -> None:
+    from app.media.probe import probe
+    from engines.errors import InputError
+
+    metadata_only = tmp_path / "metadata.mp4"  # ffmpeg reads it as a container with no streams
+    metadata_only.write_text(";FFMETADATA1\ntitle=x\n")
+    with pytest.raises(InputError) as caught:
+        probe(metadata_only)
+    assert "has no video stream (no streams at all)" in caught.value.one_line()
+    assert "only no streams" not in caught.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            "no engine can swap video now (builtin: det_10g.onnx is missing from /x/models — run `swapcast models "
+            "download det_10g`; builtin-lite: resting 30 s after 2 failure(s) (boom)) — enable or fix one in "
+            "integrations.json; `swapcast engines` says why each is unavailable",
+            "no engine can swap video now — enable or fix one in integrations.json",
+        ),
+        ("no face found in clip.mp4", "no face found in clip.mp4"),
+    ],
+)
+def test_a_brief_error_keeps_what_failed_and_the_first_fix(error: str, expected: str) -> None:
+    from app.jobs.errors import brief
+
+    assert brief(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-s", "MEDIA/clip.mp4", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png"],
+         "the source face clip.mp4 is a video; a job takes the face from a photo — give a photo of the face"),
+        (["-s", "MEDIA/fake.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png"],
+         "the source face fake.jpg is not a picture SwapCast can read — give a photo"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.png", "--reference", "MEDIA/clip.mp4"],
+         "the reference face clip.mp4 is a video"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/notes.txt", "-o", "MEDIA/o.png"],
+         "the target notes.txt is not an image or a video SwapCast handles — give a file ending in one of"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/fake.jpg", "-o", "MEDIA/o.png"],
+         "the target fake.jpg is not a picture SwapCast can read"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/still.png", "-o", "MEDIA/o.mp4"],
+         "o.mp4: an image target (still.png) cannot be written as '.mp4' — name the output o.png"),
+        (["-s", "MEDIA/face.jpg", "-t", "MEDIA/clip.mp4", "-o", "MEDIA/o.png"],
+         "o.png: a video target (clip.mp4) cannot be written as '.png' — name the output o.mp4"),
+    ],
+)
+@pytest.mark.parametrize("command", ["jobs add", "swap"])
+def test_a_job_that_could_never_run_is_refused_when_queued(
+    media: Path, fake_runner: FakeRunner, command: str, args: list[str], expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (media / "fake.jpg").write_text("a text file named like a photo")
+    argv = [arg.replace("MEDIA", str(media)) for arg in args]
+    assert main([*command.split(), *argv]) == 2
+    assert expected in one_error_line(capsys)
+    with JobStore() as store:
+        assert store.list() == []  # nothing queued
+    assert fake_runner.calls == []
+
+
+@pytest.mark.parametrize("command", ["jobs add", "swap"])
+def test_without_models_a_job_for_the_built_in_engine_is_refused_with_the_download_command(
+    media: Path, monkeypatch: pytest.MonkeyPatch, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SWAPCAST_MODELS")  # the user's models folder, empty
+    argv = ["-s", str(media / "face.jpg"), "-t", str(media / "clip.mp4"), "-o", str(media / "o.mp4")]
+    assert main([*command.split(), *argv]) == 2
+    line = one_error_line(capsys)
+    assert "the built-in engine cannot run without" in line and "inswapper_128.onnx" in line
+    assert "swapcast models download --all" in line
+    with JobStore() as store:
+        assert store.list() == []
+
+
+def test_without_built_in_models_a_job_an_external_engine_may_run_is_queued(
+    media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from standins.helpers import builtin_entry, facefusion_entry, write_integrations
+
+    monkeypatch.delenv("SWAPCAST_MODELS")
+    engines = {"builtin": builtin_entry(), "facefusion": facefusion_entry()}
+    monkeypatch.setenv("SWAPCAST_INTEGRATIONS", str(write_integrations(tmp_path, engines)))
+    assert add(media, "-o", str(media / "o.mp4")) == 0  # whether FaceFusion is up is known only when it runs

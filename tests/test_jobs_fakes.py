@@ -81,6 +81,50 @@ class FakeRunner:
         return RunResult(output=job.spec.output, warnings=warnings)
 
 
+@dataclass
+class VideoRunner:
+    """Writes each job's first target (a real video) to its output through app.media, with its
+    hidden .part temporary, taking `frame_delay_s` per frame; progress from the runner's thread."""
+
+    frame_delay_s: float = 0.0
+
+    def run(self, job: Job, report: ProgressReporter) -> RunResult:
+        from app.media.probe import probe
+        from app.media.transcode import TranscodeOptions, transcode
+
+        target, output = Path(job.spec.targets[0]), job.spec.destinations()[0]
+        total = probe(target).frame_count
+        done = [0]
+        cancel = threading.Event()
+        outcome: dict[str, object] = {}
+
+        def slow(frames: list) -> list:  # type: ignore[type-arg]
+            time.sleep(self.frame_delay_s * len(frames))
+            return frames
+
+        def work() -> None:
+            try:
+                options = TranscodeOptions(overwrite=job.spec.overwrite, batch_size=1, audio=False)
+                outcome["result"] = transcode(target, output, slow, options,
+                                              progress=lambda d, _t: done.__setitem__(0, d), cancel=cancel)
+            except BaseException as error:  # noqa: BLE001 — handed to the runner's thread
+                outcome["error"] = error
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(0.02)
+                report.progress(done[0], total)
+        except BaseException:
+            cancel.set()
+            thread.join()
+            raise
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return RunResult(output=str(output))
+
+
 def _append_line(path: Path, line: str) -> None:
     # One write() of a short line with O_APPEND is atomic, even from several processes.
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -16,7 +16,10 @@ import pytest
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
 from app.jobs.worker import Worker
-from test_jobs_fakes import FakeRunner, make_spec
+from app.jobs.model import JobSpec
+from app.media.probe import probe
+from app.media.synth import make_clip
+from test_jobs_fakes import FakeRunner, VideoRunner, make_spec
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -31,7 +34,7 @@ WORKER_SCRIPT = textwrap.dedent(
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
     from app.jobs.store import JobStore
     from app.jobs.worker import Worker
-    from test_jobs_fakes import FakeRunner
+    from test_jobs_fakes import FakeRunner, VideoRunner
 
     db, log, go, mode = Path(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]), sys.argv[6]
     store = JobStore(db)
@@ -41,6 +44,8 @@ WORKER_SCRIPT = textwrap.dedent(
     if mode == "drain":
         runner = FakeRunner(frames=2, frame_delay_s=0.001, log_path=log)
         Worker(store, runner, poll_s=0.01, progress_interval_s=0.0).run_until_empty()
+    elif mode == "video":  # writes a real video through app.media, slowly; an hour-long lease
+        Worker(store, VideoRunner(frame_delay_s=0.2), poll_s=0.01, lease_s=3600).run_until_empty()
     else:  # "slow": a job that takes minutes, reporting often; a short lease
         runner = FakeRunner(frames=100_000, frame_delay_s=0.01, log_path=log)
         Worker(store, runner, poll_s=0.01, lease_s=float(mode.split(":")[1]), progress_interval_s=0.02).run_until_empty()
@@ -106,13 +111,68 @@ def test_a_job_of_a_worker_killed_mid_job_is_recovered_and_completed(tmp_path: P
         assert orphan.state is JobState.PROCESSING and orphan.worker_id is not None
         assert str(victim.pid) in orphan.worker_id
 
-        # A new worker waits for the dead one's lease to run out, then takes the job over.
+        # A new worker takes the job over (at once: the dead worker was on this host).
         rescuer = Worker(store, FakeRunner(frames=3), poll_s=0.01, lease_s=0.5)
         job = rescuer.run_job(job_id, timeout=WAIT_S)
     assert job.state is JobState.COMPLETED and job.attempts == 2
     assert job.worker_id == rescuer.worker_id
-    assert any("stopped responding" in warning for warning in job.warnings)
+    assert any("process ended" in warning for warning in job.warnings)
     assert not log.exists()  # the killed worker never finished it
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_worker_started_after_a_kill_9_takes_the_dead_workers_job_at_once(tmp_path: Path) -> None:
+    db, log, go = tmp_path / "jobs.sqlite3", tmp_path / "runs.log", tmp_path / "go"
+    with JobStore(db) as store:
+        job_id = store.add(make_spec("ok", "long")).id
+        go.touch()
+        victim = start_worker(tmp_path, db, log, go, "slow:3600")  # an hour-long lease
+        try:
+            wait_until(lambda: store.get(job_id).progress.done > 0)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=WAIT_S)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+            victim.communicate()
+        assert store.get(job_id).state is JobState.PROCESSING  # the dead worker still "holds" it
+
+        # What `swapcast worker` does when restarted: it must not say "no pending jobs" for an hour.
+        rescuer = Worker(store, FakeRunner(frames=3), poll_s=0.01)
+        finished = rescuer.run_until_empty()
+    assert [(job.id, job.state) for job in finished] == [(job_id, JobState.COMPLETED)]
+    assert finished[0].attempts == 2 and finished[0].worker_id == rescuer.worker_id
+    assert any("process ended" in warning for warning in finished[0].warnings)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_worker_killed_mid_video_leaves_no_part_file_once_its_job_is_reclaimed(tmp_path: Path) -> None:
+    db, log, go = tmp_path / "jobs.sqlite3", tmp_path / "runs.log", tmp_path / "go"
+    clip = make_clip(tmp_path / "clip.mp4", frames=40, width=64, height=48).path
+    out = tmp_path / "out"
+    out.mkdir()
+    final = out / "swapped.mp4"
+    with JobStore(db) as store:
+        job_id = store.add(JobSpec(sources=[str(clip)], targets=[str(clip)], output=str(final))).id
+        go.touch()
+        victim = start_worker(tmp_path, db, log, go, "video")
+        try:
+            wait_until(lambda: store.get(job_id).progress.done > 0)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(timeout=WAIT_S)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+            victim.communicate()
+        left = sorted(path.name for path in out.iterdir())
+        assert len(left) == 1 and left[0].startswith(".swapped.") and left[0].endswith(".part.mp4"), left
+        assert not final.exists()  # half a video never appears under the user's name
+
+        rescuer = Worker(store, VideoRunner(), poll_s=0.01)
+        finished = rescuer.run_until_empty()
+    assert [(job.id, job.state) for job in finished] == [(job_id, JobState.COMPLETED)]
+    assert sorted(path.name for path in out.iterdir()) == ["swapped.mp4"]  # the dead worker's .part is gone
+    assert probe(final).frame_count == 40
 
 
 # `swapcast worker --forever` with the FakeRunner in place of the real one.

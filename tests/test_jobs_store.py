@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import psutil
 import pytest
 
+from app.jobs.database import _MIGRATIONS, SCHEMA_VERSION
 from app.jobs.errors import JobNotFound, JobStateError, JobStoreError
 from app.jobs.events import EventBus, EventKind
 from app.jobs.model import JobState
@@ -253,9 +259,27 @@ def test_jobs_survive_closing_and_reopening(tmp_path: Path) -> None:
     connection = sqlite3.connect(path)
     try:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
+        assert connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     finally:
         connection.close()
+
+
+def test_a_version_1_database_is_upgraded_with_its_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    connection = sqlite3.connect(path)
+    for statement in _MIGRATIONS[1]:
+        connection.execute(statement)
+    connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    connection.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    connection.execute(
+        "INSERT INTO jobs (spec, state, max_attempts, created_at, updated_at, next_attempt_at)"
+        " VALUES (?, 'PENDING', 3, 1, 1, 1)", (make_spec("ok", "old").to_json(),),
+    )
+    connection.commit()
+    connection.close()
+    with JobStore(path) as store:
+        assert [job.spec for job in store.list()] == [make_spec("ok", "old")]
+        assert store.claim("w1", 30) is not None  # the new columns are written on claim
 
 
 def test_a_newer_schema_or_a_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -317,3 +341,84 @@ def test_four_threads_with_their_own_connections_claim_each_job_exactly_once(tmp
     assert everything == list(range(1, 31))
     with JobStore(path) as store:
         assert all(job.state is JobState.COMPLETED and job.attempts == 1 for job in store.list())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_the_database_and_its_wal_files_are_owner_only(swapcast_home: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual umask: files 0644, folders 0755
+    try:
+        with JobStore() as store:
+            store.add(make_spec())  # a write: the -wal and -shm files exist now
+            db = store.path
+            files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            assert all(file.exists() for file in files)
+            assert {file.name: stat.S_IMODE(file.stat().st_mode) for file in files} == {
+                file.name: 0o600 for file in files
+            }
+            assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700  # the folder it created
+    finally:
+        os.umask(old_umask)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_a_readable_database_of_an_older_version_becomes_owner_only(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite3"
+    with JobStore(db) as store:
+        store.add(make_spec())
+    for file in tmp_path.iterdir():
+        file.chmod(0o644)
+    with JobStore(db) as store:
+        assert len(store.list()) == 1
+    modes = {file.name: stat.S_IMODE(file.stat().st_mode) for file in tmp_path.iterdir()}
+    assert modes and set(modes.values()) == {0o600}, modes
+
+
+def _set_owner(store: JobStore, job_id: int, **columns: object) -> None:
+    """Rewrite who holds a job, as another process on this (or another) host would have written it."""
+    connection = sqlite3.connect(store.path)
+    try:
+        for column, value in columns.items():
+            connection.execute(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job_id))
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_whose_process_ended_on_this_host_is_recovered_before_its_lease_ends(
+    store: JobStore, clock: FakeClock
+) -> None:
+    job_id = store.add(make_spec()).id
+    store.claim("w-gone", lease_s=3600)
+    _set_owner(store, job_id, worker_pid=_dead_pid())
+    recovered = store.recover_stale()  # the clock has not moved: the lease is far from over
+    assert [job.id for job in recovered] == [job_id]
+    job = store.get(job_id)
+    assert job.state is JobState.PENDING and job.attempts == 1 and job.worker_id is None
+    assert any("w-gone" in warning and "ended" in warning for warning in job.warnings)
+
+
+def test_a_reused_pid_is_not_taken_for_the_worker_that_claimed_the_job(store: JobStore) -> None:
+    job_id = store.add(make_spec()).id
+    store.claim("w-old", lease_s=3600)
+    # Our own (living) pid, but the process that claimed the job started long before this one.
+    _set_owner(store, job_id, worker_pid=os.getpid(), worker_started_at=psutil.Process().create_time() - 1000)
+    assert [job.id for job in store.recover_stale()] == [job_id]
+
+
+def test_a_living_worker_or_one_on_another_host_keeps_its_job_until_the_lease_ends(
+    store: JobStore, clock: FakeClock
+) -> None:
+    ours = store.add(make_spec("ok", "ours")).id
+    remote = store.add(make_spec("ok", "remote")).id
+    store.claim("w-here", 60, job_ids=[ours])  # this process: alive
+    store.claim("w-there", 60, job_ids=[remote])
+    _set_owner(store, remote, worker_host="another-machine", worker_pid=_dead_pid())
+    assert store.recover_stale() == []  # a pid on another machine says nothing here
+    clock.advance(61)
+    assert sorted(job.id for job in store.recover_stale()) == [ours, remote]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -263,3 +267,33 @@ def test_a_failed_progress_write_does_not_fail_the_job(store: JobStore, monkeypa
     fast_worker(store, FakeRunner(frames=5)).run_until_empty()
     job = store.get(job_id)
     assert job.state is JobState.COMPLETED and job.progress.done == 5
+
+
+def test_a_running_worker_takes_over_the_job_of_a_process_that_died_on_this_host(store: JobStore) -> None:
+    stop = threading.Event()
+    worker = fast_worker(store, FakeRunner(), lease_s=3600)
+    thread = run_in_thread(worker.run_forever, stop)
+    try:
+        wait_until(lambda: worker._last_recovery > float("-inf"))  # started, recovered once, now polling
+        # Another worker process on this machine holds a job (an hour-long lease), and has died.
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        now = time.time()
+        connection = sqlite3.connect(store.path)
+        try:
+            job_id = connection.execute(
+                "INSERT INTO jobs (spec, state, max_attempts, created_at, updated_at, next_attempt_at, attempts,"
+                " worker_id, lease_s, lease_expires_at, worker_host, worker_pid, worker_started_at)"
+                " VALUES (?, 'PROCESSING', 3, ?, ?, ?, 1, 'dead-worker', 3600, ?, ?, ?, ?)",
+                (make_spec("ok", "orphan").to_json(), now, now, now, now + 3600, socket.gethostname(), child.pid, now - 1),
+            ).lastrowid
+            connection.commit()
+        finally:
+            connection.close()
+        # The running worker notices within a poll or two, not after half the hour-long lease.
+        wait_until(lambda: store.get(job_id).state is JobState.COMPLETED)
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    job = store.get(job_id)
+    assert job.attempts == 2 and any("dead-worker's process ended" in w for w in job.warnings)

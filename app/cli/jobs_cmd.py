@@ -9,8 +9,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, format_eta
+from app.jobs.errors import brief
 from app.jobs.events import watch
 from app.jobs.model import Job, JobState
 from app.jobs.store import JobStore
@@ -35,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     listing = commands.add_parser("list", help="show every job and its progress")
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    listing.add_argument(
+        "-v", "--verbose", action="store_true", help="whole errors in the NOTE column (default: a short line)"
+    )
     listing.add_argument(
         "--state", action="append", choices=[s.value.lower() for s in JobState], type=str.lower,
         help="only jobs in this state (repeatable)",
@@ -79,6 +84,7 @@ def open_store() -> JobStore:
 
 def cmd_add(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # InputError → one line, exit 2 (before anything is queued)
+    check_runnable(spec)  # a job that could never run is refused now, not failed later
     with open_store() as store:
         job = store.add(spec)
     if args.json:
@@ -112,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             format_eta(job.eta_s) if job.state is JobState.PROCESSING else "-",
             _targets_cell(job),
             Path(job.output or job.spec.output).name,
-            _note(job),
+            _note(job, args.verbose),
         ))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
@@ -134,15 +140,18 @@ def _targets_cell(job: Job) -> str:
     return first + (f" +{len(targets) - 1}" if len(targets) > 1 else "")
 
 
-def _note(job: Job) -> str:
+def _note(job: Job, verbose: bool = False) -> str:
     if job.state is JobState.PROCESSING and job.cancel_requested:
         return "cancel requested"
-    if job.state is JobState.PENDING and job.error:
+    error = job.error
+    if error and not verbose and brief(error) != error:
+        error = f"{brief(error)} (details: `swapcast jobs show {job.id}`)"
+    if job.state is JobState.PENDING and error:
         wait = job.next_attempt_at - time.time()
         when = f" in {format_eta(wait)}" if wait > 0 else ""
-        return f"retry{when} (attempt {job.attempts + 1} of {job.max_attempts}): {job.error}"
-    if job.error:
-        return job.error
+        return f"retry{when} (attempt {job.attempts + 1} of {job.max_attempts}): {error}"
+    if error:
+        return error
     if job.warnings:
         return f"{len(job.warnings)} warning{'s' if len(job.warnings) != 1 else ''}"
     return ""

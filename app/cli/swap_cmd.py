@@ -12,6 +12,7 @@ import socket
 import threading
 
 from app.jobs import worker as worker_module
+from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, run_in_foreground
 from app.jobs.events import EventBus, EventKind, JobEvent
@@ -63,6 +64,7 @@ class _OtherWorkerRelay(threading.Thread):
 
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # one-line errors for missing files and bad options, before queueing
+    check_runnable(spec)  # a job that could never run is refused now, not failed later
     bus = EventBus()
     with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:
         job = store.add(spec)
@@ -70,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
         executor = LocalExecutor(store, worker_module.default_runner_factory, workers=1)
         relay = _OtherWorkerRelay(store, bus, job.id)
         relay.start()
+        # Warnings and how the job ended are said once, below, not also by the view.
+        view = JobProgressView(caller_sums_up=True)
         try:
-            _, interrupted = run_in_foreground(executor, events, JobProgressView(), job_ids=[job.id])
+            _, interrupted = run_in_foreground(executor, events, view, job_ids=[job.id])
         finally:
             relay.stop()
         if interrupted:
@@ -86,4 +90,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if job.state is JobState.CANCELLED:
         return fail(f"job {job.id} was cancelled", 130)
-    return fail(job.error or f"job {job.id} ended as {job.state.value}", 1)
+    return fail(f"job {job.id} failed: {job.error}" if job.error else f"job {job.id} ended as {job.state.value}", 1)

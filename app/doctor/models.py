@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from engines.models.catalog import OPTIONAL_ROLES, REQUIRED_ROLES
+
 from .result import BOTH, CheckResult, DoctorContext
 
 NAME = "models"
 NEEDED_FOR = BOTH
-REQUIRED_ROLES = ("detector", "recognizer", "swapper")
-OPTIONAL_ROLES = ("enhancer",)
 
 
 def _default_spec(store: Any, role: str) -> Any | None:

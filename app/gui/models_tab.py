@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.paths import user_paths
 from engines.errors import DownloadCancelled, ModelError
 from engines.models import ModelStatus, ModelStore
+from engines.models.catalog import REQUIRED_ROLES
 
 from .qt_compat import emit
 from .style import DEGRADED, DOWN, IDLE, OK
@@ -30,7 +31,6 @@ from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-REQUIRED_ROLES = ("detector", "recognizer", "swapper")  # the enhancer is optional
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from app.models_option import add_models_option, models_override
 
 from .model import ENCODERS, JobSpec
-from .outputs import check_format, check_not_an_input, output_paths
+from .outputs import check_not_an_input, output_paths
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(IMAGE_SUFFIXES)
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(VIDEO_SUFFIXES)
@@ -148,5 +148,3 @@ def _check_output(output: str, targets: list[str], sources: list[str], overwrite
             )
     elif path.is_file() and not overwrite:
         raise InputError(f"output exists: {output}", "add --overwrite or choose another -o")
-    for plan in plans:
-        check_format(plan)  # an image as .mp4 can never work: refuse it now, not after queueing

@@ -30,15 +30,19 @@ def format_eta(seconds: float | None) -> str:
 class JobProgressView:
     """Feed it JobEvents (from a Subscription or watch()) on one thread."""
 
-    def __init__(self, file: TextIO | None = None, bars: bool | None = None) -> None:
-        """`bars`: draw bars (True), only lines (False), or bars only on a terminal (None)."""
+    def __init__(self, file: TextIO | None = None, bars: bool | None = None, caller_sums_up: bool = False) -> None:
+        """`bars`: draw bars (True), only lines (False), or bars only on a terminal (None).
+        `caller_sums_up`: the caller prints each job's warnings and how it ended itself, as
+        `swapcast swap` does, so the view shows only progress and retries (nothing is said twice)."""
         self.file = file or sys.stderr
         self._bars_enabled = bars if bars is not None else self.file.isatty()
+        self._caller_sums_up = caller_sums_up
         self._bars: dict[int, Any] = {}
 
     def handle(self, event: JobEvent) -> None:
         if event.kind is EventKind.WARNING:
-            self._line(f"job {event.job_id}: warning: {event.message}")
+            if not self._caller_sums_up:
+                self._line(f"job {event.job_id}: warning: {event.message}")
             return
         if event.kind is EventKind.REMOVED:
             self._close_bar(event.job_id)
@@ -50,6 +54,8 @@ class JobProgressView:
         if event.kind is not EventKind.STATE:
             return
         self._close_bar(event.job_id)
+        if event.state.is_final and self._caller_sums_up:
+            return
         line = {
             JobState.COMPLETED: f"job {event.job_id} completed: {event.message}",
             JobState.FAILED: f"job {event.job_id} failed: {event.message}",
@@ -112,47 +118,61 @@ def run_in_foreground(
 ) -> tuple[list[Job], bool]:
     """Start `executor` and draw `events` until it ends (`swapcast worker`, `swapcast swap`).
 
-    Ctrl-C or SIGTERM stop it cleanly: running jobs go back to the queue. Returns the jobs it
-    settled and whether it was interrupted. Call it on the main thread; bars are drawn there,
-    never from the worker threads.
+    Ctrl-C or SIGTERM stop it cleanly: running jobs go back to the queue; a second Ctrl-C leaves
+    at once (KeyboardInterrupt; the jobs' leases recover them). Returns the jobs it settled and
+    whether it was interrupted. Call it on the main thread; bars are drawn there, never from the
+    worker threads.
     """
     view = view or JobProgressView()
-    executor.start(forever=forever, job_ids=job_ids)
-    interrupted = False
+    stop = _StopRequest()
     try:
-        with _stop_on_sigterm(executor.stop):
-            _pump(executor, events, view)
-    except KeyboardInterrupt:
-        interrupted = True
-        view._line("stopping: running jobs go back to the queue")
-        executor.stop()
-        _pump(executor, events, view)  # a second Ctrl-C leaves at once (leases recover the jobs)
+        # The handlers go in BEFORE the workers start. Python raises KeyboardInterrupt at whatever
+        # instruction the main thread is on: while start() was still returning (a worker had
+        # already claimed a job) it escaped before any handler was in place, leaving the job
+        # PROCESSING with no worker; deep inside a lock's wait it could break the lock itself.
+        # The handlers only note the request; the pump loop below acts on it.
+        with stop.installed():
+            executor.start(forever=forever, job_ids=job_ids)
+            _pump(executor, events, view, stop)
     finally:
         view.close()
-    return executor.finished, interrupted
+    return executor.finished, stop.requested
 
 
-def _pump(executor: Executor, events: Subscription, view: JobProgressView) -> None:
+class _StopRequest:
+    """SIGINT/SIGTERM → a flag the pump loop reads; the second Ctrl-C raises KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.acted = False
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach only the main thread; a caller elsewhere stops the executor itself
+            return
+        names = ("SIGINT", "SIGTERM")  # `kill`, systemd and docker stop send SIGTERM
+        previous = {name: signal.signal(getattr(signal, name), self._handler) for name in names if hasattr(signal, name)}
+        try:
+            yield
+        finally:
+            for name, handler in previous.items():
+                signal.signal(getattr(signal, name), handler)
+
+
+def _pump(executor: Executor, events: Subscription, view: JobProgressView, stop: _StopRequest) -> None:
     while True:
+        if stop.requested and not stop.acted:
+            stop.acted = True
+            view._line("stopping: running jobs go back to the queue")
+            executor.stop()
         done = executor.join(timeout=0.1)
         for event in events.drain():
             view.handle(event)
         if done:
             return
-
-
-@contextmanager
-def _stop_on_sigterm(stop: Callable[[], None]) -> Iterator[None]:
-    """`kill`, systemd and docker stop send SIGTERM: stop as cleanly as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

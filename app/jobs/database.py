@@ -6,13 +6,15 @@ JobStore (store.py) holds the queue's rules (claims, leases, retries); this modu
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 from .errors import JobStoreError
 from .model import Job, JobSpec, JobState, Progress
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version N-1 to N. Never edit a released entry: add one.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -46,13 +48,26 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE INDEX jobs_claim ON jobs (state, next_attempt_at, id)",
     ),
+    # Which process holds a PROCESSING job: a job whose process is gone from this host is
+    # reclaimed at once instead of after its lease. The start time tells a reused pid apart.
+    2: (
+        "ALTER TABLE jobs ADD COLUMN worker_host TEXT",
+        "ALTER TABLE jobs ADD COLUMN worker_pid INTEGER",
+        "ALTER TABLE jobs ADD COLUMN worker_started_at REAL",
+    ),
 }
+
+# The queue holds the paths of the user's photos and videos: owner-only, like the consent file.
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def open_database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """A connection in WAL mode with the schema up to date; an unusable file → JobStoreError."""
     conn: sqlite3.Connection | None = None
     try:
+        make_private(path)
         conn = sqlite3.connect(
             str(path),
             timeout=busy_timeout_s,
@@ -69,6 +84,11 @@ def open_database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     except BaseException as error:
         if conn is not None:
             conn.close()
+        if isinstance(error, OSError):
+            raise JobStoreError(
+                f"the jobs database {path} cannot be opened ({error.strerror or error})",
+                "check that you can read and write it and its folder",
+            ) from error
         if not isinstance(error, sqlite3.DatabaseError):
             raise
         raise JobStoreError(
@@ -76,6 +96,39 @@ def open_database(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
             "move the file away; SwapCast makes a new, empty queue",
         ) from error
     return conn
+
+
+def make_private(path: Path) -> None:
+    """Create the file owner-only, or take an older 0644 one back to 0600 (with its -wal/-shm).
+
+    SQLite gives the -wal and -shm files it creates the mode of the database file, so a 0600
+    database keeps them private too.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)  # the mode applies only when created
+    os.close(fd)
+    for file in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(FILE_MODE)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file (a shared queue): not ours to change
+            pass
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create the database's folder (and missing parents) owner-only; an existing one is left as is."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        try:
+            parent.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            continue  # another process made it first
+        parent.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

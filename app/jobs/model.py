@@ -7,8 +7,11 @@ future HTTP API only read it. JSON is the wire format (the store's spec column, 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
@@ -84,6 +87,10 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         return cls.from_dict(json.loads(text))
 
+    def destinations(self) -> list[Path]:
+        """The output file of each target, in order (see output_destinations)."""
+        return output_destinations(self.targets, self.output)
+
     def problems(self) -> list[str]:
         """What is structurally wrong (files are checked by the CLI and the runner, not here)."""
         found: list[str] = []
@@ -104,6 +111,22 @@ class JobSpec:
         if self.encoder not in ENCODERS:
             found.append(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
         return found
+
+
+def output_destinations(targets: Sequence[str], output: str) -> list[Path]:
+    """Which file each target is written to. One target: OUTPUT is the file (or, if it is a
+    folder, the target's name inside it; with no extension, the target's). Several targets:
+    OUTPUT is a folder and each output keeps its target's name."""
+    out = Path(output)
+    as_folder = len(targets) > 1 or out.is_dir() or output.endswith(("/", os.sep))
+    found = []
+    for raw in targets:
+        target = Path(raw)
+        destination = out / target.name if as_folder else out
+        if destination.suffix == "" and not as_folder:
+            destination = destination.with_suffix(target.suffix)
+        found.append(destination)
+    return found
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from pathlib import Path
 from engines.errors import InputError, OutputError
 from engines.imaging import IMAGE_SUFFIXES
 
+from .model import output_destinations
+
 
 @dataclass(frozen=True)
 class TargetPlan:
@@ -25,18 +27,10 @@ class TargetPlan:
 
 
 def output_paths(targets: list[str], output: str) -> list[TargetPlan]:
-    """One target: OUTPUT is the file (or, if it is a folder, the target's name inside it).
-    Several targets: OUTPUT is a folder and each output keeps its target's name."""
-    out = Path(output)
-    as_folder = len(targets) > 1 or out.is_dir() or output.endswith(("/", os.sep))
-    plans = []
-    for raw in targets:
-        target = Path(raw)
-        destination = out / target.name if as_folder else out
-        if destination.suffix == "" and not as_folder:
-            destination = destination.with_suffix(target.suffix)
-        plans.append(TargetPlan(target, destination, target.suffix.lower() in IMAGE_SUFFIXES))
-    return plans
+    """Each target with its output file (the rule lives in app.jobs.model.output_destinations, which the
+    queue also uses to find a killed job's partial files)."""
+    return [TargetPlan(Path(raw), destination, Path(raw).suffix.lower() in IMAGE_SUFFIXES)
+            for raw, destination in zip(targets, output_destinations(targets, output))]
 
 
 def plan_outputs(targets: list[str], output: str, overwrite: bool, sources: Iterable[str] = ()) -> list[TargetPlan]:

@@ -11,12 +11,18 @@ Concurrency model:
 - A PROCESSING job holds a lease (worker_id + lease_expires_at), renewed by heartbeats and progress
   writes. A worker that dies (SIGKILL, power loss) stops renewing; recover_stale() re-queues its
   job. Leases compare Unix times, so workers on other machines need synchronised clocks.
+- The job also records the process that claimed it (host, pid, start time: ownership.py). On the
+  same host, recover_stale() re-queues the job of a process that no longer exists at once.
+- A job that leaves PROCESSING (settled, released, recovered) leaves no partial output files: the
+  ones present are listed inside the transaction, while no other worker can hold the job, and
+  deleted after the commit (partials.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -29,12 +35,31 @@ from typing import Any
 
 from engines.errors import InputError
 
-from .database import job_from_row, open_database
+from . import partials
+from .database import job_from_row, make_private_folder, open_database
 from .errors import JobNotFound, JobStateError
 from .events import EventBus, EventKind, JobEvent
 from .model import Job, JobSpec, JobState
+from .ownership import ProcessIdentity, this_process
+
+# What a new attempt starts from (claim) and what a retried job starts from (retry): one list, so
+# a column added later is reset by both.
+_FRESH_ATTEMPT = (
+    "frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL, error = NULL, cancel_requested = 0,"
+    " output = NULL, finished_at = NULL"
+)
 
 _JobList = list[Job]  # `list` is also a method name of JobStore
+_log = logging.getLogger(__name__)
+
+
+class _Keep(Enum):
+    """`error=_KEEP`: leave the job's error as it is (None would clear it)."""
+
+    KEEP = "keep"
+
+
+_KEEP = _Keep.KEEP
 
 
 class Lease(str, Enum):
@@ -76,7 +101,8 @@ class JobStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._doomed: list[Path] = []  # partial files to delete once the transaction commits
+        make_private_folder(self.path.parent)
         self._connection()  # open and migrate now, so a bad file is reported at once
 
     # --- connection and transactions ------------------------------------------------------------
@@ -97,6 +123,7 @@ class JobStore:
         events: list[JobEvent] = []
         with self._lock:
             conn = self._connection()
+            self._doomed = []
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn, events
@@ -105,6 +132,10 @@ class JobStore:
                 if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                doomed, self._doomed = self._doomed, []
+        for path in partials.remove(doomed):
+            _log.info("removed the partial file %s of a stopped job", path)
         if self.events is not None:
             for event in events:
                 self.events.publish(event)
@@ -182,6 +213,7 @@ class JobStore:
         if ids is not None and not ids:
             return None
         now = self.clock()
+        owner = this_process()
         with self._write() as (conn, events):
             sql = "SELECT id FROM jobs WHERE state = 'PENDING' AND next_attempt_at <= ?"
             params: list[Any] = [now]
@@ -193,11 +225,10 @@ class JobStore:
                 return None
             conn.execute(
                 "UPDATE jobs SET state = 'PROCESSING', worker_id = ?, attempts = attempts + 1,"
-                " started_at = ?, finished_at = NULL, lease_s = ?, lease_expires_at = ?, updated_at = ?,"
-                " frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL, error = NULL,"
-                " cancel_requested = 0, output = NULL"
+                " started_at = ?, lease_s = ?, lease_expires_at = ?, updated_at = ?,"
+                " worker_host = ?, worker_pid = ?, worker_started_at = ?, " + _FRESH_ATTEMPT +
                 " WHERE id = ? AND state = 'PENDING'",
-                (worker_id, now, lease_s, now + lease_s, now, row["id"]),
+                (worker_id, now, lease_s, now + lease_s, now, owner.host, owner.pid, owner.started_at, row["id"]),
             )
             job = self._get_in(conn, row["id"])
             events.append(JobEvent.from_job(job, EventKind.STATE))
@@ -265,6 +296,7 @@ class JobStore:
             if job is None:
                 return None
             merged = list(dict.fromkeys([*job.warnings, *(_one_line(w) for w in warnings)]))
+            self._forget_partials(conn, job)
             conn.execute(
                 "UPDATE jobs SET state = 'COMPLETED', output = ?, warnings = ?, finished_at = ?,"
                 " updated_at = ?, eta_s = 0, lease_expires_at = NULL, error = NULL WHERE id = ?",
@@ -290,14 +322,11 @@ class JobStore:
             job = self._running_in(conn, job_id, worker_id)
             if job is None:
                 return None
+            self._forget_partials(conn, job)
             if job.cancel_requested:
                 self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             elif transient and job.attempts < job.max_attempts:
-                conn.execute(
-                    "UPDATE jobs SET state = 'PENDING', error = ?, next_attempt_at = ?, worker_id = NULL,"
-                    " lease_expires_at = NULL, fps = NULL, eta_s = NULL, updated_at = ? WHERE id = ?",
-                    (error, now + self.backoff_s(job.attempts), now, job_id),
-                )
+                self._requeue(conn, job, now, at=now + self.backoff_s(job.attempts), error=error)
             else:
                 if transient:
                     error = f"{error} (gave up after {job.attempts} attempts)"
@@ -310,8 +339,10 @@ class JobStore:
         """The runner stopped after a cancel request: PROCESSING → CANCELLED."""
         now = self.clock()
         with self._write() as (conn, events):
-            if self._running_in(conn, job_id, worker_id) is None:
+            job = self._running_in(conn, job_id, worker_id)
+            if job is None:
                 return None
+            self._forget_partials(conn, job)
             self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             job = self._get_in(conn, job_id)
             events.append(JobEvent.from_job(job, EventKind.STATE))
@@ -325,15 +356,11 @@ class JobStore:
             job = self._running_in(conn, job_id, worker_id)
             if job is None:
                 return None
+            self._forget_partials(conn, job)
             if job.cancel_requested:
                 self._set_final(conn, job_id, JobState.CANCELLED, now, error=None)
             else:
-                conn.execute(
-                    "UPDATE jobs SET state = 'PENDING', attempts = MAX(0, attempts - 1), next_attempt_at = ?,"
-                    " worker_id = NULL, lease_expires_at = NULL, fps = NULL, eta_s = NULL, updated_at = ?"
-                    " WHERE id = ?",
-                    (now, now, job_id),
-                )
+                self._requeue(conn, job, now, at=now, attempts=max(0, job.attempts - 1))
             job = self._get_in(conn, job_id)
             events.append(JobEvent.from_job(job, EventKind.STATE))
         return job
@@ -379,13 +406,8 @@ class JobStore:
             if overwrite is not None and overwrite != job.spec.overwrite:
                 spec = dataclasses.replace(job.spec, overwrite=overwrite)
                 conn.execute("UPDATE jobs SET spec = ? WHERE id = ?", (spec.to_json(), job_id))
-            conn.execute(
-                "UPDATE jobs SET state = 'PENDING', attempts = 0, next_attempt_at = ?, error = NULL,"
-                " warnings = '[]', frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL,"
-                " started_at = NULL, finished_at = NULL, worker_id = NULL, lease_expires_at = NULL,"
-                " cancel_requested = 0, output = NULL, updated_at = ? WHERE id = ?",
-                (now, now, job_id),
-            )
+            conn.execute("UPDATE jobs SET started_at = NULL, " + _FRESH_ATTEMPT + " WHERE id = ?", (job_id,))
+            self._requeue(conn, job, now, at=now, attempts=0, error=None, warnings=[])
             job = self._get_in(conn, job_id)
             events.append(JobEvent.from_job(job, EventKind.STATE))
         return job
@@ -404,18 +426,25 @@ class JobStore:
     # --- crash recovery ---------------------------------------------------------------------------
 
     def recover_stale(self, now: float | None = None) -> _JobList:
-        """Re-queue PROCESSING jobs whose lease expired (their worker died): the attempt counts, so
-        a job that keeps killing its worker ends FAILED after max_attempts. A job whose cancel was
-        requested ends CANCELLED. Returns the recovered jobs."""
+        """Re-queue PROCESSING jobs whose worker died: their lease expired, or the process that
+        claimed them no longer exists on this host (then at once, lease or not). The attempt
+        counts, so a job that keeps killing its worker ends FAILED after max_attempts. A job whose
+        cancel was requested ends CANCELLED. Returns the recovered jobs."""
         now = self.clock() if now is None else now
+        here = this_process()
         recovered: _JobList = []
         with self._write() as (conn, events):
-            rows = conn.execute(
-                "SELECT * FROM jobs WHERE state = 'PROCESSING' AND lease_expires_at < ? ORDER BY id", (now,)
-            ).fetchall()
+            rows = conn.execute("SELECT * FROM jobs WHERE state = 'PROCESSING' ORDER BY id").fetchall()
             for row in rows:
+                holder = _holder(row)
+                gone = holder is not None and holder.is_gone(here)
+                expired = row["lease_expires_at"] is not None and row["lease_expires_at"] < now
+                if not (expired or gone):
+                    continue
                 stale = job_from_row(row)
-                note = f"attempt {stale.attempts}: worker {stale.worker_id} stopped responding"
+                self._forget_partials(conn, stale)
+                how = "'s process ended" if gone else " stopped responding"
+                note = f"attempt {stale.attempts}: worker {stale.worker_id}{how}"
                 if stale.cancel_requested:
                     self._set_final(conn, stale.id, JobState.CANCELLED, now, error=None)
                 elif stale.attempts >= stale.max_attempts:
@@ -424,16 +453,21 @@ class JobStore:
                         error=f"its worker stopped responding {stale.attempts} times (crash or kill?)",
                     )
                 else:
-                    conn.execute(
-                        "UPDATE jobs SET state = 'PENDING', next_attempt_at = ?, worker_id = NULL,"
-                        " lease_expires_at = NULL, fps = NULL, eta_s = NULL, warnings = ?, updated_at = ?"
-                        " WHERE id = ?",
-                        (now, json.dumps(list(dict.fromkeys([*stale.warnings, note]))), now, stale.id),
-                    )
+                    self._requeue(conn, stale, now, at=now, warnings=list(dict.fromkeys([*stale.warnings, note])))
                 job = self._get_in(conn, stale.id)
                 recovered.append(job)
                 events.append(JobEvent.from_job(job, EventKind.STATE))
         return recovered
+
+    def has_orphans(self) -> bool:
+        """Whether a PROCESSING job's process is gone from this host: a read, cheap enough for
+        a worker to ask at every poll (recover_stale() takes the write lock)."""
+        here = this_process()
+        rows = self._read_rows(
+            "SELECT worker_host, worker_pid, worker_started_at FROM jobs"
+            " WHERE state = 'PROCESSING' AND worker_host = ?", (here.host,),
+        )
+        return any(holder is not None and holder.is_gone(here) for holder in map(_holder, rows))
 
     # --- helpers (called inside a write transaction) ----------------------------------------------
 
@@ -466,6 +500,42 @@ class JobStore:
         row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.OWNED
 
+    def _forget_partials(self, conn: sqlite3.Connection, job: Job) -> None:
+        """`job` is leaving PROCESSING: its partial files go once the transaction commits. Outputs
+        that another running job also writes (the same -o with --overwrite) are left alone."""
+        others = conn.execute(
+            "SELECT spec FROM jobs WHERE state = 'PROCESSING' AND id != ?", (job.id,)
+        ).fetchall()
+        busy = {path for row in others for path in JobSpec.from_json(row["spec"]).destinations()}
+        self._doomed += partials.partial_files(d for d in job.spec.destinations() if d not in busy)
+
+    def _requeue(
+        self,
+        conn: sqlite3.Connection,
+        job: Job,
+        now: float,
+        *,
+        at: float,
+        attempts: int | None = None,
+        error: str | None | _Keep = _KEEP,
+        warnings: list[str] | None = None,
+    ) -> None:
+        """Back to PENDING, claimable from `at`, no longer held by any worker: the one way a job
+        returns to the queue (a transient failure, a release, a recovery, a retry)."""
+        conn.execute(
+            "UPDATE jobs SET state = 'PENDING', next_attempt_at = ?, attempts = ?, error = ?, warnings = ?,"
+            " worker_id = NULL, worker_host = NULL, worker_pid = NULL, worker_started_at = NULL,"
+            " lease_expires_at = NULL, fps = NULL, eta_s = NULL, updated_at = ? WHERE id = ?",
+            (
+                at,
+                job.attempts if attempts is None else attempts,
+                job.error if isinstance(error, _Keep) else error,
+                json.dumps(job.warnings if warnings is None else warnings),
+                now,
+                job.id,
+            ),
+        )
+
     def _set_final(
         self, conn: sqlite3.Connection, job_id: int, state: JobState, now: float, error: str | None
     ) -> None:
@@ -474,6 +544,13 @@ class JobStore:
             " eta_s = NULL, lease_expires_at = NULL WHERE id = ?",
             (state.value, error, now, now, job_id),
         )
+
+
+def _holder(row: sqlite3.Row) -> ProcessIdentity | None:
+    """The process that claimed a PROCESSING row; None for rows claimed before it was recorded."""
+    if row["worker_host"] is None or row["worker_pid"] is None or row["worker_started_at"] is None:
+        return None
+    return ProcessIdentity(row["worker_host"], int(row["worker_pid"]), float(row["worker_started_at"]))
 
 
 def _one_line(text: str, limit: int = 500) -> str:

@@ -341,9 +341,11 @@ class Worker:
 
     def _recover(self, force: bool = False) -> None:
         """recover_stale() on start, then every half lease — often enough that a dead worker's job
-        waits at most about 1.5 leases, rarely enough to cost nothing."""
+        waits at most about 1.5 leases, rarely enough to cost nothing — and at once when a job's
+        process is gone from this host (a read per poll tells)."""
         now = time.monotonic()
-        if not force and now - self._last_recovery < max(self.lease_s / 2, self.poll_s):
+        due = force or now - self._last_recovery >= max(self.lease_s / 2, self.poll_s)
+        if not due and not self.store.has_orphans():
             return
         self._last_recovery = now
         for job in self.store.recover_stale():

@@ -232,10 +232,9 @@ def probe(path: str | Path) -> MediaInfo:
     container = open_input(path)
     try:
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
-            raise InputError(
-                f"{path}: has no video stream (only {', '.join(kinds)})", "pick a file with a picture track"
-            )
+            kinds = sorted({s.type for s in container.streams})
+            found = f"only {', '.join(kinds)}" if kinds else "no streams at all"
+            raise InputError(f"{path}: has no video stream ({found})", "pick a file with a picture track")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         audio = container.streams.audio[0] if container.streams.audio else None

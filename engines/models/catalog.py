@@ -28,6 +28,10 @@ from typing import Any
 
 from engines.errors import ModelError
 
+# What the built-in engine cannot run without, and what it can.
+REQUIRED_ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper")
+OPTIONAL_ROLES: tuple[str, ...] = ("enhancer",)
+
 from .hashing import SHA256_RE
 
 FORMAT_VERSION = 1

@@ -1,0 +1,104 @@
+"""Can this job ever run? Checked when it is queued (`swapcast jobs add`, `swapcast swap`; no Qt, so
+the studio's add-job dialog can call it too), so a job that would only fail later is refused at
+once, with the fix.
+
+check_runnable() takes a JobSpec whose paths spec_from_args already made absolute and checked to
+exist. It looks at what is cheap and certain: the files' kinds (a video given as the face photo,
+a text file as a target), the output's extension against its target's kind, and, when the
+built-in engine is the only one that could run the job, that its model files are there. What
+only running can tell (a face in the photo, a readable video) stays the runner's to report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+
+from engines.errors import InputError, ModelError
+from engines.external.config import IntegrationsConfig, Mode
+from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from engines.models.catalog import REQUIRED_ROLES  # what the built-in engine cannot run without
+
+from .model import JobSpec
+from .outputs import TargetPlan, check_format
+
+PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
+
+
+def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> None:
+    """Raise InputError / ModelError, one line naming the problem and the fix, if `spec` can never
+    run here. `config`: the engine settings (default: the ones the worker would load)."""
+    for source in spec.sources:
+        _check_photo(Path(source), "source face")
+    if spec.reference:
+        _check_photo(Path(spec.reference), "reference face")
+    for target in spec.targets:
+        _check_target(Path(target))
+    targets = [Path(t) for t in spec.targets]
+    for target, destination in zip(targets, spec.destinations()):
+        check_format(TargetPlan(target, destination, _is_image(target)))
+    modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) else Mode.IMAGE_TO_VIDEO for t in targets}
+    _check_builtin_models(spec, modes, config)
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _check_photo(path: Path, what: str) -> None:
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        raise InputError(f"the {what} {path.name} is a video; a job takes the face from a photo",
+                         f"{PHOTO_FIX}, e.g. a frame saved from the video")
+    if suffix not in IMAGE_SUFFIXES or not cv2.haveImageReader(str(path)):
+        raise InputError(f"the {what} {path.name} is not a picture SwapCast can read", PHOTO_FIX)
+
+
+def _check_target(path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        if not cv2.haveImageReader(str(path)):
+            raise InputError(f"the target {path.name} is not a picture SwapCast can read ({suffix} in name only)",
+                             "re-save it as .png or .jpg, or pick another target")
+    elif suffix not in VIDEO_SUFFIXES:
+        kinds = " ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+        raise InputError(f"the target {path.name} is not an image or a video SwapCast handles",
+                         f"give a file ending in one of {kinds}")
+
+
+def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: IntegrationsConfig | None) -> None:
+    """Only when every enabled engine that could take the job is the built-in one: an external
+    engine's availability (a server that is down now) can change before the job runs."""
+    if config is None:
+        from app.engine_host.cache import load_config
+
+        config = load_config()  # a broken settings file fails every job: say so now
+    wanted = set(modes)
+    engines = [e for e in config.engines if e.enabled and wanted & set(e.modes)]
+    if not engines or any(not engine.in_process for engine in engines):
+        return  # none: the runner says "no engine can …" with the engine settings' fix
+    from engines.models.store import ModelStore
+
+    from app.paths import MODELS_ENV, user_paths
+
+    override = spec.models or os.environ.get(MODELS_ENV) or None
+    store = ModelStore.resolve(user_paths().models, Path(override) if override else None)
+    missing = []
+    for role in REQUIRED_ROLES:
+        try:
+            spec_of_role = store.default_for(role)
+        except ModelError:
+            missing.append(f"a {role}")
+            continue
+        if not (store.directory / spec_of_role.file).is_file():
+            missing.append(spec_of_role.file)
+    if not missing:
+        return
+    if override:
+        fix = f"regenerate the folder with `swapcast models kit {override}`, or drop --models / {MODELS_ENV}"
+    else:
+        fix = "run `swapcast models download --all` (or pass --models DIR with models made by `swapcast models kit DIR`)"
+    raise ModelError(f"the built-in engine cannot run without {', '.join(missing)} (not in {store.directory})", fix)
