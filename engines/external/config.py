@@ -101,6 +101,7 @@ class EngineConfig:
     path: str = ""  # the install folder of an external engine ("" = not set)
     python: str = ""  # its interpreter ("" = look for a venv inside `path`, then python3 on PATH)
     url: str = ""  # base URL of an HTTP engine
+    allow_remote: bool = False  # the user agreed that files go to a URL off this machine (origin.py)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retries: Retries = field(default_factory=Retries)
     profile: Profile | None = None
@@ -250,6 +251,7 @@ def _engine(name: str, entry: dict[str, Any]) -> EngineConfig:
         path=os.path.expanduser(entry.get("path", "")),
         python=os.path.expanduser(entry.get("python", "")),
         url=entry.get("url", "").rstrip("/"),
+        allow_remote=bool(entry.get("allowRemote", False)),
         timeouts=Timeouts(start_s=float(timeouts.get("startS", t.start_s)),
                           idle_s=float(timeouts.get("idleS", t.idle_s)),
                           total_s=float(timeouts.get("totalS", t.total_s)),
