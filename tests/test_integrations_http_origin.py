@@ -209,14 +209,18 @@ def test_engines_says_plainly_when_files_leave_the_machine(tmp_path, monkeypatch
     capsys.readouterr()
     assert main(["engines", "--json"]) == 0
     engines = {engine["name"]: engine for engine in json.loads(capsys.readouterr().out)["engines"]}
-    assert engines["remote-ff"]["files_leave_machine"] is True
-    assert engines["refused-ff"]["files_leave_machine"] is True and not engines["refused-ff"]["available"]
-    assert engines["local-ff"]["files_leave_machine"] is False
+    assert engines["remote-ff"]["files_leave_machine"] is True and engines["remote-ff"]["remote"] is True
+    assert engines["remote-ff"]["sends_to"] == f"http://{UNROUTABLE}:7870"
+    refused = engines["refused-ff"]  # remote, not allowed: nothing is ever sent, and it says why
+    assert refused["remote"] is True and refused["files_leave_machine"] is False and not refused["available"]
+    assert "allowRemote" in refused["reason"]
+    assert engines["local-ff"]["files_leave_machine"] is False and engines["local-ff"]["remote"] is False
     assert main(["engines"]) == 0
     table = capsys.readouterr().out
     assert [line for line in table.splitlines()
             if line.startswith("remote-ff:") and "leave this machine" in line and UNROUTABLE in line]
-    assert not [line for line in table.splitlines() if line.startswith("local-ff:") and "leave" in line]
+    assert not [line for line in table.splitlines() if line.startswith(("local-ff:", "refused-ff:")) and "leave this" in line]
+    assert not [line for line in table.splitlines() if line.startswith("refused-ff: refused-ff")]  # named once
 
 
 def test_a_proxy_set_in_the_environment_never_carries_the_photos_of_a_local_engine(

@@ -50,13 +50,21 @@ def collect() -> dict[str, Any]:
 
 
 def _where_files_go(adapter: EngineAdapter) -> dict[str, Any]:
-    """`files_leave_machine` and `sends_to` (the origin, for an engine reached over the network)."""
+    """`remote` (its URL is off this machine), `files_leave_machine` (remote and allowed: when it
+    runs, the user's files go there) and `sends_to`, the origin of an engine reached over the network."""
     config = adapter.config
     if config.transport not in (Transport.HTTP, Transport.WEBSOCKET) or not config.url:
-        return {"files_leave_machine": False, "sends_to": None, "sends_to_addresses": []}
+        return {"remote": False, "files_leave_machine": False, "sends_to": None, "sends_to_addresses": []}
     destination = locate(Origin.of(config.url))
-    return {"files_leave_machine": not destination.on_this_machine, "sends_to": str(destination.origin),
-            "sends_to_addresses": list(destination.addresses)}
+    remote = not destination.on_this_machine
+    return {"remote": remote, "files_leave_machine": remote and config.allow_remote,
+            "sends_to": str(destination.origin), "sends_to_addresses": list(destination.addresses)}
+
+
+def _files(engine: dict[str, Any]) -> str:
+    if engine["files_leave_machine"]:
+        return "LEAVE MACHINE"
+    return "remote: refused" if engine["remote"] else "stay here"
 
 
 def render(data: dict[str, Any]) -> str:
@@ -66,7 +74,7 @@ def render(data: dict[str, Any]) -> str:
         modes = ",".join(m.replace("image_to_", "") for m in engine["modes"])
         rows.append((engine["name"], engine["transport"], "yes" if engine["enabled"] else "no",
                      "yes" if engine["available"] else "no", str(engine["priority"]), modes,
-                     engine["health"]["state"], "LEAVE MACHINE" if engine["files_leave_machine"] else "stay here"))
+                     engine["health"]["state"], _files(engine)))
         if engine["files_leave_machine"]:
             shown = ", ".join(engine["sends_to_addresses"]) or "unresolved"
             plain = " over unencrypted http" if engine["sends_to"].startswith("http:") else ""

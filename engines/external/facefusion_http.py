@@ -32,9 +32,9 @@ from engines.errors import InputError, TransientError
 
 from .base import Availability, EngineAdapter, InProcessHost, ProgressCallback, SwapRequest, SwapResult
 from .config import EngineConfig, Mode
-from .errors import EngineFailure, EngineUnavailable, SourceError
+from .errors import EngineFailure, SourceError
 from .facefusion_cli import ENCODERS
-from .origin import OriginBoundSession
+from .origin import CrossOriginRedirect, DestinationRefused, OriginBoundSession
 from .outputs import discard, finalize, temp_output
 from .server import ServerSupervisor
 
@@ -59,8 +59,8 @@ class FaceFusionHttpAdapter(EngineAdapter):
         try:
             with self._session() as session:
                 response = session.get(url, timeout=self.config.timeouts.health_s)
-        except (EngineUnavailable, EngineFailure) as refused:
-            return False, None, refused.problem
+        except (DestinationRefused, CrossOriginRedirect) as refused:
+            return False, None, refused.reason
         except requests.ConnectionError:
             return False, None, f"server at {self.config.url} is down (connection refused)"
         except requests.Timeout:

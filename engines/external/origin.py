@@ -37,7 +37,8 @@ class Origin:
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        port = "" if _DEFAULT_PORTS.get(self.scheme) == self.port else f":{self.port}"
+        return f"{self.scheme}://{host}{port}"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,23 @@ def locate(origin: Origin) -> Destination:
     return Destination(origin, tuple(dict.fromkeys(str(info[4][0]) for info in found)))
 
 
+class DestinationRefused(EngineUnavailable):
+    """The engine's URL is off this machine and its entry does not allow that."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.reason = reason  # without the engine's name, for listings that show it already
+        super().__init__(f"{name}: {reason}")
+
+
+class CrossOriginRedirect(EngineFailure):
+    """The server redirected to another origin; nothing was sent there."""
+
+    def __init__(self, name: str, origin: Origin, moved: Origin) -> None:
+        self.reason = f"{origin} redirects to another origin, {moved}; not followed, nothing was sent there"
+        super().__init__(f"{name}: {self.reason}",
+                         "set the engine's url to the server that should get the files, if you trust it")
+
+
 def refusal(destination: Destination, allow_remote: bool) -> str | None:
     """Why files may not be sent to `destination` (one line), or None when they may."""
     if destination.on_this_machine or allow_remote:
@@ -85,11 +103,11 @@ def refusal(destination: Destination, allow_remote: bool) -> str | None:
 
 
 def check_destination(name: str, url: str, allow_remote: bool) -> Destination:
-    """The destination of `url`, or EngineUnavailable when files may not go there."""
+    """The destination of `url`, or DestinationRefused when files may not go there."""
     destination = locate(Origin.of(url))
     reason = refusal(destination, allow_remote)
     if reason is not None:
-        raise EngineUnavailable(f"{name}: {reason}")
+        raise DestinationRefused(name, reason)
     return destination
 
 
@@ -114,8 +132,6 @@ class OriginBoundSession(requests.Session):
         absolute = urljoin(resp.url, target)
         moved = Origin.of(absolute)
         if moved != self.origin:
-            raise EngineFailure(f"{self._name}: {self.origin} redirects to another origin, {moved}; "
-                                "not followed, nothing was sent there",
-                                "set the engine's url to the server that should get the files, if you trust it")
+            raise CrossOriginRedirect(self._name, self.origin, moved)
         self._check(self._name, absolute, self._allow_remote)  # the name may resolve elsewhere now
         return target
