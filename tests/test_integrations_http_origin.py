@@ -238,3 +238,11 @@ def test_a_proxy_set_in_the_environment_never_carries_the_photos_of_a_local_engi
         assert proxy.seen == [] and elsewhere.requests == []
     finally:
         local.stop()
+
+
+def test_allow_remote_on_an_engine_that_sends_nothing_anywhere_is_a_settings_error() -> None:
+    from engines.external.errors import IntegrationConfigError
+    from standins.helpers import facefusion_entry
+
+    with pytest.raises(IntegrationConfigError, match="engine 'ff': allowRemote only applies to http engines"):
+        parse_integrations(document({"ff": facefusion_entry(allowRemote=True)}), Path("t.json"))

@@ -232,6 +232,8 @@ def _rule_problems(data: dict[str, Any]) -> list[SchemaProblem]:
                                           "(by a builtin engine)"))
         if transport is Transport.HTTP and entry.get("enabled") and not entry.get("url"):
             problems.append(SchemaProblem(("engines", name, "url"), "must be set for an enabled http engine"))
+        if entry.get("allowRemote") and transport is not Transport.HTTP:
+            problems.append(SchemaProblem(("engines", name, "allowRemote"), "only applies to http engines"))
         if "profile" in entry and kind != "builtin":
             problems.append(SchemaProblem(("engines", name, "profile"), "only applies to builtin engines"))
     return problems
