@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,52 @@ def test_hand_placed_copy_without_published_hash_is_pinned_on_first_sight(tmp_pa
     assert first.verified and first.note and len(warnings) == 1
     (directory / "tiny_swap.onnx").write_bytes(b"something else")
     assert not store.status("tiny_swap").verified
+
+
+def _tamper_keeping_size_and_mtime(path: Path) -> None:
+    """Flip one byte in the middle and put the modification time back, as an attacker would."""
+    before = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(before.st_size // 2)
+        byte = handle.read(1)
+        handle.seek(before.st_size // 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_refused(tmp_path: Path) -> None:
+    directory = _kit(tmp_path)
+    store = ModelStore.from_manifest(directory)
+    assert store.status("tiny_swap").verified  # hashed once: the cache now holds the good hash
+    model = directory / "tiny_swap.onnx"
+    _tamper_keeping_size_and_mtime(model)
+    with pytest.raises(ModelError) as caught:
+        ModelStore.from_manifest(directory).require("tiny_swap")
+    message = caught.value.one_line()
+    assert "\n" not in message and str(model) in message and "fails its hash check" in message
+
+
+def test_a_tampered_model_never_reaches_onnxruntime(tmp_path: Path, kit_dir: Path) -> None:
+    from engines.base import LoadOptions
+    from engines.builtin.engine import BuiltinEngine
+
+    directory = tmp_path / "models"
+    shutil.copytree(kit_dir, directory)
+    store = ModelStore.from_manifest(directory)
+    swapper = store.path(store.default_for("swapper").id)
+    assert store.status(store.default_for("swapper").id).verified
+    _tamper_keeping_size_and_mtime(swapper)  # a weight changed: onnxruntime itself would load it happily
+    engine = BuiltinEngine()
+    with pytest.raises(ModelError) as caught:
+        engine.load(LoadOptions(models_override=directory, warmup=False))
+    assert "\n" not in caught.value.one_line() and str(swapper) in caught.value.one_line()
+    assert "fails its hash check" in caught.value.one_line()
+
+
+def test_a_manifest_model_failing_its_hash_names_the_manifest_not_the_catalog(tmp_path: Path) -> None:
+    directory = _kit(tmp_path, sha256="c" * 64)
+    with pytest.raises(ModelError) as caught:
+        ModelStore.from_manifest(directory).require("tiny_swap")
+    assert "expected manifest's sha256" in caught.value.one_line() and "catalog" not in caught.value.one_line()

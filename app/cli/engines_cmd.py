@@ -1,5 +1,5 @@
 """`swapcast engines [--json]`: every engine of integrations.json — available or why not, priority,
-modes and health."""
+modes, health, and whether the user's files leave this machine to reach it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import argparse
 import json
 from typing import Any
 
-from engines.external.base import Availability
+from engines.external.base import Availability, EngineAdapter
+from engines.external.config import Transport
+from engines.external.origin import Origin, locate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +41,7 @@ def collect() -> dict[str, Any]:
             report = monitor.evaluate(adapter, availability).to_dict()
             status["health"] = {key: report[key] for key in ("state", "reason", "crashes", "restarts", "check_ms",
                                                              "metrics")}
+            status.update(_where_files_go(adapter))
             engines.append(status)
     finally:
         monitor.stop()
@@ -46,14 +49,37 @@ def collect() -> dict[str, Any]:
             "engines": engines}
 
 
+def _where_files_go(adapter: EngineAdapter) -> dict[str, Any]:
+    """`remote` (its URL is off this machine), `files_leave_machine` (remote and allowed: when it
+    runs, the user's files go there) and `sends_to`, the origin of an engine reached over the network."""
+    config = adapter.config
+    if config.transport not in (Transport.HTTP, Transport.WEBSOCKET) or not config.url:
+        return {"remote": False, "files_leave_machine": False, "sends_to": None, "sends_to_addresses": []}
+    destination = locate(Origin.of(config.url))
+    remote = not destination.on_this_machine
+    return {"remote": remote, "files_leave_machine": remote and config.allow_remote,
+            "sends_to": str(destination.origin), "sends_to_addresses": list(destination.addresses)}
+
+
+def _files(engine: dict[str, Any]) -> str:
+    if engine["files_leave_machine"]:
+        return "LEAVE MACHINE"
+    return "remote: refused" if engine["remote"] else "stay here"
+
+
 def render(data: dict[str, Any]) -> str:
-    rows = [("NAME", "TRANSPORT", "ENABLED", "AVAILABLE", "PRIORITY", "MODES", "HEALTH")]
+    rows = [("NAME", "TRANSPORT", "ENABLED", "AVAILABLE", "PRIORITY", "MODES", "HEALTH", "FILES")]
     notes: list[str] = []
     for engine in data["engines"]:
         modes = ",".join(m.replace("image_to_", "") for m in engine["modes"])
         rows.append((engine["name"], engine["transport"], "yes" if engine["enabled"] else "no",
                      "yes" if engine["available"] else "no", str(engine["priority"]), modes,
-                     engine["health"]["state"]))
+                     engine["health"]["state"], _files(engine)))
+        if engine["files_leave_machine"]:
+            shown = ", ".join(engine["sends_to_addresses"]) or "unresolved"
+            plain = " over unencrypted http" if engine["sends_to"].startswith("http:") else ""
+            notes.append(f"{engine['name']}: your photos and videos leave this machine: they are sent to "
+                         f"{engine['sends_to']} ({shown}){plain}")
         reason = engine["health"]["reason"] if engine["enabled"] else engine["reason"]
         if not engine["available"] and engine["reason"]:
             reason = engine["reason"]

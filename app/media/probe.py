@@ -16,6 +16,8 @@ import av
 import numpy as np
 
 from engines.errors import InputError
+from engines.imaging import header_size
+from engines.pixel_limit import check_pixels
 
 # Packets scanned for timestamp regularity: enough to see a VFR pattern, cheap to demux (no decode).
 VFR_SCAN_PACKETS = 240
@@ -226,8 +228,22 @@ def _count_and_rate(stream: Any, scan: _Scan, duration_s: float, time_base: Frac
     return (max(1, round(duration_s * fps)) if fps and duration_s else 1), False, fps
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Open, check and describe a video (or a still image that PyAV can decode)."""
+def is_image_container(container: Any) -> bool:
+    return container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe")
+
+
+def check_stream_pixels(path: Path, container: Any, stream: Any, max_pixels: int | None = None) -> None:
+    """The picture size the stream declares against the pixel limit, before a frame is decoded.
+    An image demuxer leaves the size to the decoder: the file's own header gives it."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not (width and height) and is_image_container(container):
+        width, height = header_size(path) or (0, 0)
+    check_pixels(path, width, height, max_pixels)
+
+
+def probe(path: str | Path, *, max_pixels: int | None = None) -> MediaInfo:
+    """Open, check and describe a video (or a still image that PyAV can decode). `max_pixels`: the
+    limit on width x height (None: SWAPCAST_MAX_PIXELS, else 100 megapixels)."""
     path = Path(path)
     container = open_input(path)
     try:
@@ -236,6 +252,7 @@ def probe(path: str | Path) -> MediaInfo:
             found = f"only {', '.join(kinds)}" if kinds else "no streams at all"
             raise InputError(f"{path}: has no video stream ({found})", "pick a file with a picture track")
         stream = container.streams.video[0]
+        check_stream_pixels(path, container, stream, max_pixels)
         stream.thread_type = "AUTO"
         audio = container.streams.audio[0] if container.streams.audio else None
         video_codec = stream.codec_context.name
@@ -255,9 +272,11 @@ def probe(path: str | Path) -> MediaInfo:
                 f"{path}: no frame could be decoded (the file is truncated or corrupt)",
                 "re-copy or re-download it",
             )
+        # A stream that did not declare its size was checked only now, before any colour conversion.
+        check_pixels(path, first.width, first.height, max_pixels)
         frame_count, exact, fps = _count_and_rate(stream, scan, duration_s, time_base)
         # Many demuxers report a stream duration even for a still image; trust the demuxer name.
-        is_image = container.format.name in _IMAGE_FORMATS or container.format.name.endswith("_pipe")
+        is_image = is_image_container(container)
         if is_image and frame_count <= 1:
             kind: Literal["video", "image"] = "image"
         else:

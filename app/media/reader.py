@@ -19,7 +19,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from engines.errors import InputError
 
-from .probe import MediaInfo, open_input, probe
+from .probe import MediaInfo, check_stream_pixels, open_input, probe
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,11 @@ class VideoReader:
         end_s: float | None = None,
         on_error: OnDecodeError = "stop",
         info: MediaInfo | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.info = info if info is not None else probe(self.path)
+        self.max_pixels = max_pixels  # None: SWAPCAST_MAX_PIXELS, else 100 megapixels
+        self.info = info if info is not None else probe(self.path, max_pixels=max_pixels)
         _check_trim(start_s, end_s, self.info)
         self.start_s = start_s if start_s else None
         self.end_s = end_s
@@ -132,6 +134,11 @@ class VideoReader:
         container = open_input(self.path)
         self._container = container
         stream = container.streams.video[0]
+        try:  # checked again on this opening: the file may have changed since it was probed
+            check_stream_pixels(self.path, container, stream, self.max_pixels)
+        except InputError:
+            self.close()
+            raise
         # Frame + slice threads inside FFmpeg: decoding runs without the GIL on all cores.
         stream.thread_type = "AUTO"
         time_base: Fraction = stream.time_base or self.info.time_base

@@ -104,6 +104,7 @@ class EngineConfig:
     path: str = ""  # the install folder of an external engine ("" = not set)
     python: str = ""  # its interpreter ("" = look for a venv inside `path`, then python3 on PATH)
     url: str = ""  # base URL of an HTTP engine
+    allow_remote: bool = False  # the user agreed that files go to a URL off this machine (origin.py)
     timeouts: Timeouts = field(default_factory=Timeouts)
     retries: Retries = field(default_factory=Retries)
     profile: Profile | None = None
@@ -234,6 +235,8 @@ def _rule_problems(data: dict[str, Any]) -> list[SchemaProblem]:
                                           "(by a builtin engine)"))
         if transport is Transport.HTTP and entry.get("enabled") and not entry.get("url"):
             problems.append(SchemaProblem(("engines", name, "url"), "must be set for an enabled http engine"))
+        if entry.get("allowRemote") and transport is not Transport.HTTP:
+            problems.append(SchemaProblem(("engines", name, "allowRemote"), "only applies to http engines"))
         if "profile" in entry and kind != "builtin":
             problems.append(SchemaProblem(("engines", name, "profile"), "only applies to builtin engines"))
     return problems
@@ -253,6 +256,7 @@ def _engine(name: str, entry: dict[str, Any]) -> EngineConfig:
         path=os.path.expanduser(entry.get("path", "")),
         python=os.path.expanduser(entry.get("python", "")),
         url=entry.get("url", "").rstrip("/"),
+        allow_remote=bool(entry.get("allowRemote", False)),
         timeouts=Timeouts(start_s=float(timeouts.get("startS", t.start_s)),
                           idle_s=float(timeouts.get("idleS", t.idle_s)),
                           total_s=float(timeouts.get("totalS", t.total_s)),

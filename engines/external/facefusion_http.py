@@ -11,6 +11,9 @@ servers commonly expose; docs/ENGINES.md gives the exact contract this adapter s
   200: the body is the output file. 422 {"error": "...", "about": "source"|"target"}: the inputs
   cannot be used. 5xx (and connection errors): worth a retry. Other 4xx: this server does not speak
   the contract.
+
+Where the files may go (this machine unless `allowRemote`, never to another origin by a redirect)
+is engines/external/origin.py's job; every request here goes through its session.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, Sw
 from .config import EngineConfig, Mode
 from .errors import EngineFailure, SourceError
 from .facefusion_cli import ENCODERS
+from .origin import CrossOriginRedirect, DestinationRefused, OriginBoundSession
 from .outputs import discard, finalize, temp_output
 from .server import ServerSupervisor
 
@@ -44,12 +48,19 @@ class FaceFusionHttpAdapter(EngineAdapter):
         self.supervisor = (ServerSupervisor(config.launch, self._answers, name=config.name, clock=clock)
                            if config.launch else None)
 
+    def _session(self) -> OriginBoundSession:
+        """A session bound to the engine's origin; EngineUnavailable when files may not go there."""
+        return OriginBoundSession(self.name, self.config.url, self.config.allow_remote)
+
     # ---- health ----------------------------------------------------------------------------
     def _health(self) -> tuple[bool, str | None, str | None]:
         """(up, version, why not)."""
         url = f"{self.config.url}/health"
         try:
-            response = requests.get(url, timeout=self.config.timeouts.health_s)
+            with self._session() as session:
+                response = session.get(url, timeout=self.config.timeouts.health_s)
+        except (DestinationRefused, CrossOriginRedirect) as refused:
+            return False, None, refused.reason
         except requests.ConnectionError:
             return False, None, f"server at {self.config.url} is down (connection refused)"
         except requests.Timeout:
@@ -125,13 +136,14 @@ class FaceFusionHttpAdapter(EngineAdapter):
         return options
 
     def run(self, request: SwapRequest, progress: ProgressCallback) -> SwapResult:
+        session = self._session()  # refuses a destination the files may not go to, before anything is sent
         up, version, reason = self._health()  # health check first: a down server is not a failed job
         if not up:
+            session.close()
             raise TransientError(f"{self.name}: {reason}", "it will be retried, then another engine is used")
         produced = temp_output(request.output, self.name)
         total = max(1, request.frames_hint)
         outcome: dict[str, object] = {}
-        session = requests.Session()
 
         def post() -> None:
             try:

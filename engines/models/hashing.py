@@ -1,8 +1,11 @@
 """SHA-256 of model files, with a sidecar cache so repeated checks are instant.
 
 Each model file `NAME` may have a hidden sidecar `.NAME.swapcast.json` beside it holding:
-- `cache`: the file's sha256 together with the (size, mtime_ns) it was computed for. Any change
-  to the file changes one of those, so a stale entry is never trusted.
+- `cache`: the file's sha256 together with the stamp it was computed for: size and mtime, and the
+  file's identity — inode, device and ctime. An edit that keeps the size and puts the mtime back
+  (os.utime) still moves the ctime, which no user can set back, and a replaced or copied file has
+  another inode; so a stale entry is never trusted. On Windows st_ctime is the creation time, which
+  a user can set: there the cache only saves time for listings, and loading re-hashes (`trusted_for_load`).
 - `recorded_sha256`: for a model whose catalog entry has no published hash, the hash of its first
   download ("trust on first use"); later copies are checked against it.
 """
@@ -57,10 +60,21 @@ def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
         pass
 
 
+# Whether the cache may stand in for hashing when a model is loaded (see the module's docstring).
+CACHE_TRUSTED_FOR_LOAD = os.name != "nt"
+
+
+def _stamp(stat: os.stat_result) -> dict[str, int]:
+    """What must be unchanged for a cached hash to hold: contents (size, mtime) and identity."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino, "dev": stat.st_dev,
+            "ctime_ns": stat.st_ctime_ns}
+
+
 def cached_sha256(path: Path, *, fresh: bool = False) -> str:
-    """The file's sha256, read from the sidecar when (size, mtime_ns) still match."""
+    """The file's sha256, read from the sidecar when the file's stamp (size, mtime, inode, device,
+    ctime) still matches the one it was computed for."""
     stat = path.stat()
-    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    key = _stamp(stat)
     sidecar = _read_sidecar(path)
     cache = sidecar.get("cache")
     if not fresh and isinstance(cache, dict) and {k: cache.get(k) for k in key} == key:
@@ -76,7 +90,7 @@ def remember_sha256(path: Path, value: str, stat_result: os.stat_result | None =
     """Store a hash we already know (e.g. computed while downloading) for the file as it is now."""
     stat = stat_result or path.stat()
     sidecar = _read_sidecar(path)
-    sidecar["cache"] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}
+    sidecar["cache"] = {**_stamp(stat), "sha256": value}
     _write_sidecar(path, sidecar)
 
 

@@ -21,7 +21,7 @@ from engines.resources import resources_dir
 from . import catalog as catalog_module
 from .catalog import ModelSpec, load_catalog
 from .download import DEFAULT_TIMEOUT_S, Progress, download_model
-from .hashing import cached_sha256, record_first_sha256, recorded_sha256
+from .hashing import CACHE_TRUSTED_FOR_LOAD, cached_sha256, record_first_sha256, recorded_sha256
 
 MANIFEST_NAME = "manifest.json"
 _log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class ModelStore:
             self._warn(note)
             return ModelStatus(spec, path, True, True, None, sha256=actual, note=note)
         if actual != expected:
-            which = "catalog's" if spec.sha256 else "recorded"
+            which = ("manifest's" if self.from_manifest else "catalog's") if spec.sha256 else "recorded"
             return ModelStatus(
                 spec, path, True, False,
                 f"{path} fails its hash check (expected {which} sha256 {expected}, got {actual})",
@@ -164,8 +164,9 @@ class ModelStore:
         return ModelStatus(spec, path, True, True, None, sha256=actual)
 
     def require(self, model_id: str) -> Path:
-        """The verified file of `model_id`, or a ModelError that says how to get a good one."""
-        status = self.status(model_id)
+        """The verified file of `model_id`, or a ModelError that says how to get a good one. This is
+        the gate before onnxruntime: a file whose hash does not match never gets past it."""
+        status = self.status(model_id, fresh=not CACHE_TRUSTED_FOR_LOAD)
         if status.verified:
             return status.path
         raise ModelError(status.problem or f"{status.path} is not usable", self._fix(status))
