@@ -99,8 +99,11 @@ def test_facefusion_video_progress_lines_pass_through_and_the_video_is_tagged(ki
     calls: list[tuple[int, int]] = []
     adapter = adapter_for("facefusion", facefusion_entry())
     adapter.run(request(kit_dir, out, video=True, faces="all", enhance=True), lambda d, t: calls.append((d, t)))
-    frames = [c for c in calls if c[1] == 6]
-    assert [d for d, _ in frames if d > 0][:6] == [1, 2, 3, 4, 5, 6]  # every tqdm redraw, in order
+    # The adapter's heartbeat re-sends the last value while the engine is quiet (it is how a cancel is
+    # noticed), so a value may repeat: what matters is that every tqdm redraw arrives, in order.
+    done = [d for d, total in calls if total == 6 and d > 0]
+    redraws = [d for i, d in enumerate(done) if i == 0 or d != done[i - 1]]
+    assert redraws[:6] == [1, 2, 3, 4, 5, 6]
     with av.open(str(out)) as container, av.open(str(kit_dir / "samples" / "target.mp4")) as original:
         assert AI_TAG in container.metadata.get("comment", "")
         assert container.streams.video[0].frames == original.streams.video[0].frames
