@@ -37,6 +37,22 @@ from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
+# What the background tasks import lazily (engine loading, the job runner, camera listing, face
+# checks, the live session): imported by one worker before any other task runs, so no two threads
+# import them at once (see BackgroundTasks.prepare).
+WORKER_MODULES: tuple[str, ...] = (
+    "engines.base",
+    "engines.imaging",
+    "engines.models.store",
+    "app.offline.engine_cache",
+    "app.offline.runner",
+    "app.devices.cameras",
+    "app.devices.virtual_camera",
+    "app.monitor.gpu",
+    "app.monitor.system",
+    "app.pipeline.session",
+)
+
 
 class StudioWindow(QMainWindow):
     def __init__(
@@ -65,6 +81,7 @@ class StudioWindow(QMainWindow):
 
         # ---- services (no widgets) --------------------------------------------------------------
         self.tasks = BackgroundTasks(max_threads=4, parent=self)
+        self.tasks.prepare(WORKER_MODULES)
         self.engine = EngineService(self.tasks, models, self)
         self.live = LiveController(self.tasks, session_factory, self)
         self.queue = JobQueue(self.tasks, jobs_db, parent=self)
