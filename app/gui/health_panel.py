@@ -212,7 +212,10 @@ class HealthPanel(QWidget):
         state_word = {SessionState.STARTING: "starting", SessionState.RUNNING: "live",
                       SessionState.STOPPING: "stopping", SessionState.STOPPED: "stopped",
                       SessionState.FAILED: "failed"}[stats.state]
-        where = provider_summary(health) if health else "engine loading…"
+        if health is not None:
+            where = provider_summary(health)
+        else:
+            where = "engine not loaded" if stats.state is SessionState.FAILED else "engine loading…"
         self.summary.setText(f"{engine_name or 'engine'} · session {state_word} · {where}")
         self._set_level(overall_level(health, stats.state))
 

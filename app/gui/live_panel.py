@@ -74,6 +74,7 @@ class LivePanel(QWidget):
         self._recording_to: Path | None = None  # the file of the recording in progress
         self._wanted_camera = ""
         self._wanted_size: tuple[int, int] | None = None
+        self._blocker: str | None = None  # why Start cannot work now (the engine is down), or None
 
         # ---- source row: camera, size, fps, Start -------------------------------------------------
         self.camera_combo = QComboBox(self)
@@ -367,7 +368,7 @@ class LivePanel(QWidget):
         running = state in (SessionState.STARTING.value, SessionState.RUNNING.value)
         stopping = state == SessionState.STOPPING.value
         self.start_button.setText("Stop" if running else "Start")
-        self.start_button.setEnabled(not stopping)
+        self.start_button.setEnabled(not stopping and (running or self._blocker is None))
         # What a session fixes at start cannot change while it runs.
         for widget in (self.camera_combo, self.size_combo, self.fps_spin):
             widget.setEnabled(not running and not stopping)
@@ -382,6 +383,15 @@ class LivePanel(QWidget):
             overlay_note = "not running" if state != SessionState.FAILED.value else "failed"
             self.preview.set_overlay(Overlay(note=overlay_note))
         self._show_outputs()
+
+    def set_readiness(self, blocker: str | None, hint: str) -> None:
+        """`blocker`: why Start cannot work (Start is off and says why); `hint`: the preview's text."""
+        self._blocker = blocker
+        self.start_button.setToolTip(blocker or "")
+        running = self.controller.running
+        stopping = self.controller.state is SessionState.STOPPING
+        self.start_button.setEnabled(not stopping and (running or blocker is None))
+        self.preview.set_placeholder(hint)
 
     def show_stats(self, stats: LiveStats) -> None:
         note = ""

@@ -403,8 +403,9 @@ class SourcesPanel(QWidget):
             if count > 1:
                 label += f"\n{count} photos"
             if identity.checking:
-                ready = self._engine.state is EngineState.READY
-                label += "\nchecking…" if ready else "\nwaiting for the models…"
+                state = self._engine.state
+                label += {EngineState.READY: "\nchecking…",
+                          EngineState.FAILED: "\n⚠ engine could not load"}.get(state, "\nwaiting for the models…")
             elif identity.problems:
                 label += f"\n⚠ {next(iter(identity.problems.values()))}"
             item = QListWidgetItem(self._icon(identity.photos[0]) if identity.photos else QIcon(), label)
