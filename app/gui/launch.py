@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -23,7 +24,18 @@ from .settings import StudioSettings
 log = logging.getLogger(__name__)
 
 
+def forget_opencv_qt_paths() -> None:
+    """opencv-python ships its own Qt and, when imported, points Qt's plugin and font paths at it.
+    PySide6's Qt then finds cv2's xcb plugin first, cannot load it, and aborts: the studio would not
+    open on an X11 desktop. Those paths are never meant for PySide6; forget them before Qt starts."""
+    marker = f"{os.sep}cv2{os.sep}"
+    for key in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        if marker in os.environ.get(key, ""):
+            del os.environ[key]
+
+
 def make_app() -> QApplication:
+    forget_opencv_qt_paths()
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv)
