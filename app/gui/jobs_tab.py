@@ -23,6 +23,7 @@ from .style import DEGRADED, DOWN, IDLE, OK
 
 COLUMNS = ("#", "State", "Progress", "Targets", "Output", "Message")
 PROGRESS_COLUMN = 2
+PROGRESS_TEMPLATE = "100 % · 999/999 · 99.9 fps · ETA 0:00"
 FractionRole = Qt.ItemDataRole.UserRole + 1
 JobIdRole = Qt.ItemDataRole.UserRole + 2
 
@@ -186,7 +187,8 @@ class JobsTab(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(PROGRESS_COLUMN, 210)
+        # As wide as a running job's longest text, fixed so the columns do not jump as it changes.
+        header.resizeSection(PROGRESS_COLUMN, self.fontMetrics().horizontalAdvance(PROGRESS_TEMPLATE) + 24)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
