@@ -93,8 +93,7 @@ class JobsModel(QAbstractTableModel):
             if column == 3:
                 return _names(job.spec.targets)
             if column == 4:
-                output = Path(job.output or job.spec.output)
-                return f"{output.name}  ({output.parent})"
+                return Path(job.output or job.spec.output).name  # the folder: tooltip, "Open output folder"
             if column == 5:
                 return job.error or ("; ".join(job.warnings) if job.warnings else "")
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -108,7 +108,7 @@ class StudioWindow(QMainWindow):
         self.sources_dock = self._dock("Source faces", self.sources, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.health_dock = self._dock("Engine health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
         self.system_dock = self._dock("GPU and system", self.system, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.sources_dock], [230], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.sources_dock], [180], Qt.Orientation.Horizontal)
         self.resizeDocks([self.health_dock], [360], Qt.Orientation.Horizontal)
 
         self.engine_label = ElidedLabel("engine: not loaded", self)

@@ -108,6 +108,7 @@ class ModelsTab(QWidget):
         self.table.setObjectName("modelsTable")
         self.table.setHorizontalHeaderLabels(["Model", "Role", "File", "Status", "Size", "Licence"])
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line a model; long licences end in "…" (whole in the tooltip)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QColor, QDragEnterEvent, QDropEvent, QFont, QIcon, QImage, QImageReader, QPainter, QPen, QPixmap,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget,
     QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget,
 )
 
@@ -205,10 +205,11 @@ class SourcesPanel(QWidget):
         self.hint.setObjectName("sourcesHint")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: palette(mid);")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.more_button)
-        buttons.addWidget(self.remove_button)
+        # Two rows: the dock stays one thumbnail wide, leaving the room to the live view.
+        buttons = QGridLayout()
+        buttons.addWidget(self.add_button, 0, 0)
+        buttons.addWidget(self.more_button, 0, 1)
+        buttons.addWidget(self.remove_button, 1, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
