@@ -43,7 +43,7 @@ def test_with_the_engine_down_start_is_off_and_every_hint_says_why(qtbot, kit_di
         assert "Models tab" in hint
         # The photo waits for an engine that will not come: the gallery says so, not "waiting for the models…".
         label = window.sources.list.item(0).text()
-        assert "waiting for the models" not in label and "could not load" in label
+        assert "waiting for the models" not in label and "engine down" in label
         # The health panel says down, never "engine loading…".
         assert window.health.level == "down" and "loading" not in window.health.summary.text()
         # The status bar: one line (what failed and the fix), the whole error in its tooltip.

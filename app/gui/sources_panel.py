@@ -446,7 +446,7 @@ class SourcesPanel(QWidget):
             if identity.checking:
                 state = self._engine.state
                 label += {EngineState.READY: "\nchecking…",
-                          EngineState.FAILED: "\n⚠ engine could not load"}.get(state, "\nwaiting for the models…")
+                          EngineState.FAILED: "\n⚠ engine down"}.get(state, "\nwaiting for the models…")
             elif identity.problems:
                 label += f"\n⚠ {next(iter(identity.problems.values()))}"
             item = QListWidgetItem(self._icon(identity.photos[0]) if identity.photos else QIcon(), label)
