@@ -24,6 +24,32 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
 
     sys.setswitchinterval(float(os.environ.get("PROBE_SWITCH_S", "0.005")))
+    delay = float(os.environ.get("PROBE_IMPORT_DELAY_S", "0"))
+    if delay:
+        # A loaded machine: a thread may be put aside in the middle of importing one of our
+        # modules (holding its import lock) while another thread imports the next.
+        import importlib.abc, time
+
+        class SlowImports(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if not name.startswith(os.environ.get("PROBE_SLOW_PREFIX", "engines.external")):
+                    return None
+                for finder in sys.meta_path:
+                    if finder is not self and hasattr(finder, "find_spec"):
+                        spec = finder.find_spec(name, path, target)
+                        if spec is not None:
+                            break
+                else:
+                    return None
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    run = spec.loader.exec_module
+                    def slowly(module, run=run):
+                        time.sleep(delay)
+                        run(module)
+                    spec.loader.exec_module = slowly
+                return spec
+
+        sys.meta_path.insert(0, SlowImports())
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -95,7 +121,8 @@ def test_fresh_starts_under_cpu_load_load_the_engine_and_the_job_runner(kit_dir:
     with busy_cpus(2):
         for wave in range(starts // at_once):
             # Several starts at once add to the load; each has its own home (settings, jobs database).
-            children = [_start(kit_dir, tmp_path / f"home{wave}-{i}", "settle", PROBE_SWITCH_S="0.00001")
+            children = [_start(kit_dir, tmp_path / f"home{wave}-{i}", "settle", PROBE_SWITCH_S="0.00001",
+                              PROBE_IMPORT_DELAY_S="0.02")
                         for i in range(at_once)]
             for child in children:
                 try:
@@ -134,3 +161,29 @@ def test_ctrl_c_in_the_terminal_closes_the_studio_cleanly(kit_dir: Path, tmp_pat
     # Closed the way the window's close button closes it: the session state was saved.
     ini = "".join(p.read_text() for p in (tmp_path / "home").rglob("studio.ini"))
     assert "geometry" in ini, "the window's state was not saved on the way out"
+
+
+def test_background_tasks_start_only_once_the_prepared_imports_are_done(qtbot, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import types
+
+    from app.gui.tasks import BackgroundTasks
+
+    # A module whose import holds until the test lets it finish; its last line marks it complete.
+    release = types.ModuleType("probe_release")
+    release.event = threading.Event()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "probe_release", release)
+    (tmp_path / "probe_slow_import.py").write_text("import probe_release\nprobe_release.event.wait(30)\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "probe_slow_import", raising=False)
+    tasks = BackgroundTasks(max_threads=4)
+    tasks.prepare(["probe_slow_import"])
+    seen: list[bool] = []
+    tasks.submit(lambda: getattr(sys.modules.get("probe_slow_import"), "DONE", False), on_done=seen.append)
+    # Both runnables are on pool threads: the import (held) and the task (at the gate, or done).
+    qtbot.waitUntil(lambda: tasks.pool.activeThreadCount() == 2, timeout=20000)
+    release.event.set()  # type: ignore[attr-defined]
+    qtbot.waitUntil(lambda: bool(seen), timeout=20000)
+    assert seen == [True]  # the task ran after the whole import, never beside it
+    assert tasks.close()
