@@ -187,3 +187,14 @@ def test_background_tasks_start_only_once_the_prepared_imports_are_done(qtbot, t
     qtbot.waitUntil(lambda: bool(seen), timeout=20000)
     assert seen == [True]  # the task ran after the whole import, never beside it
     assert tasks.close()
+
+
+def test_every_module_the_workers_import_first_exists() -> None:
+    # A module moved or renamed elsewhere must be renamed in this list too, or its import goes
+    # back to racing on the workers.
+    import importlib
+
+    from app.gui.main_window import WORKER_MODULES
+
+    for name in WORKER_MODULES:
+        importlib.import_module(name)

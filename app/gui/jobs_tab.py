@@ -18,6 +18,7 @@ from app.jobs import EventKind, Job, JobEvent, JobState
 
 from .add_job_dialog import AddJobDialog
 from .job_queue import JobQueue
+from .messages import brief_text
 from .qt_compat import emit
 from .style import DEGRADED, DOWN, IDLE, OK
 
@@ -221,7 +222,7 @@ class JobsTab(QWidget):
         queue.jobsChanged.connect(self._jobs_changed)
         queue.eventsArrived.connect(self._events)
         queue.runningChanged.connect(self._running_changed)
-        queue.errorRaised.connect(self.status.setText)
+        queue.errorRaised.connect(self._error)
         self._update_buttons()
 
     # ---- queue updates ----------------------------------------------------------------------------
@@ -237,6 +238,11 @@ class JobsTab(QWidget):
         pending = sum(1 for j in jobs if j.state is JobState.PENDING)
         if not self.status.text().startswith("jobs cannot run"):
             self.status.setText(f"{len(jobs)} jobs · {running} running · {pending} waiting")
+
+    def _error(self, text: str) -> None:
+        # One line (what failed and the fix); the whole text in the tooltip.
+        self.status.setText(brief_text(text).line)
+        self.status.setToolTip(text)
 
     def _events(self, events: list[JobEvent]) -> None:
         if not all(self.model.apply(event) for event in events):
