@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QWidget
 
 from app.gui.bridges import qimage_to_bgr
 from app.gui.engine_service import EngineState
@@ -68,3 +69,15 @@ def studio(qtbot: Any, kit_dir: Path | None, **kwargs: Any) -> Iterator[StudioWi
         for thread in leftover:
             thread.join(timeout=5)
         assert not [t for t in leftover if t.is_alive()], f"threads left running: {leftover}"
+
+
+def shown_text(widget: QWidget) -> str:
+    """The text of every label the user can see in `widget`, one per line."""
+    return "\n".join(label.text() for label in widget.findChildren(QLabel) if label.isVisibleTo(widget)
+                     and label.text())
+
+
+def shown_tooltips(widget: QWidget) -> str:
+    """The tooltips of the labels the user can see in `widget` (the details behind a one-line error)."""
+    return "\n".join(label.toolTip() for label in widget.findChildren(QLabel) if label.isVisibleTo(widget)
+                     and label.toolTip())

@@ -85,7 +85,7 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
 
         def vcam_shown() -> bool:
             output = next((o for o in window.live.last_stats.outputs if o.name == "virtual camera"), None)
-            return output is not None and window.live_panel.vcam_label.text() == (output.detail or output.state)
+            return output is not None and window.live_panel.vcam_label.full_text == (output.detail or output.state)
 
         qtbot.waitUntil(vcam_shown, timeout=20000)
         # Record a second of the swapped feed into the output folder.
@@ -96,8 +96,12 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         window.live_panel.record_button.setChecked(False)
 
         # Stop: the session's threads are joined off the GUI thread, and the window says so.
+        frames_live = window.live.last_stats.frames
         window.live_panel.start_button.click()
         qtbot.waitUntil(lambda: window.live.state is SessionState.STOPPED, timeout=20000)
+        # The session's frame count stays on the health panel; it does not fall back at Stop.
+        shown = window.health.frames_label.text()
+        assert "last session" in shown and int(shown.split(" / ")[0]) >= frames_live > 0
         assert not window.live.running
         assert window.live_panel.start_button.text() == "Start"
         assert window.live.preview.dropped >= 0  # frames the GUI could not paint were dropped, never queued

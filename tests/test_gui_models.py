@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.gui.engine_service import EngineState
-from gui_support import studio
+from gui_support import shown_text, shown_tooltips, studio
 
 
 @pytest.fixture
@@ -91,6 +92,50 @@ def test_a_cancelled_download_stops_and_leaves_no_model_file(qtbot, served_kit: 
         tab.download_button.click()
         assert tab.cancel_button.isVisibleTo(tab)
         qtbot.waitUntil(lambda: tab.downloading is None, timeout=20000)
-        assert "cancelled" in tab.detail.text()
+        assert "cancelled" in shown_text(tab)
         assert not (served_kit / "kit_gfpgan_1.4.onnx").exists()
         assert not tab.cancel_button.isVisibleTo(tab)
+
+
+@pytest.fixture
+def offline_kit(kit_dir: Path, tmp_path: Path) -> Path:
+    """A models folder whose optional enhancer is missing and can only come from a host that is down."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with socket.socket() as probe:  # a port nobody listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    manifest = json.loads((kit_dir / "manifest.json").read_text())
+    for entry in manifest["models"]:
+        if entry["role"] == "enhancer":
+            entry["urls"] = [f"http://127.0.0.1:{port}/{entry['file']}"]
+        else:
+            shutil.copy(kit_dir / entry["file"], folder / entry["file"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("button", ["download_button", "download_all_button"])
+def test_a_failed_download_stays_on_screen_with_the_url_and_the_folder(qtbot, offline_kit: Path,
+                                                                        button: str) -> None:
+    with studio(qtbot, offline_kit) as window:
+        tab = window.models_tab
+        qtbot.waitUntil(lambda: tab.report is not None, timeout=20000)
+        ids = [r.status.spec.id for r in tab.report.rows]
+        tab.table.selectRow(ids.index("gfpgan_1.4"))
+        url = tab.report.rows[ids.index("gfpgan_1.4")].status.spec.all_urls[0]
+        # The failure, then the re-check that follows it: the notice must survive both.
+        with qtbot.waitSignal(tab.modelsChecked, timeout=20000):
+            getattr(tab, button).click()
+        qtbot.waitUntil(lambda: tab.downloading is None and tab.verify_button.isEnabled(), timeout=20000)
+        notice = shown_text(tab)
+        assert "Download of gfpgan_1.4 failed" in notice
+        assert url in notice  # the URL that was tried
+        assert str(offline_kit) in notice and "kit_gfpgan_1.4.onnx" in notice  # where to put it by hand
+        assert "refused" in shown_tooltips(tab).lower()  # the whole reason, on demand
+        tab.table.selectRow(0)  # looking at another row is not a new action: still shown
+        assert "Download of gfpgan_1.4 failed" in shown_text(tab)
+        # The next action replaces it.
+        with qtbot.waitSignal(tab.modelsChecked, timeout=20000):
+            tab.verify_button.click()
+        assert "Download of gfpgan_1.4 failed" not in shown_text(tab)

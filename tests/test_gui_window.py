@@ -26,13 +26,13 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         assert "CPU" in window.engine_label.text()
         # The system panel refreshes from a worker: a reading arrives, and says there is no GPU.
         qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
-        assert "no NVIDIA GPU" in window.system.gpu_name.text()
+        assert "no NVIDIA GPU" in window.system.gpu_name.full_text
         # Models: the kit's files are all verified, so the window stays on Live.
         qtbot.waitUntil(lambda: window.models_tab.report is not None, timeout=20000)
         assert window.models_tab.report.missing_required == []
         assert window.tabs.currentWidget() is window.live_panel
         # The camera list was read off the GUI thread; "Video file…" is always offered.
-        qtbot.waitUntil(lambda: window.live_panel.vcam_label.text() != "checking…", timeout=20000)
+        qtbot.waitUntil(lambda: window.live_panel.vcam_label.full_text != "checking…", timeout=20000)
         combo = window.live_panel.camera_combo
         assert combo.itemText(combo.count() - 1) == "Video file…"
 
@@ -153,3 +153,18 @@ def test_run_gui_runs_the_qasync_loop_until_the_window_closes(qtbot, kit_dir: Pa
     QTimer.singleShot(1500, close_it)
     assert run_gui(argparse.Namespace(models=kit_dir)) == 0
     assert opened and opened[0].models == kit_dir and opened[0]._closed
+
+
+def test_opencv_does_not_point_qt_at_its_own_plugins(qtbot, monkeypatch) -> None:
+    # opencv-python sets these on import to its bundled Qt; PySide6's Qt then finds cv2's xcb
+    # plugin first, cannot load it, and the studio does not open on an X11 desktop.
+    import cv2
+
+    from app.gui.launch import make_app
+
+    plugins = Path(cv2.__file__).parent / "qt" / "plugins"
+    monkeypatch.setenv("QT_QPA_PLATFORM_PLUGIN_PATH", str(plugins))
+    monkeypatch.setenv("QT_QPA_FONTDIR", str(plugins.parent / "fonts"))
+    make_app()
+    assert "QT_QPA_PLATFORM_PLUGIN_PATH" not in __import__("os").environ
+    assert "QT_QPA_FONTDIR" not in __import__("os").environ

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from .messages import Brief, brief
 from .qt_compat import emit
 from .tasks import BackgroundTasks
 
@@ -77,6 +78,7 @@ class EngineService(QObject):
         self.engine: Engine | None = None
         self.state = EngineState.IDLE
         self.message = ""
+        self.problem: Brief | None = None  # why the last load failed, in short and in full
         self.name = ""  # the integrations.json entry that was loaded (builtin, builtin-lite)
         self._wanted: tuple[str, int] | None = None
         self._generation = 0  # a reload supersedes a load still running
@@ -98,6 +100,8 @@ class EngineService(QObject):
 
     def _set(self, state: EngineState, message: str) -> None:
         self.state, self.message = state, message
+        if state is not EngineState.FAILED:
+            self.problem = None
         emit(self.stateChanged, state.value, message)
 
     def _loaded(self, generation: int, loaded: tuple[str, Engine]) -> None:
@@ -110,9 +114,13 @@ class EngineService(QObject):
     def _failed(self, generation: int, error: BaseException) -> None:
         if generation != self._generation:
             return
-        text = error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
-        log.warning("engine failed to load: %s", text)
-        self._set(EngineState.FAILED, text)
+        from engines.errors import ModelError
+
+        # A missing or broken model file: the Models tab downloads it or shows where it goes.
+        problem = brief(error, "get it on the Models tab" if isinstance(error, ModelError) else None)
+        log.warning("engine failed to load: %s", problem.details)
+        self.problem = problem
+        self._set(EngineState.FAILED, problem.details)
 
     def health(self) -> EngineHealth | None:
         return self.engine.health() if self.engine is not None else None

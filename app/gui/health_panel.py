@@ -7,6 +7,7 @@ dropped frames and the last error, coloured ok / degraded / down.
 
 from __future__ import annotations
 
+import html
 from collections import deque
 from dataclasses import dataclass
 
@@ -146,6 +147,7 @@ class HealthPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("healthPanel")
         self.level = "idle"
+        self.last_session: tuple[int, int] | None = None  # frames, errors of the last live session
         self.badge = QLabel("IDLE", self)
         self.badge.setObjectName("healthBadge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -203,6 +205,7 @@ class HealthPanel(QWidget):
         self.dropped_label.setText(str(stats.dropped))
         errors = health.errors if health is not None else 0
         self.frames_label.setText(f"{stats.frames} / {errors}")
+        self.last_session = (stats.frames, errors)
         if stats.state is SessionState.RUNNING and stats.stages_ms:
             self.plot.add(stats.stages_ms)
         self._show_legend(stats.stages_ms)
@@ -212,7 +215,10 @@ class HealthPanel(QWidget):
         state_word = {SessionState.STARTING: "starting", SessionState.RUNNING: "live",
                       SessionState.STOPPING: "stopping", SessionState.STOPPED: "stopped",
                       SessionState.FAILED: "failed"}[stats.state]
-        where = provider_summary(health) if health else "engine loading…"
+        if health is not None:
+            where = provider_summary(health)
+        else:
+            where = "engine not loaded" if stats.state is SessionState.FAILED else "engine loading…"
         self.summary.setText(f"{engine_name or 'engine'} · session {state_word} · {where}")
         self._set_level(overall_level(health, stats.state))
 
@@ -222,7 +228,12 @@ class HealthPanel(QWidget):
         self.fps_label.setText("–")
         self.latency_label.setText("–")
         self.dropped_label.setText("–")
-        self.frames_label.setText("–" if health is None else f"{health.frames} / {health.errors}")
+        # The engine's own counters mix in face checks and jobs; after a session, its totals stay
+        # (they would seem to fall back or jump at Stop otherwise).
+        if self.last_session is not None:
+            self.frames_label.setText(f"{self.last_session[0]} / {self.last_session[1]} (last session)")
+        else:
+            self.frames_label.setText("–")
         failed = state == "failed"
         name = engine_name or "engine"
         ready = f"{name} ready · {provider_summary(health)}" if health is not None else f"{name} ready"
@@ -252,7 +263,9 @@ class HealthPanel(QWidget):
             status.setForeground(level_colour(row.level))
 
     def _show_legend(self, stages_ms: dict[str, float]) -> None:
-        parts = [f'<span style="color:{self.plot.colour(stage).name()}">■</span> {stage} {ms:.1f}'
+        # Non-breaking inside an entry, so a line never ends between a colour and its stage.
+        parts = [f'<span style="color:{self.plot.colour(stage).name()}">■</span>&nbsp;'
+                 f'{html.escape(stage).replace(" ", "&nbsp;")}&nbsp;{ms:.1f}'
                  for stage, ms in stages_ms.items() if stage in self.plot.history]
         self.legend.setText(" &nbsp; ".join(parts))
 

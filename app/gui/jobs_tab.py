@@ -18,11 +18,13 @@ from app.jobs import EventKind, Job, JobEvent, JobState
 
 from .add_job_dialog import AddJobDialog
 from .job_queue import JobQueue
+from .messages import brief_text
 from .qt_compat import emit
 from .style import DEGRADED, DOWN, IDLE, OK
 
 COLUMNS = ("#", "State", "Progress", "Targets", "Output", "Message")
 PROGRESS_COLUMN = 2
+PROGRESS_TEMPLATE = "100 % · 999/999 · 99.9 fps · ETA 0:00"
 FractionRole = Qt.ItemDataRole.UserRole + 1
 JobIdRole = Qt.ItemDataRole.UserRole + 2
 
@@ -92,8 +94,7 @@ class JobsModel(QAbstractTableModel):
             if column == 3:
                 return _names(job.spec.targets)
             if column == 4:
-                output = Path(job.output or job.spec.output)
-                return f"{output.name}  ({output.parent})"
+                return Path(job.output or job.spec.output).name  # the folder: tooltip, "Open output folder"
             if column == 5:
                 return job.error or ("; ".join(job.warnings) if job.warnings else "")
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -176,14 +177,21 @@ class JobsTab(QWidget):
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
+        # Every column fits the view: the paths and messages share what is left and are elided
+        # (in the middle, so a file's name and its folder's end both stay), whole in the tooltip.
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(36)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(PROGRESS_COLUMN, 260)
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(4, 300)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(PROGRESS_COLUMN, QHeaderView.ResizeMode.Fixed)
+        # As wide as a running job's longest text, fixed so the columns do not jump as it changes.
+        header.resizeSection(PROGRESS_COLUMN, self.fontMetrics().horizontalAdvance(PROGRESS_TEMPLATE) + 24)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.add_button = QPushButton("Add job…", self)
         self.add_button.setObjectName("addJob")
         self.cancel_button = QPushButton("Cancel", self)
@@ -214,7 +222,7 @@ class JobsTab(QWidget):
         queue.jobsChanged.connect(self._jobs_changed)
         queue.eventsArrived.connect(self._events)
         queue.runningChanged.connect(self._running_changed)
-        queue.errorRaised.connect(self.status.setText)
+        queue.errorRaised.connect(self._error)
         self._update_buttons()
 
     # ---- queue updates ----------------------------------------------------------------------------
@@ -230,6 +238,11 @@ class JobsTab(QWidget):
         pending = sum(1 for j in jobs if j.state is JobState.PENDING)
         if not self.status.text().startswith("jobs cannot run"):
             self.status.setText(f"{len(jobs)} jobs · {running} running · {pending} waiting")
+
+    def _error(self, text: str) -> None:
+        # One line (what failed and the fix); the whole text in the tooltip.
+        self.status.setText(brief_text(text).line)
+        self.status.setToolTip(text)
 
     def _events(self, events: list[JobEvent]) -> None:
         if not all(self.model.apply(event) for event in events):

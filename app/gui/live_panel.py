@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from app.pipeline.api import LiveStats, OutputStatus, SessionState
 from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
+from .elided_label import ElidedLabel
 from .live_controller import LiveController
 from .live_view import Overlay, PreviewWidget
 from .qt_compat import emit
@@ -76,6 +77,7 @@ class LivePanel(QWidget):
         self._recording_to: Path | None = None  # the file of the recording in progress
         self._wanted_camera = ""
         self._wanted_size: tuple[int, int] | None = None
+        self._blocker: str | None = None  # why Start cannot work now (the engine is down), or None
 
         # ---- source row: camera, size, fps, Start -------------------------------------------------
         self.camera_combo = QComboBox(self)
@@ -138,19 +140,17 @@ class LivePanel(QWidget):
         grid = QGridLayout(outputs)
         self.vcam_check = QCheckBox("Virtual camera", self)
         self.vcam_check.setObjectName("vcamToggle")
-        self.vcam_label = QLabel("checking…", self)
+        # One line each, never taller: a long reason ends in "…" and is whole in the tooltip.
+        self.vcam_label = ElidedLabel("checking…", self)
         self.vcam_label.setObjectName("vcamState")
-        self.vcam_label.setWordWrap(True)
-        self.vcam_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.stream_edit = QLineEdit(self)
         self.stream_edit.setPlaceholderText("udp://127.0.0.1:5000  ·  srt://…  ·  rtmp://…")
         self.stream_button = QPushButton("Stream", self)
         self.stream_button.setCheckable(True)
-        self.stream_label = QLabel("", self)
+        self.stream_label = ElidedLabel("", self)
         self.record_button = QPushButton("● Record", self)
         self.record_button.setCheckable(True)
-        self.record_label = QLabel("", self)
-        self.record_label.setWordWrap(True)
+        self.record_label = ElidedLabel("", self, Qt.TextElideMode.ElideMiddle)
         grid.addWidget(self.vcam_check, 0, 0)
         grid.addWidget(self.vcam_label, 0, 1, 1, 2)
         grid.addWidget(self.stream_button, 1, 0)
@@ -160,7 +160,7 @@ class LivePanel(QWidget):
         grid.addWidget(self.record_label, 2, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         for label in (self.vcam_label, self.stream_label, self.record_label):
-            label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -341,7 +341,7 @@ class LivePanel(QWidget):
         url = self.stream_edit.text().strip()
         if on and not url:
             self.stream_button.setChecked(False)
-            self.stream_label.setText("enter a stream URL first")
+            self.stream_label.show_text("enter a stream URL first")
             return
         self.stream_edit.setEnabled(not on)
         self.controller.set_stream(url if on else None)
@@ -369,7 +369,7 @@ class LivePanel(QWidget):
         running = state in (SessionState.STARTING.value, SessionState.RUNNING.value)
         stopping = state == SessionState.STOPPING.value
         self.start_button.setText("Stop" if running else "Start")
-        self.start_button.setEnabled(not stopping)
+        self.start_button.setEnabled(not stopping and (running or self._blocker is None))
         # What a session fixes at start cannot change while it runs.
         for widget in (self.camera_combo, self.size_combo, self.fps_spin):
             widget.setEnabled(not running and not stopping)
@@ -384,6 +384,15 @@ class LivePanel(QWidget):
             overlay_note = "not running" if state != SessionState.FAILED.value else "failed"
             self.preview.set_overlay(Overlay(note=overlay_note))
         self._show_outputs()
+
+    def set_readiness(self, blocker: str | None, hint: str) -> None:
+        """`blocker`: why Start cannot work (Start is off and says why); `hint`: the preview's text."""
+        self._blocker = blocker
+        self.start_button.setToolTip(blocker or "")
+        running = self.controller.running
+        stopping = self.controller.state is SessionState.STOPPING
+        self.start_button.setEnabled(not stopping and (running or blocker is None))
+        self.preview.set_placeholder(hint)
 
     def show_stats(self, stats: LiveStats) -> None:
         note = ""
@@ -411,7 +420,8 @@ class LivePanel(QWidget):
         else:
             status = self._vcam_status
             fix = f" — fix: {status.fix}" if status.fix else ""
-            self._set_label(self.vcam_label, "unavailable", f"unavailable: {status.problem}{fix}")
+            self._set_label(self.vcam_label, "unavailable", f"unavailable: {status.problem}{fix}",
+                            f"unavailable: {status.problem}" + (f"\nfix: {status.fix}" if status.fix else ""))
         for name, label, button in (("stream", self.stream_label, self.stream_button),
                                     ("recording", self.record_label, self.record_button)):
             output = self._outputs.get(name)
@@ -425,9 +435,8 @@ class LivePanel(QWidget):
                 self._set_label(label, "", "")
 
     @staticmethod
-    def _set_label(label: QLabel, state: str, text: str) -> None:
-        label.setText(text)
-        label.setToolTip(text)
+    def _set_label(label: ElidedLabel, state: str, text: str, details: str | None = None) -> None:
+        label.show_text(text, details)
         colour = output_colour(state)
         label.setStyleSheet(f"color: {colour};" if colour else "")
 

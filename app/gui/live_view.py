@@ -57,6 +57,12 @@ class PreviewWidget(QWidget):
             self.overlay = overlay
             self.update()
 
+    def set_placeholder(self, text: str) -> None:
+        """What the empty preview says (the next step, or why live cannot start)."""
+        if text != self.placeholder:
+            self.placeholder = text
+            self.update()
+
     def clear(self) -> None:
         self.image = None
         self.update()
@@ -78,7 +84,8 @@ class PreviewWidget(QWidget):
             painter.drawImage(QRectF(self.image_rect()), self.image)
         else:
             painter.setPen(QColor(150, 150, 160))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            painter.drawText(self.rect().adjusted(24, 24, -24, -24),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         self._paint_overlay(painter)
         painter.end()
 

@@ -21,12 +21,14 @@ from app.monitor.gpu import GpuReport, read_gpus
 from app.pipeline.api import LiveConfig, LiveStats, SessionState
 
 from .consent import ConsentDialog
+from .elided_label import ElidedLabel
 from .engine_service import EngineService, EngineState
 from .health_panel import HealthPanel
 from .job_queue import JobQueue
 from .jobs_tab import JobsTab
 from .live_controller import LiveController, SessionFactory
 from .live_panel import LivePanel
+from .messages import brief_text
 from .models_tab import ModelsReport, ModelsTab
 from .settings import Preferences, StudioSettings
 from .settings_dialog import SettingsDialog
@@ -36,6 +38,22 @@ from .system_panel import SystemPanel
 from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
+
+# What the background tasks import lazily (engine loading, the job runner, camera listing, face
+# checks, the live session): imported by one worker before any other task runs, so no two threads
+# import them at once (see BackgroundTasks.prepare).
+WORKER_MODULES: tuple[str, ...] = (
+    "engines.base",
+    "engines.imaging",
+    "engines.models.store",
+    "app.offline.engine_cache",
+    "app.offline.runner",
+    "app.devices.cameras",
+    "app.devices.virtual_camera",
+    "app.monitor.gpu",
+    "app.monitor.system",
+    "app.pipeline.session",
+)
 
 
 class StudioWindow(QMainWindow):
@@ -65,6 +83,7 @@ class StudioWindow(QMainWindow):
 
         # ---- services (no widgets) --------------------------------------------------------------
         self.tasks = BackgroundTasks(max_threads=4, parent=self)
+        self.tasks.prepare(WORKER_MODULES)
         self.engine = EngineService(self.tasks, models, self)
         self.live = LiveController(self.tasks, session_factory, self)
         self.queue = JobQueue(self.tasks, jobs_db, parent=self)
@@ -89,10 +108,10 @@ class StudioWindow(QMainWindow):
         self.sources_dock = self._dock("Source faces", self.sources, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.health_dock = self._dock("Engine health", self.health, Qt.DockWidgetArea.RightDockWidgetArea)
         self.system_dock = self._dock("GPU and system", self.system, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.sources_dock], [230], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.sources_dock], [180], Qt.Orientation.Horizontal)
         self.resizeDocks([self.health_dock], [360], Qt.Orientation.Horizontal)
 
-        self.engine_label = QLabel("engine: not loaded", self)
+        self.engine_label = ElidedLabel("engine: not loaded", self)
         self.session_label = QLabel("live: stopped", self)
         self.statusBar().addWidget(self.engine_label, 1)
         self.statusBar().addPermanentWidget(self.session_label)
@@ -103,12 +122,14 @@ class StudioWindow(QMainWindow):
         self.live_panel.stopRequested.connect(self.live.stop)
         self.live.statsChanged.connect(self._live_stats)
         self.live.stateChanged.connect(self._live_state)
-        self.live.errorRaised.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.live.errorRaised.connect(self._live_error)
         self.engine.stateChanged.connect(self._engine_state)
         self.sources.identitiesChanged.connect(self._sources_changed)
+        self.live_panel.camera_combo.currentIndexChanged.connect(lambda _i: self._update_readiness())
         self.sources.activeChanged.connect(self._active_changed)
         self.models_tab.modelsChecked.connect(self._models_checked)
         self._update_job_defaults()
+        self._update_readiness()
         self._apply_hotkeys()
         for index in range(9):
             shortcut = QShortcut(QKeySequence(str(index + 1)), self)
@@ -196,6 +217,7 @@ class StudioWindow(QMainWindow):
         cameras, vcam = found
         self.live_panel.set_cameras(cameras)
         self.live_panel.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
+        self._update_readiness()
 
     def _models_checked(self, report: ModelsReport) -> None:
         if report.missing_required and not self._models_view_shown:
@@ -234,6 +256,9 @@ class StudioWindow(QMainWindow):
     def start_live(self) -> bool:
         if not self.usable or self.live.running:
             return False
+        if self.engine.state is EngineState.FAILED:
+            self.live_panel.show_state("failed", self._engine_blocker())
+            return False
         config = self.live_config()
         if isinstance(config, str):
             self.live_panel.show_state("failed", config)
@@ -258,7 +283,33 @@ class StudioWindow(QMainWindow):
             self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message,
                                     self.engine.name)
 
+    def _live_error(self, text: str) -> None:
+        # One line in the status bar; the whole text in its tooltip (and in the health panel).
+        self.statusBar().showMessage(brief_text(text).line, 8000)
+        self.statusBar().setToolTip(text)
+
+    def _engine_blocker(self) -> str:
+        problem = self.engine.problem
+        return (f"The engine could not load: {problem.line}" if problem is not None
+                else f"The engine could not load: {self.engine.message}")
+
+    def _update_readiness(self) -> None:
+        """What Start needs, said where the user looks (the preview, Start's tooltip)."""
+        blocker = self._engine_blocker() if self.engine.state is EngineState.FAILED else None
+        if blocker is not None:
+            hint = blocker
+        elif not self.sources.groups():
+            hint = "Add a source face (left panel), pick a camera, then press Start"
+        elif not self.live_panel.choices().camera:
+            hint = "Pick a camera, or a video file to play as one, then press Start"
+        elif self.engine.state is EngineState.LOADING:
+            hint = "Loading the models… press Start when you are ready"
+        else:
+            hint = "Press Start"
+        self.live_panel.set_readiness(blocker, hint)
+
     def _sources_changed(self) -> None:
+        self._update_readiness()
         if self.live.running:
             groups = self.sources.groups()
             if groups:
@@ -278,19 +329,22 @@ class StudioWindow(QMainWindow):
             if fallbacks:
                 # Loud on purpose: a silent fallback to the CPU is the peers' most reported problem.
                 reasons = "; ".join(f"{m.role}: {m.fallback_reason}" for m in fallbacks)
-                self.engine_label.setText(f"⚠ running on {fallbacks[0].provider.removesuffix('ExecutionProvider')}"
-                                          f" — {reasons}")
+                self.engine_label.show_text(
+                    f"⚠ running on {fallbacks[0].provider.removesuffix('ExecutionProvider')} — {reasons}")
                 self.engine_label.setStyleSheet(f"color: {DOWN}; font-weight: bold;")
             else:
                 providers = health.provider_summary.replace("ExecutionProvider", "")
-                self.engine_label.setText(f"engine {self.engine.name} ready · {providers}")
+                self.engine_label.show_text(f"engine {self.engine.name} ready · {providers}")
                 self.engine_label.setStyleSheet("")
         elif state == EngineState.FAILED.value:
-            self.engine_label.setText(f"engine could not load: {message}")
+            problem = self.engine.problem
+            line = problem.line if problem is not None else message
+            self.engine_label.show_text(f"engine could not load: {line}", message)
             self.engine_label.setStyleSheet(f"color: {DOWN};")
         else:
-            self.engine_label.setText(f"engine {state}: {message}")
+            self.engine_label.show_text(f"engine {state}: {message}")
             self.engine_label.setStyleSheet("")
+        self._update_readiness()
         if not self.live.running:
             self.health.show_engine(health, state, message, self.engine.name)
 

@@ -75,6 +75,16 @@ def read_models(models: Path | None) -> ModelsReport:
     return ModelsReport(store, tuple(rows))
 
 
+@dataclass(frozen=True)
+class DownloadOutcome:
+    done: tuple[str, ...]
+    failed: tuple[tuple[str, BaseException], ...]  # model id, why
+
+
+def _error_text(error: BaseException) -> str:
+    return error.one_line() if hasattr(error, "one_line") else f"{type(error).__name__}: {error}"
+
+
 def _size(value: int | None) -> str:
     if not value:
         return "–"
@@ -98,6 +108,7 @@ class ModelsTab(QWidget):
         self.table.setObjectName("modelsTable")
         self.table.setHorizontalHeaderLabels(["Model", "Role", "File", "Status", "Size", "Licence"])
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # one line a model; long licences end in "…" (whole in the tooltip)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -109,6 +120,13 @@ class ModelsTab(QWidget):
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail.setObjectName("modelDetail")
+        # The outcome of the last download, kept until the user's next action (a re-check or a
+        # download refreshes the table and the detail, which must not wipe it).
+        self.notice = QLabel("", self)
+        self.notice.setObjectName("downloadNotice")
+        self.notice.setWordWrap(True)
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.notice.setVisible(False)
         self.download_button = QPushButton("Download", self)
         self.download_all_button = QPushButton("Download missing", self)
         self.verify_button = QPushButton("Check again", self)
@@ -127,6 +145,7 @@ class ModelsTab(QWidget):
         layout.addWidget(self.where)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.detail)
+        layout.addWidget(self.notice)
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
@@ -136,7 +155,7 @@ class ModelsTab(QWidget):
         self.download_button.clicked.connect(self._download_selected)
         self.cancel_button.clicked.connect(self.cancel_download)
         self.download_all_button.clicked.connect(self._download_missing)
-        self.verify_button.clicked.connect(self.refresh)
+        self.verify_button.clicked.connect(self._check_again)
         self.open_button.clicked.connect(self._open_folder)
         self._update_buttons()
 
@@ -145,6 +164,17 @@ class ModelsTab(QWidget):
         models = self.models
         self.verify_button.setEnabled(False)
         self._tasks.submit(lambda: read_models(models), on_done=self.show_report, on_error=self._failed)
+
+    def _check_again(self) -> None:
+        self.show_notice("")
+        self.refresh()
+
+    def show_notice(self, html_text: str, colour: str = "", details: str = "") -> None:
+        """The last download's outcome ("" hides it); `details` is the whole error, as a tooltip."""
+        self.notice.setText(html_text)
+        self.notice.setToolTip(details)
+        self.notice.setStyleSheet(f"color: {colour};" if colour else "")
+        self.notice.setVisible(bool(html_text))
 
     def _failed(self, error: BaseException) -> None:
         self.verify_button.setEnabled(True)
@@ -235,6 +265,7 @@ class ModelsTab(QWidget):
         if self.report is None or not ids or self.downloading is not None:
             return
         store = self.report.store
+        self.show_notice("")
         self.downloading = ids[0]
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
@@ -251,12 +282,19 @@ class ModelsTab(QWidget):
                                         "Download again to resume where it stopped")
             report((model_id, got, total))
 
-        def work(report) -> list[str]:  # type: ignore[no-untyped-def]
+        def work(report) -> DownloadOutcome:  # type: ignore[no-untyped-def]
             done: list[str] = []
+            failed: list[tuple[str, BaseException]] = []
             for model_id in ids:
-                store.download(model_id, progress=lambda got, total, m=model_id: relay(m, got, total, report))
-                done.append(model_id)
-            return done
+                try:
+                    store.download(model_id, progress=lambda got, total, m=model_id: relay(m, got, total, report))
+                except DownloadCancelled:
+                    raise
+                except Exception as error:  # the next model may come from another host: go on, like the CLI
+                    failed.append((model_id, error))
+                else:
+                    done.append(model_id)
+            return DownloadOutcome(tuple(done), tuple(failed))
 
         self._tasks.submit(work, on_done=self._downloaded, on_error=self._download_failed,
                            on_progress=self._download_progress)
@@ -275,20 +313,39 @@ class ModelsTab(QWidget):
     def cancel_download(self) -> None:
         self._cancel.set()
 
-    def _downloaded(self, ids: list[str]) -> None:
-        self.downloading = None
-        self.cancel_button.setVisible(False)
-        self.progress.setVisible(False)
-        self.detail.setText(f"Downloaded and verified: {', '.join(ids)}")
+    def _downloaded(self, outcome: DownloadOutcome) -> None:
+        self._download_ended()
+        e = html.escape
+        lines = [f"Downloaded and verified: {e(', '.join(outcome.done))}"] if outcome.done else []
+        details = []
+        store = self.report.store if self.report is not None else None
+        for model_id, error in outcome.failed:
+            lines.append(self._failure_html(model_id, store))
+            details.append(_error_text(error))
+        self.show_notice("<br>".join(lines), DOWN if outcome.failed else OK, "\n\n".join(details))
         self.refresh()
 
+    def _failure_html(self, model_id: str, store: ModelStore | None) -> str:
+        """What failed, the URLs tried and where a hand-fetched file goes (the details: the tooltip)."""
+        e = html.escape
+        if store is None:
+            return f"<b>Download of {e(model_id)} failed.</b>"
+        spec = store.spec(model_id)
+        tried = " · ".join(e(url) for url in spec.all_urls) or "no URL"
+        return (f"<b>Download of {e(model_id)} failed</b> (details: hover here).<br>Tried: {tried}<br>"
+                f"Check the connection and press Download again, or fetch the file by hand and put it into "
+                f"{e(str(store.directory))} as {e(spec.file)}")
+
     def _download_failed(self, error: BaseException) -> None:
+        self._download_ended()
+        self.show_notice(f"Download stopped: {html.escape(_error_text(error))}",
+                         IDLE if isinstance(error, DownloadCancelled) else DOWN, _error_text(error))
+        self.refresh()
+
+    def _download_ended(self) -> None:
         self.downloading = None
         self.cancel_button.setVisible(False)
         self.progress.setVisible(False)
-        text = error.one_line() if hasattr(error, "one_line") else str(error)
-        self.detail.setText(f"<span style='color:{DOWN}'>Download failed: {html.escape(text)}</span>")
-        self.refresh()
 
     def _open_folder(self) -> None:
         folder = self.report.store.directory if self.report else user_paths().models

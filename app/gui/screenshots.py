@@ -1,11 +1,15 @@
 """Save a screenshot of each main view, offscreen: live (running on the sample video), sources,
 jobs, models, settings.
 
-    python -m app.gui.screenshots docs/screenshots [--models DIR]
+    python -m app.gui.screenshots docs/screenshots [--models DIR] [--size 1280x720]
 
 Without --models, the generated test models (with their sample media) are written to a temporary
 folder first. Everything runs in a throw-away SWAPCAST_HOME, so the user's settings, gallery and
 job queue are never touched.
+
+With a display (e.g. `xvfb-run -s "-screen 0 1280x720x24" env QT_QPA_PLATFORM=xcb python -m
+app.gui.screenshots DIR --size 1280x720`) the shots are of the whole screen, dialogs as real
+windows, the way a user sees them; offscreen (the default) they are drawn from the widgets.
 """
 
 from __future__ import annotations
@@ -22,12 +26,22 @@ VIEWS = ("live", "sources", "jobs", "models", "settings")
 SIZE = (1440, 900)
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write WIDTHxHEIGHT, e.g. 1280x720") from None
+    return width, height
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m app.gui.screenshots", description=__doc__.split("\n\n")[0])
     parser.add_argument("outdir", type=Path, help="folder for live.png, sources.png, jobs.png, models.png, settings.png")
     parser.add_argument("--models", type=Path, metavar="DIR",
                         help="a models folder with samples/ (default: generate the test kit into a temp folder)")
     parser.add_argument("--seconds", type=float, default=4.0, help="how long live runs before its screenshot")
+    parser.add_argument("--size", type=_size, default=SIZE, metavar="WxH",
+                        help=f"window size (default {SIZE[0]}x{SIZE[1]}); with a display, the screen's size")
     return parser.parse_args(argv)
 
 
@@ -48,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{samples} has no target.mp4: use a folder written by `swapcast models kit DIR --samples`",
                   file=sys.stderr)
             return 2
-        return _shoot(args.outdir, models.resolve(), samples.resolve(), Path(scratch), args.seconds)
+        return _shoot(args.outdir, models.resolve(), samples.resolve(), Path(scratch), args.seconds, args.size)
 
 
-def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_seconds: float) -> int:
+def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_seconds: float,
+           size: tuple[int, int] = SIZE) -> int:
     from PySide6.QtCore import QEvent, QEventLoop, QPoint
     from PySide6.QtGui import QColor, QPainter, QPixmap
     from PySide6.QtWidgets import QApplication, QWidget
@@ -66,6 +81,7 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
 
     app = make_app()
     outdir.mkdir(parents=True, exist_ok=True)
+    on_screen = QApplication.platformName() not in ("offscreen", "minimal")
 
     def spin(seconds: float, until: Callable[[], bool] | None = None) -> bool:
         deadline = time.monotonic() + seconds
@@ -82,8 +98,16 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
             raise OSError(f"could not write {path}")
         print(f"wrote {path}")
 
+    def screen() -> QPixmap:
+        return app.primaryScreen().grabWindow(0)  # the root window: what the user sees
+
+    def view(window: QWidget) -> QPixmap:
+        return screen() if on_screen else window.grab()
+
     def over(window: QWidget, dialog: QWidget) -> QPixmap:
         """The window with a dialog drawn over its centre (offscreen, top-level grabs are separate)."""
+        if on_screen:
+            return screen()
         shot = window.grab()
         top = dialog.grab()
         painter = QPainter(shot)
@@ -98,7 +122,9 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
     settings.accept_consent()
     settings.set_preferences(Preferences(output_dir=scratch / "renders"))
     window = StudioWindow(settings, models, list_devices=True)
-    window.resize(*SIZE)
+    window.resize(*size)
+    if on_screen:
+        window.move(0, 0)
     window.show()
     window.start()
     try:
@@ -116,7 +142,6 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
             save("sources", over(window, gallery.picker))
             gallery.picker.choose(1)
         spin(10, lambda: not gallery.busy)
-        gallery.add_photos([samples / "source_a.png"], into=0)  # no-op if present; shows "several photos"
         gallery.set_active(0)
 
         # ---- jobs run in the background while live runs ---------------------------------------------
@@ -145,7 +170,7 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
         spin(live_seconds)
         window.tabs.setCurrentWidget(window.live_panel)
         spin(0.3)
-        save("live", window.grab())
+        save("live", view(window))
 
         # ---- jobs: one done, one running or done, one pending/running, one cancelled -----------------
         window.tabs.setCurrentWidget(window.jobs_tab)
@@ -153,7 +178,7 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
              queue.store.get(jobs[1].id).state is not JobState.PENDING)
         window.jobs_tab.select_job(jobs[1].id)
         spin(0.5)
-        save("jobs", window.grab())
+        save("jobs", view(window))
 
         # ---- models ----------------------------------------------------------------------------------
         window.live.stop()
@@ -162,7 +187,7 @@ def _shoot(outdir: Path, models: Path, samples: Path, scratch: Path, live_second
         spin(10, lambda: window.models_tab.report is not None)
         window.models_tab.table.selectRow(2)
         spin(0.3)
-        save("models", window.grab())
+        save("models", view(window))
 
         # ---- settings --------------------------------------------------------------------------------
         window.tabs.setCurrentWidget(window.live_panel)

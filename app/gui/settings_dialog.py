@@ -90,6 +90,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(engine)
         layout.addWidget(files)
         layout.addWidget(keys)
+        layout.addStretch(1)  # spare height below the groups, not inside one of them
         layout.addWidget(buttons)
         self.resize(560, 520)
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from PySide6.QtGui import (
     QColor, QDragEnterEvent, QDropEvent, QFont, QIcon, QImage, QImageReader, QPainter, QPen, QPixmap,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QListWidget,
+    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget,
     QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget,
 )
 
@@ -30,12 +31,13 @@ from .engine_service import EngineService, EngineState, FoundFace
 from .face_crops import save_face_crop
 from .qt_compat import emit
 from .settings import SavedIdentity
-from .style import DOWN, OK
+from .style import DEGRADED, DOWN, OK
 from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
 THUMB = 112
+HINT = "Drop photos here · keys 1–9 switch faces"
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
 
@@ -176,6 +178,7 @@ class SourcesPanel(QWidget):
         self.crops_dir = user_paths().data / "sources"
         self.picker: FacePickerDialog | None = None
         self._picks: list[tuple[GalleryIdentity, Path, list[FoundFace]]] = []  # pickers still to show
+        self._digests: dict[tuple[Path, int, int], str] = {}
 
         self.list = _GalleryList(self)
         self.list.setObjectName("sourcesList")
@@ -198,13 +201,15 @@ class SourcesPanel(QWidget):
         self.more_button.clicked.connect(self._add_more_dialog)
         self.remove_button = QPushButton("Remove", self)
         self.remove_button.clicked.connect(lambda: self.remove(self.active))
-        self.hint = QLabel("Drop photos here · keys 1–9 switch faces", self)
+        self.hint = QLabel(HINT, self)
+        self.hint.setObjectName("sourcesHint")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: palette(mid);")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.more_button)
-        buttons.addWidget(self.remove_button)
+        # Two rows: the dock stays one thumbnail wide, leaving the room to the live view.
+        buttons = QGridLayout()
+        buttons.addWidget(self.add_button, 0, 0)
+        buttons.addWidget(self.more_button, 0, 1)
+        buttons.addWidget(self.remove_button, 1, 0, 1, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
@@ -264,13 +269,17 @@ class SourcesPanel(QWidget):
         self.add_photos(files, into=row if row >= 0 else None)
 
     def add_photos(self, photos: list[Path], into: int | None = None) -> None:
-        """New identities (one per photo), or more photos of identity `into`."""
+        """New identities (one per photo), or more photos of identity `into`. A photo already in the
+        gallery (the same bytes, under any name) is not added twice; the hint says where it is."""
+        repeats: list[str] = []
         for photo in photos:
             photo = Path(photo).expanduser().resolve()
+            holder = self._holder_of(photo)
+            if holder is not None:
+                repeats.append(f"{photo.name} is already in the gallery as {holder}")
+                continue
             if into is not None and 0 <= into < len(self.identities):
                 identity = self.identities[into]
-                if photo in identity.photos:
-                    continue
                 identity.photos.append(photo)
             else:
                 identity = GalleryIdentity(photo.stem, [photo])
@@ -278,8 +287,40 @@ class SourcesPanel(QWidget):
                 if len(self.identities) == 1:
                     self.active = 0
             self._check(identity, photo)
+        self._show_hint("; ".join(repeats))
         self._refresh()
         emit(self.identitiesChanged)
+
+    def _holder_of(self, photo: Path) -> str | None:
+        """The gallery name of the identity that already has this photo's content, if any."""
+        digest = self._digest(photo)
+        for index, identity in enumerate(self.identities):
+            for known in identity.photos:
+                if known == photo or (digest is not None and self._digest(known) == digest):
+                    return f"{index + 1} · {identity.name}" if index < 9 else identity.name
+        return None
+
+    def _digest(self, photo: Path) -> str | None:
+        """sha256 of the file, remembered per path and modification (photos are small)."""
+        try:
+            stat = photo.stat()
+        except OSError:
+            return None
+        key = (photo, stat.st_size, stat.st_mtime_ns)
+        digest = self._digests.get(key)
+        if digest is None:
+            try:
+                with photo.open("rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            except OSError:
+                return None
+            self._digests[key] = digest
+        return digest
+
+    def _show_hint(self, notice: str) -> None:
+        """A notice about the last add (until the next one), else the usual hint."""
+        self.hint.setText(notice or HINT)
+        self.hint.setStyleSheet(f"color: {DEGRADED};" if notice else "color: palette(mid);")
 
     def remove(self, index: int) -> None:
         if not 0 <= index < len(self.identities):
@@ -403,8 +444,9 @@ class SourcesPanel(QWidget):
             if count > 1:
                 label += f"\n{count} photos"
             if identity.checking:
-                ready = self._engine.state is EngineState.READY
-                label += "\nchecking…" if ready else "\nwaiting for the models…"
+                state = self._engine.state
+                label += {EngineState.READY: "\nchecking…",
+                          EngineState.FAILED: "\n⚠ engine down"}.get(state, "\nwaiting for the models…")
             elif identity.problems:
                 label += f"\n⚠ {next(iter(identity.problems.values()))}"
             item = QListWidgetItem(self._icon(identity.photos[0]) if identity.photos else QIcon(), label)

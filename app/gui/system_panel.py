@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QProgressBar, QVBoxLayout, QW
 from app.monitor.gpu import GpuReport, read_gpus
 from app.monitor.system import SystemStats, read_system
 
+from .elided_label import ElidedLabel
 from .tasks import BackgroundTasks
 
 GIB = 1024**3
@@ -52,8 +53,7 @@ class SystemPanel(QWidget):
         self._read_sys = read_sys
         self._in_flight = False
         self.readings = 0
-        self.gpu_name = QLabel("reading…", self)
-        self.gpu_name.setWordWrap(True)
+        self.gpu_name = ElidedLabel("reading…", self)  # one line; why there is no GPU: the tooltip
         self.gpu_memory = _bar(self)
         self.gpu_util = _bar(self)
         self.gpu_process = QLabel("–", self)
@@ -101,7 +101,7 @@ class SystemPanel(QWidget):
         if report.available:
             gpu = report.gpus[0]
             more = f" (+{len(report.gpus) - 1} more)" if len(report.gpus) > 1 else ""
-            self.gpu_name.setText(f"{gpu.name}{more} · driver {gpu.driver_version}")
+            self.gpu_name.show_text(f"{gpu.name}{more} · driver {gpu.driver_version}")
             self._fill(self.gpu_memory, gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0,
                        f"{gpu.memory_used / GIB:.1f} / {gpu.memory_total / GIB:.1f} GiB")
             if gpu.utilization is None:
@@ -114,7 +114,7 @@ class SystemPanel(QWidget):
                 share = gpu.process_memory / gpu.memory_total * 100 if gpu.memory_total else 0.0
                 self.gpu_process.setText(f"{gpu.process_memory / MIB:.0f} MiB ({share:.0f} % of the GPU)")
         else:
-            self.gpu_name.setText(f"no NVIDIA GPU — {report.reason}" if report.reason else "no NVIDIA GPU")
+            self.gpu_name.show_text(f"no NVIDIA GPU — {report.reason}" if report.reason else "no NVIDIA GPU")
             self._fill(self.gpu_memory, 0.0, "–")
             self._fill(self.gpu_util, 0.0, "–")
             self.gpu_process.setText("–")

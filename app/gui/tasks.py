@@ -7,9 +7,10 @@ not Qt's global one, so closing the window can wait for exactly the work it star
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
@@ -63,16 +64,20 @@ class _Relay(QObject):
 
 
 class _Task(QRunnable):
-    def __init__(self, fn: Callable[..., Any], relay: _Relay, with_progress: bool) -> None:
+    def __init__(self, fn: Callable[..., Any], relay: _Relay, with_progress: bool,
+                 gate: threading.Event | None = None) -> None:
         super().__init__()
         self._fn = fn
         self._relay = relay
         self._with_progress = with_progress
+        self._gate = gate
 
     def _report(self, value: object) -> None:
         emit(self._relay.progressed, value)
 
     def run(self) -> None:  # on a pool thread
+        if self._gate is not None:
+            self._gate.wait()  # the pool's imports come first (see BackgroundTasks.prepare)
         try:
             result = self._fn(self._report) if self._with_progress else self._fn()
         except Exception as error:  # reported on the GUI thread; a task never kills the pool
@@ -92,6 +97,31 @@ class BackgroundTasks(QObject):
         self._relays: set[_Relay] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._imported = threading.Event()
+        self._imported.set()  # nothing to wait for until prepare() is called
+
+    def prepare(self, modules: Sequence[str]) -> None:
+        """Import `modules` on one worker before any task submitted from now on starts.
+
+        Python imports a module under a per-module lock; two threads importing modules that import
+        each other deadlock, and Python breaks that with a `_DeadlockError` in one of them (a
+        failed engine load or job runner at start-up, under load). Tasks that import lazily are
+        safe once the modules they need were imported here, one thread doing all of it.
+        """
+        self._imported.clear()
+        gate = self._imported
+
+        def import_all() -> None:
+            try:
+                for name in modules:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # the task that needs it reports its own error
+                        log.warning("could not import %s", name, exc_info=True)
+            finally:
+                gate.set()
+
+        self._start(import_all, _Relay(None, None, None), with_progress=False, gate=None)
 
     def submit(
         self,
@@ -103,13 +133,16 @@ class BackgroundTasks(QObject):
         """Run `fn()` (or `fn(report)` when `on_progress` is given) on the pool. False once closed."""
         if self._closed:
             return False
-        relay = _Relay(on_done, on_error, on_progress)
+        self._start(fn, _Relay(on_done, on_error, on_progress), on_progress is not None, self._imported)
+        return True
+
+    def _start(self, fn: Callable[..., Any], relay: _Relay, with_progress: bool,
+               gate: threading.Event | None) -> None:
         relay.finished.connect(lambda _value, r=relay: self._forget(r))
         relay.failed.connect(lambda _error, r=relay: self._forget(r))
         with self._lock:
             self._relays.add(relay)  # keeps the relay alive until its result is delivered
-        self.pool.start(_Task(fn, relay, on_progress is not None))
-        return True
+        self.pool.start(_Task(fn, relay, with_progress, gate))
 
     def _forget(self, relay: _Relay) -> None:
         with self._lock:
