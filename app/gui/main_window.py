@@ -46,7 +46,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "engines.base",
     "engines.imaging",
     "engines.models.store",
-    "app.offline.engine_cache",
+    "app.engine_host.cache",
     "app.offline.runner",
     "app.devices.cameras",
     "app.devices.virtual_camera",
