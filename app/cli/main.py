@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from app import __version__, consent
 from engines.errors import SwapCastError
 
-from .common import add_models_option, fail
+from .common import CommandParser, fail, models_in_environment
 
 # Order is the order `--help` lists them in.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -33,13 +33,14 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="swapcast",
         description="SwapCast: realtime face swap to a virtual camera, and offline image/video swaps.",
     )
     parser.add_argument("--version", action="version", version=f"swapcast {__version__}")
-    add_models_option(parser)
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    # CommandParser: every subcommand's parser (and theirs) accepts --models DIR too.
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                       parser_class=CommandParser)
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
@@ -56,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("the responsible-use notice above has not been accepted — run `swapcast notice --accept` "
                     f"(or set {consent.ACCEPT_ENV}=1 for automation)")
     try:
-        return int(args.handler(args) or 0)
+        with models_in_environment(args):
+            return int(args.handler(args) or 0)
     except SwapCastError as error:
         return fail(error.one_line(), error.exit_code)
     except KeyboardInterrupt:
