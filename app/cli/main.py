@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__, consent
+from app.paths import keep_library_caches_under_home
 from engines.errors import SwapCastError
 
 from .common import CommandParser, fail, models_in_environment
@@ -65,5 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("interrupted", 130)
 
 
+def entry() -> int:
+    """The console script: sets up the process (not main(), which tests call in-process), then runs."""
+    keep_library_caches_under_home()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
