@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,36 @@ def test_without_swapcast_home_outputs_go_to_the_swapcast_folder_in_home(tmp_pat
     monkeypatch.delenv("SWAPCAST_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert user_paths().outputs == tmp_path / "SwapCast"
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _readme_shell_lines() -> list[str]:
+    lines, inside = [], False
+    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            inside = line.strip() == "```bash"
+            continue
+        if inside:
+            lines.append(" ".join(shlex.split(line, comments=True)))
+    return lines
+
+
+def test_every_swapcast_command_in_the_readme_is_valid_as_written() -> None:
+    commands = [line for line in _readme_shell_lines() if line.startswith("swapcast ")]
+    assert len(commands) > 15
+    for command in commands:
+        try:
+            args = build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit as exit_info:  # --help exits 0; a bad command exits 2
+            assert exit_info.code == 0, command
+            continue
+        assert args.command is not None, command
+
+
+def test_ci_runs_the_readme_test_command_word_for_word() -> None:
+    readme = [line for line in _readme_shell_lines() if line.startswith("./setup_virtual_env.sh --locked --dev &&")]
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert readme and readme[0] in ci and "pytest" in readme[0]
+    assert all((REPO / f"requirements/lock-{name}.txt").is_file() for name in ("cpu", "cpu-dev", "gpu", "gpu-dev"))
