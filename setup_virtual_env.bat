@@ -53,8 +53,8 @@ if not exist .venv\Scripts\python.exe (
 )
 set PY=.venv\Scripts\python.exe
 
+rem A lock is complete, every dependency pinned and hashed: --no-deps keeps pip from adding any.
 if "%LOCKED%"=="1" (
-    rem The lock is complete: every dependency pinned and hashed, so pip adds nothing (--no-deps).
     echo setup: installing the locked set %LOCK%, then SwapCast ^(editable^)
     %PY% -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r %LOCK% || (echo setup: ERROR: pip install -r %LOCK% failed & exit /b 1)
     %PY% -m pip install --quiet --disable-pip-version-check --no-deps -e . || (echo setup: ERROR: pip install -e . failed & exit /b 1)
