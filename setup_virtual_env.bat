@@ -1,6 +1,7 @@
 @echo off
 rem One-command set-up on Windows: creates .venv and installs SwapCast (editable).
-rem   setup_virtual_env.bat [--gpu|--cpu|--directml] [--dev] [--recreate]
+rem   setup_virtual_env.bat [--gpu|--cpu|--directml] [--dev] [--locked] [--recreate]
+rem --locked installs the exact, hash-checked versions of requirements\lock-*.txt (what CI tests).
 rem Picks onnxruntime-gpu (CUDA) when nvidia-smi sees a GPU, onnxruntime otherwise; --directml for
 rem AMD/Intel GPUs. Removes the CPU onnxruntime that insightface pulls in (it overwrites the GPU
 rem build's files), then verifies that the expected execution provider really loads.
@@ -10,6 +11,7 @@ cd /d "%~dp0"
 set MODE=
 set DEV=0
 set RECREATE=0
+set LOCKED=0
 :parse
 if "%~1"=="" goto parsed
 if "%~1"=="--gpu" set MODE=gpu
@@ -17,6 +19,7 @@ if "%~1"=="--cpu" set MODE=cpu
 if "%~1"=="--directml" set MODE=directml
 if "%~1"=="--dev" set DEV=1
 if "%~1"=="--recreate" set RECREATE=1
+if "%~1"=="--locked" set LOCKED=1
 shift
 goto parse
 :parsed
@@ -29,10 +32,16 @@ if "%MODE%"=="cpu" (set ORT=onnxruntime& set PROVIDER=CPUExecutionProvider)
 if "%MODE%"=="directml" (set ORT=onnxruntime-directml& set PROVIDER=DmlExecutionProvider)
 set EXTRAS=%MODE%
 if "%DEV%"=="1" set EXTRAS=%MODE%,dev
+set LOCK=requirements\lock-%MODE%.txt
+if "%DEV%"=="1" set LOCK=requirements\lock-%MODE%-dev.txt
+if "%LOCKED%"=="1" if not exist %LOCK% (
+    echo setup: ERROR: no lock file %LOCK% - leave out --locked
+    exit /b 1
+)
 
 where py >nul 2>&1 && (set PY_LAUNCH=py -3) || (set PY_LAUNCH=python)
-%PY_LAUNCH% -c "import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)" || (
-    echo setup: ERROR: SwapCast needs Python 3.10 or newer - install it from python.org
+%PY_LAUNCH% -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)" || (
+    echo setup: ERROR: SwapCast needs Python 3.11 or newer - install it from python.org
     exit /b 1
 )
 
@@ -44,8 +53,15 @@ if not exist .venv\Scripts\python.exe (
 )
 set PY=.venv\Scripts\python.exe
 
-echo setup: installing SwapCast (editable) with extras [%EXTRAS%]
-%PY% -m pip install --quiet --disable-pip-version-check -e ".[%EXTRAS%]" || (echo setup: ERROR: pip install failed & exit /b 1)
+rem A lock is complete, every dependency pinned and hashed: --no-deps keeps pip from adding any.
+if "%LOCKED%"=="1" (
+    echo setup: installing the locked set %LOCK%, then SwapCast ^(editable^)
+    %PY% -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r %LOCK% || (echo setup: ERROR: pip install -r %LOCK% failed & exit /b 1)
+    %PY% -m pip install --quiet --disable-pip-version-check --no-deps -e . || (echo setup: ERROR: pip install -e . failed & exit /b 1)
+) else (
+    echo setup: installing SwapCast ^(editable^) with extras [%EXTRAS%]
+    %PY% -m pip install --quiet --disable-pip-version-check -e ".[%EXTRAS%]" || (echo setup: ERROR: pip install failed & exit /b 1)
+)
 
 rem Exactly one onnxruntime build: remove the others, reinstall ours without touching its deps.
 for %%P in (onnxruntime onnxruntime-gpu onnxruntime-directml) do (
@@ -53,7 +69,11 @@ for %%P in (onnxruntime onnxruntime-gpu onnxruntime-directml) do (
         %PY% -m pip show %%P >nul 2>&1 && (
             echo setup: removing %%P, which would replace %ORT%'s files
             %PY% -m pip uninstall --quiet -y %%P %ORT%
-            %PY% -m pip install --quiet --force-reinstall --no-deps %ORT%
+            if "%LOCKED%"=="1" (
+                %PY% -m pip install --quiet --require-hashes --no-deps -r %LOCK%
+            ) else (
+                %PY% -m pip install --quiet --force-reinstall --no-deps %ORT%
+            )
         )
     )
 )

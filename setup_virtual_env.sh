@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One-command set-up: turns a fresh clone into a working .venv.
-#   ./setup_virtual_env.sh [--gpu|--cpu] [--dev] [--python PYTHON] [--recreate]
+#   ./setup_virtual_env.sh [--gpu|--cpu] [--dev] [--locked] [--python PYTHON] [--recreate]
 # Picks onnxruntime-gpu when nvidia-smi sees a GPU, onnxruntime otherwise; --gpu/--cpu force one.
+# --locked installs the exact, hash-checked versions of requirements/lock-*.txt (what CI tests);
+# without it you get the newest releases pyproject.toml allows.
 # insightface depends on the CPU onnxruntime, whose files silently replace the GPU build's:
 # this script removes that build again and verifies that the expected providers really load.
 set -euo pipefail
@@ -11,6 +13,7 @@ VENV=.venv
 MODE=""
 DEV=0
 RECREATE=0
+LOCKED=0
 PYTHON_BIN="${PYTHON:-}"
 
 while [[ $# -gt 0 ]]; do
@@ -19,8 +22,9 @@ while [[ $# -gt 0 ]]; do
         --cpu) MODE=cpu ;;
         --dev) DEV=1 ;;
         --recreate) RECREATE=1 ;;
+        --locked) LOCKED=1 ;;
         --python) PYTHON_BIN="$2"; shift ;;
-        -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -37,15 +41,15 @@ if [[ -z "$MODE" ]]; then
     fi
 fi
 
-python_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' >/dev/null 2>&1; }
+python_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1; }
 if [[ -z "$PYTHON_BIN" ]]; then
-    for candidate in python3 python3.12 python3.11 python3.10 python; do
+    for candidate in python3 python3.13 python3.12 python3.11 python; do
         if python_ok "$candidate"; then PYTHON_BIN="$candidate"; break; fi
     done
 fi
-[[ -n "$PYTHON_BIN" ]] || die "no Python 3.10 or newer found — install one, or pass --python /path/to/python3.11"
+[[ -n "$PYTHON_BIN" ]] || die "no Python 3.11 or newer found — install one, or pass --python /path/to/python3.11"
 python_ok "$PYTHON_BIN" \
-    || die "$PYTHON_BIN is $("$PYTHON_BIN" -V 2>&1); SwapCast needs Python 3.10 or newer — pass --python /path/to/python3.11"
+    || die "$PYTHON_BIN is $("$PYTHON_BIN" -V 2>&1); SwapCast needs Python 3.11 or newer — pass --python /path/to/python3.11"
 
 if [[ "$RECREATE" == 1 && -d "$VENV" ]]; then rm -rf "$VENV"; fi
 if [[ ! -x "$VENV/bin/python" ]]; then
@@ -61,12 +65,25 @@ ORT_SPEC="$ORT"
 [[ "$MODE" == gpu ]] && ORT_SPEC="onnxruntime-gpu[cuda,cudnn]"  # NVIDIA's CUDA/cuDNN libraries as wheels
 EXTRAS="$MODE"
 [[ "$DEV" == 1 ]] && EXTRAS="$EXTRAS,dev"
+LOCK="requirements/lock-$MODE$([[ "$DEV" == 1 ]] && echo -dev).txt"
+[[ "$LOCKED" == 0 || -f "$LOCK" ]] || die "no lock file $LOCK — run installers/refresh_lock.sh, or leave out --locked"
 
 # A stamp of what was installed makes a second run quick and change nothing.
 STAMP="$VENV/.swapcast-setup"
-WANT="$(cat pyproject.toml | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())') $EXTRAS"
+sha256_of() { cat "$@" | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'; }
+if [[ "$LOCKED" == 1 ]]; then
+    WANT="$(sha256_of pyproject.toml "$LOCK") $EXTRAS locked"
+else
+    WANT="$(sha256_of pyproject.toml) $EXTRAS"
+fi
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]] && "$PY" -c 'import app, engines' 2>/dev/null; then
     say "already set up ($EXTRAS); verifying"
+elif [[ "$LOCKED" == 1 ]]; then
+    say "installing the locked set $LOCK, then SwapCast (editable)"
+    # The lock is complete (every dependency, pinned and hashed): --no-deps keeps pip from adding any.
+    "${PIP[@]}" install --quiet --require-hashes --no-deps -r "$LOCK" || die "pip install -r $LOCK failed — see the messages above"
+    "${PIP[@]}" install --quiet --no-deps -e . || die "pip install -e . failed — see the messages above"
+    rm -f "$STAMP"
 else
     say "installing SwapCast (editable) with extras [$EXTRAS]"
     "${PIP[@]}" install --quiet -e ".[$EXTRAS]" || die "pip install failed — see the messages above"
@@ -79,9 +96,14 @@ installed() { "${PIP[@]}" show "$1" >/dev/null 2>&1; }
 if installed "$OTHER" || ! "$PY" -c 'import onnxruntime' 2>/dev/null; then
     say "repairing onnxruntime: removing $OTHER, reinstalling $ORT"
     "${PIP[@]}" uninstall --quiet -y "$OTHER" "$ORT" >/dev/null 2>&1 || true
-    "${PIP[@]}" install --quiet --force-reinstall --no-deps "$ORT" || die "could not install $ORT"
-    # --no-deps skipped its own needs; they are already there from the first install, but make sure.
-    "${PIP[@]}" install --quiet "$ORT_SPEC" || die "could not install the dependencies of $ORT"
+    if [[ "$LOCKED" == 1 ]]; then
+        # Only what is now missing (our build) is installed again, at its locked version and hash.
+        "${PIP[@]}" install --quiet --require-hashes --no-deps -r "$LOCK" || die "could not install $ORT from $LOCK"
+    else
+        "${PIP[@]}" install --quiet --force-reinstall --no-deps "$ORT" || die "could not install $ORT"
+        # --no-deps skipped its own needs; they are already there from the first install, but make sure.
+        "${PIP[@]}" install --quiet "$ORT_SPEC" || die "could not install the dependencies of $ORT"
+    fi
 fi
 
 # Verify that the providers we expect really load (creating a session, not just listing them).

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.paths import MODELS_ENV
 
 
 def add_models_option(parser: argparse.ArgumentParser) -> None:
+    """Adds --models DIR (every CLI parser already has it, from app.cli.common; then this does nothing)."""
+    if "--models" in parser._option_string_actions:
+        return
     parser.add_argument(
         "--models",
         metavar="DIR",
@@ -28,3 +33,22 @@ def models_override(args: argparse.Namespace) -> Path | None:
         return Path(value)
     env = os.environ.get(MODELS_ENV)
     return Path(env) if env else None
+
+
+@contextmanager
+def models_in_environment(args: argparse.Namespace) -> Iterator[None]:
+    """While a command runs, --models DIR is SWAPCAST_MODELS=DIR: every layer that honours the
+    variable (the engine cache the worker and `engines` use) honours the option the same way."""
+    value = getattr(args, "models", None)
+    if value is None:
+        yield
+        return
+    before = os.environ.get(MODELS_ENV)
+    os.environ[MODELS_ENV] = str(value)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(MODELS_ENV, None)
+        else:
+            os.environ[MODELS_ENV] = before

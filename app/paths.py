@@ -1,12 +1,13 @@
-"""Where SwapCast keeps its files: models, jobs database, logs, settings.
+"""Where SwapCast keeps its files: models, jobs database, logs, settings, and where it saves outputs.
 
 platformdirs gives each OS its usual places; SWAPCAST_HOME=DIR puts everything under DIR
-(tests, portable installs).
+(tests, portable installs) — outputs too: nothing is written into the real home then.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,9 @@ class UserPaths:
     logs: Path
     settings: Path
     cache: Path
+    # Where recordings and the studio's job outputs go unless the user picks a folder. Not in all():
+    # it is created when something is first saved there, not by ensure() or the doctor.
+    outputs: Path
 
     @property
     def jobs_db(self) -> Path:
@@ -48,7 +52,7 @@ class UserPaths:
         return self
 
 
-def user_paths(environ: dict[str, str] | None = None) -> UserPaths:
+def user_paths(environ: Mapping[str, str] | None = None) -> UserPaths:
     env = os.environ if environ is None else environ
     home = env.get(HOME_ENV)
     if home:
@@ -59,6 +63,7 @@ def user_paths(environ: dict[str, str] | None = None) -> UserPaths:
             logs=root / "logs",
             settings=root / "settings",
             cache=root / "cache",
+            outputs=root / "outputs",
         )
     dirs = PlatformDirs(APP_NAME, appauthor=False)
     return UserPaths(
@@ -67,4 +72,14 @@ def user_paths(environ: dict[str, str] | None = None) -> UserPaths:
         logs=Path(dirs.user_log_dir),
         settings=Path(dirs.user_config_dir),
         cache=Path(dirs.user_cache_dir),
+        outputs=Path.home() / APP_NAME,  # ~/SwapCast: where people look for their videos
     )
+
+
+def keep_library_caches_under_home(environ: MutableMapping[str, str] | None = None) -> None:
+    """Under SWAPCAST_HOME, the caches of the libraries we run go there too: onnxruntime (and Qt's
+    font cache) write under $XDG_CACHE_HOME, else ~/.cache. Call once, before they load; an
+    XDG_CACHE_HOME the user set wins."""
+    env = os.environ if environ is None else environ
+    if env.get(HOME_ENV) and not env.get("XDG_CACHE_HOME"):
+        env["XDG_CACHE_HOME"] = str(user_paths(dict(env)).cache / "libraries")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class SwapCastError(Exception):
     """Base for every error the CLI prints as one line (no traceback) and exits non-zero on."""
@@ -22,7 +24,12 @@ class ModelError(SwapCastError):
 
 
 class DownloadError(ModelError):
-    """A download failed (offline, blocked host, bad hash)."""
+    """A download failed (offline, blocked host, bad hash). `details`: every URL tried and why it
+    failed — shown on demand (`--verbose`), not in the one line."""
+
+    def __init__(self, problem: str, fix: str | None = None, details: Sequence[str] = ()) -> None:
+        super().__init__(problem, fix)
+        self.details = tuple(details)
 
 
 class DownloadCancelled(DownloadError):

@@ -21,8 +21,8 @@ def fake_root_context(root: Path) -> DoctorContext:
 
 def test_python_version() -> None:
     assert python.check(DoctorContext.default()).status == "ok"
-    old = python.check(DoctorContext.default(), version=(3, 9, 18))
-    assert old.status == "fail" and "3.9.18" in old.summary and "3.10" in old.summary and old.fix
+    old = python.check(DoctorContext.default(), version=(3, 10, 13))  # av 18 has no 3.10 wheels
+    assert old.status == "fail" and "3.10.13" in old.summary and "3.11 or newer" in old.summary and old.fix
 
 
 def test_gpu_check_without_nvidia_says_so() -> None:

@@ -246,10 +246,12 @@ def test_hash_mismatch_on_every_url_leaves_nothing_and_names_the_hashes(server: 
         store.download("demo")
 
     message = caught.value.one_line()
-    assert "\n" not in message
-    assert message.count("sha256 mismatch") == 2
-    assert PAYLOAD_SHA in message and hashlib.sha256(WRONG).hexdigest() in message
+    assert "\n" not in message and message.startswith("could not download demo: sha256 mismatch")
     assert str(store.directory) in message
+    # Each URL's mismatch, with both hashes, is in the details (`--verbose`).
+    details = "\n".join(caught.value.details)
+    assert details.count("sha256 mismatch") == 2
+    assert PAYLOAD_SHA in details and hashlib.sha256(WRONG).hexdigest() in details
     assert leftovers(store.directory) == []
 
 
@@ -264,10 +266,12 @@ def test_offline_fails_within_seconds_with_one_line_and_leaves_nothing(tmp_path:
 
     message = caught.value.one_line()
     assert elapsed < 3
-    assert "\n" not in message
-    assert all(url in message for url in urls)
-    assert "connection refused" in message
-    assert f"into {store.directory}" in message and "swapcast models download demo" in message
+    # One line: what failed, and the fix — the folder to put the file in and a URL to fetch it from.
+    assert "\n" not in message and len(message) < 400
+    assert message.startswith("could not download demo: connection refused")
+    assert f"put demo.onnx into {store.directory} by hand (from {urls[0]})" in message
+    assert "swapcast models download demo" in message
+    assert [line.split(": ", 1)[0] for line in caught.value.details[:2]] == urls  # every URL, on demand
     assert leftovers(store.directory) == []  # no model file, no empty .part
 
 
@@ -276,8 +280,7 @@ def test_an_unreachable_host_is_tried_once_not_once_per_url(tmp_path: Path) -> N
     store = make_store(tmp_path, entry([f"{dead}/a/demo.onnx", f"{dead}/b/demo.onnx"]))
     with pytest.raises(DownloadError) as caught:
         store.download("demo")
-    message = caught.value.one_line()
-    assert f"{dead}/b/demo.onnx (not tried: connection refused" in message
+    assert f"{dead}/b/demo.onnx: not tried: connection refused by 127.0.0.1" in caught.value.details
 
 
 def test_a_host_that_never_answers_times_out_quickly(tmp_path: Path) -> None:
@@ -365,7 +368,8 @@ def test_zip_with_the_wrong_hash_is_not_opened(server: FileServer, tmp_path: Pat
     with pytest.raises(DownloadError) as caught:
         store.download("demo")
 
-    assert "zip: sha256 mismatch" in caught.value.one_line() and "HTTP 500" in caught.value.one_line()
+    details = "\n".join(caught.value.details)
+    assert "zip: sha256 mismatch" in details and "HTTP 500" in caught.value.one_line()
     assert leftovers(store.directory) == []
 
 
@@ -401,7 +405,35 @@ def test_cli_download_offline_prints_one_line_and_exits_non_zero(
 
     assert main(["--models", str(directory), "models", "download", "demo"]) != 0
 
-    err = capsys.readouterr().err
-    assert err.startswith("swapcast: error: could not download demo") and err.count("\n") == 1
-    assert url in err and str(directory) in err
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2  # what failed and the fix, then where the details are
+    assert err[0].startswith("swapcast: error: could not download demo: connection refused")
+    assert url in err[0] and str(directory) in err[0]
+    assert err[1] == "swapcast: every URL tried and why it failed: add --verbose"
     assert not (directory / "demo.onnx").exists() and not (directory / "demo.onnx.part").exists()
+
+
+def test_cli_download_of_several_models_offline_is_one_short_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{closed_port()}"
+    directory = tmp_path / "kit"
+    directory.mkdir()
+    models = [dict(entry([f"{dead}/{name}/a.onnx", f"{dead}/{name}/b.onnx", f"{dead}/{name}/c.onnx"]),
+                   id=name, file=f"{name}.onnx", default=name == "one") for name in ("one", "two", "three")]
+    (directory / "manifest.json").write_text(json.dumps({"format": 1, "models": models}))
+
+    assert main(["--models", str(directory), "models", "download", "--all"]) != 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and all(len(line) < 300 for line in lines)
+    for line, name in zip(lines, ("one", "two", "three")):
+        assert line.startswith(f"swapcast: error: could not download {name}: connection refused")
+        assert f"put {name}.onnx into {directory} by hand (from {dead}/{name}/a.onnx)" in line
+
+    assert main(["--models", str(directory), "models", "download", "two", "--verbose"]) != 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("swapcast: error: could not download two")
+    assert lines[1:] == [f"    {dead}/two/a.onnx: connection refused by 127.0.0.1",
+                         f"    {dead}/two/b.onnx: not tried: connection refused by 127.0.0.1",
+                         f"    {dead}/two/c.onnx: not tried: connection refused by 127.0.0.1",
+                         f"    expected sha256 {PAYLOAD_SHA}"]

@@ -70,7 +70,8 @@ def run_frame_benchmark(store, sizes: Sequence[str], faces: int, iterations: int
             ids = {m.role: m.model_id for m in spec.models}
             provider_names = [m.provider for m in spec.models][:1] or ["CPUExecutionProvider"]
             ref = ReferencePipeline(store.require(ids["detector"]), store.require(ids["recognizer"]),
-                                    store.require(ids["swapper"]), provider_names + ["CPUExecutionProvider"], 640)
+                                    store.require(ids["swapper"]),
+                                    list(dict.fromkeys([*provider_names, "CPUExecutionProvider"])), 640)
             ref_source = ref.source_face(source_image)
         results = []
         for size in sizes:

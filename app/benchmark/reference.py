@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,11 @@ class ReferencePipeline:
     def __init__(self, detector: Path, recognizer: Path, swapper: Path, providers: list[str], det_size: int) -> None:
         from insightface.app import FaceAnalysis
         from insightface.model_zoo import model_zoo
+
+        # insightface's norm_crop calls scikit-image's deprecated estimate() on every face: noise we
+        # cannot fix from here (our own path does not use scikit-image).
+        warnings.filterwarnings("ignore", message="`estimate` is deprecated", category=FutureWarning,
+                                module="insightface")
 
         # FaceAnalysis loads every .onnx of one folder: give it a folder with just these two.
         self._folder = tempfile.TemporaryDirectory(prefix="swapcast-reference-")

@@ -12,10 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__, consent
-from app.models_option import add_models_option
+from app.models_option import models_in_environment
+from app.paths import keep_library_caches_under_home
 from engines.errors import SwapCastError
 
-from .common import fail
+from .common import CommandParser, fail
 
 # Order is the order `--help` lists them in.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -34,13 +35,14 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="swapcast",
         description="SwapCast: realtime face swap to a virtual camera, and offline image/video swaps.",
     )
     parser.add_argument("--version", action="version", version=f"swapcast {__version__}")
-    add_models_option(parser)
-    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    # CommandParser: every subcommand's parser (and theirs) accepts --models DIR too.
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                       parser_class=CommandParser)
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
@@ -57,12 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("the responsible-use notice above has not been accepted — run `swapcast notice --accept` "
                     f"(or set {consent.ACCEPT_ENV}=1 for automation)")
     try:
-        return int(args.handler(args) or 0)
+        with models_in_environment(args):
+            return int(args.handler(args) or 0)
     except SwapCastError as error:
         return fail(error.one_line(), error.exit_code)
     except KeyboardInterrupt:
         return fail("interrupted", 130)
 
 
+def entry() -> int:
+    """The console script: sets up the process (not main(), which tests call in-process), then runs."""
+    keep_library_caches_under_home()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download = commands.add_parser("download", help="download model files (resumable, hash-checked)")
     download.add_argument("ids", nargs="*", metavar="ID", help="model ids (see `swapcast models list`)")
     download.add_argument("--all", action="store_true", help="download every model in the catalog")
+    download.add_argument("-v", "--verbose", action="store_true",
+                          help="on failure, also list every URL tried and why it failed")
     download.set_defaults(handler=cmd_download)
 
     verify = commands.add_parser("verify", help="re-check model files against their sha256")
@@ -146,6 +148,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     if not specs:
         raise ModelError("name the models to download", "e.g. `swapcast models download inswapper_128`, or use --all")
     failed_code = 0
+    hidden_details = False
     for spec in specs:
         before = store.status(spec.id)
         if before.verified:
@@ -155,9 +158,16 @@ def cmd_download(args: argparse.Namespace) -> int:
             path = _download_with_bar(store, spec)
         except SwapCastError as error:
             fail(error.one_line(), error.exit_code)  # the message already names the model
+            details = getattr(error, "details", ())
+            if args.verbose:
+                for line in details:
+                    print(f"    {line}", file=sys.stderr)
+            hidden_details = hidden_details or bool(details)
             failed_code = failed_code or error.exit_code
             continue
         print(f"{spec.id}: saved and verified {path}")
+    if hidden_details and not args.verbose:
+        print("swapcast: every URL tried and why it failed: add --verbose", file=sys.stderr)
     return failed_code
 
 

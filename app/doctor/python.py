@@ -1,4 +1,4 @@
-"""Python version: SwapCast needs 3.10 or newer."""
+"""Python version: SwapCast needs 3.11 or newer (av 18 has no 3.10 wheels)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from .result import BOTH, CheckResult, DoctorContext, setup_script
 
 NAME = "python"
 NEEDED_FOR = BOTH
-MINIMUM = (3, 10)
+MINIMUM = (3, 11)
 
 
 def check(context: DoctorContext, version: tuple[int, ...] | None = None) -> CheckResult:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from app.jobs.cli_options import MEDIA_EXTENSIONS, spec_from_args
 from app.jobs.model import ENCODERS, JobSpec
 from engines.base import OFFLINE_FACE_SELECTIONS
+from app.paths import user_paths
 from engines.imaging import IMAGE_SUFFIXES
 
 from .style import DOWN
@@ -90,7 +91,7 @@ class AddJobDialog(QDialog):
         self.setWindowTitle("Add a job")
         self.setObjectName("addJobDialog")
         self.models = models
-        self.output_dir = output_dir or Path.home() / "SwapCast"
+        self.output_dir = output_dir or user_paths().outputs
         self.spec: JobSpec | None = None
         self._auto_output = ""  # the last output we suggested; replaced while the user has not typed one
 

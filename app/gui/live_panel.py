@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from app.paths import user_paths
 from app.pipeline.api import LiveStats, OutputStatus, SessionState
 from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
@@ -70,7 +71,7 @@ class LivePanel(QWidget):
     def __init__(self, controller: LiveController, prefs: LivePrefs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.record_dir = Path.home() / "SwapCast"
+        self.record_dir = user_paths().outputs
         self._cameras: list[CameraInfo] = []
         self._vcam_status: VirtualCameraStatus | None = None
         self._outputs: dict[str, OutputStatus] = {}

@@ -47,7 +47,7 @@ class Preferences:
     provider: str = "auto"  # "auto": what the engine profile (integrations.json) says
     det_size: int = 0  # 0: what the engine profile says
     enhance_blend: float = 0.8  # 0..1, how much of the enhanced face is kept
-    output_dir: Path = field(default_factory=lambda: Path.home() / "SwapCast")
+    output_dir: Path = field(default_factory=lambda: user_paths().outputs)
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
 
     def with_hotkey(self, action: str, sequence: str) -> Preferences:

@@ -99,7 +99,7 @@ def download_model(
     # No published hash: a hash recorded at an earlier first download still pins the file.
     expected = spec.sha256 or recorded_sha256(target)
     part = target.with_name(target.name + ".part")
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []  # (url, why it did not deliver)
     # Hosts that could not even be connected to: their other URLs are not tried again, so an
     # offline or black-holed host costs one timeout, not one per URL.
     dead_hosts: dict[str, str] = {}
@@ -108,7 +108,7 @@ def download_model(
         for url, is_zip in sources:
             host = urlsplit(url).netloc
             if host in dead_hosts:
-                failures.append(f"{url} (not tried: {dead_hosts[host]})")
+                failures.append((url, f"not tried: {dead_hosts[host]}"))
                 continue
             try:
                 if is_zip:
@@ -120,16 +120,27 @@ def download_model(
                 ok, result = False, down.reason
             if ok:
                 return _finish(spec, part, target, result, url, warn)
-            failures.append(f"{url} ({result})")
+            failures.append((url, result))
     except _DiskError as error:
         raise DownloadError(f"cannot write {part}: {error}", f"free some space or fix the permissions of {directory}") from None
     finally:
         _drop_if_empty(part)
-    raise DownloadError(
-        f"could not download {spec.id} ({spec.file}) from " + "; ".join(failures),
-        f"check the connection and run `swapcast models download {spec.id}` again, or fetch the file "
-        f"from one of those URLs by hand and put it into {directory} as {spec.file}"
-        + (f" (sha256 {spec.sha256})" if spec.sha256 else ""),
+    raise _all_sources_failed(spec, directory, failures)
+
+
+def _all_sources_failed(spec: ModelSpec, directory: Path, failures: list[tuple[str, str]]) -> DownloadError:
+    """One line: why the first URL failed, and the fix (the file, the folder, a URL to fetch it from).
+    Every URL with its reason, and the hash to check, are the details (`--verbose`)."""
+    first_url, first_reason = failures[0]
+    others = f" ({len(failures)} URLs tried)" if len(failures) > 1 else ""
+    details = [f"{url}: {reason}" for url, reason in failures]
+    if spec.sha256:
+        details.append(f"expected sha256 {spec.sha256}")
+    return DownloadError(
+        f"could not download {spec.id}: {first_reason}{others}",
+        f"put {spec.file} into {directory} by hand (from {first_url}), "
+        f"or run `swapcast models download {spec.id}` again once online",
+        details=details,
     )
 
 
