@@ -84,9 +84,15 @@ def test_models_is_accepted_before_and_after_the_command(command, kit_dir, capsy
 
 def test_worker_models_option_is_the_folder_its_jobs_use(tmp_path, kit_dir, capsys) -> None:
     output = tmp_path / "out.png"
-    # Queued without a models folder: the worker's --models decides which models run it.
-    assert main(["jobs", "add", "-s", str(kit_dir / "samples" / "source_a.png"),
-                 "-t", str(kit_dir / "samples" / "target.png"), "-o", str(output)]) == 0
+    # Queued without a models folder (as a front end on another machine would: `jobs add` here refuses a
+    # built-in job with no models installed), so the worker's --models decides which models run it.
+    from app.jobs.model import JobSpec
+    from app.jobs.store import JobStore
+    from app.paths import user_paths
+
+    with JobStore(user_paths().jobs_db) as store:
+        store.add(JobSpec(sources=[str(kit_dir / "samples" / "source_a.png")],
+                          targets=[str(kit_dir / "samples" / "target.png")], output=str(output)))
     code = main(["worker", "--models", str(kit_dir)])
     assert code == 0, capsys.readouterr().err
     assert output.is_file()
@@ -109,7 +115,7 @@ def test_swapcast_home_holds_everything_written_by_default_not_the_real_home(tmp
     commands = [
         ["notice", "--accept"],
         ["doctor", "--models", str(kit_dir)],
-        ["jobs", "add", "-s", str(samples / "source_a.png"), "-t", str(samples / "target.png"),
+        ["jobs", "add", "--models", str(kit_dir), "-s", str(samples / "source_a.png"), "-t", str(samples / "target.png"),
          "-o", str(tmp_path / "queued.png")],
         ["worker", "--models", str(kit_dir)],
         ["live", "--models", str(kit_dir), "-s", str(samples / "source_a.png"), "--camera", str(samples / "target.mp4"),
