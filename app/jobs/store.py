@@ -175,6 +175,12 @@ class JobStore:
             rows = self._read_rows(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", names)
         return [job_from_row(row) for row in rows]
 
+    def counts(self) -> dict[JobState, int]:
+        """How many jobs are in each state (every state listed, 0 where none)."""
+        rows = self._read_rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        found = {JobState(row["state"]): int(row["n"]) for row in rows}
+        return {state: found.get(state, 0) for state in JobState}
+
     def next_pending_at(self, job_ids: Iterable[int] | None = None) -> float | None:
         """When the earliest PENDING job (of `job_ids`) becomes claimable; None if there is none."""
         sql, params = "SELECT MIN(next_attempt_at) FROM jobs WHERE state = 'PENDING'", []

@@ -1,0 +1,30 @@
+"""What the API's routes work on: the same objects the CLI and the GUI use, built once per server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.jobs.events import EventBus
+from app.jobs.store import JobStore
+
+from .tokens import TokenStore
+
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: a long 4K clip; a setting (`serve --max-upload-mb`)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    uploads: Path  # the server's own folder for uploaded files (generated names only)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    allow_paths: tuple[Path, ...] = ()  # server-side paths allowed only inside these (resolved); none: paths off
+
+
+@dataclass
+class ServerContext:
+    store: JobStore
+    bus: EventBus
+    tokens: TokenStore
+    settings: ServerSettings
+    # Filled by the parts that need them (live control, monitors); None where not available.
+    extras: dict[type, object] = field(default_factory=dict)
