@@ -8,6 +8,7 @@ from pathlib import Path
 from app.jobs.events import EventBus
 from app.jobs.store import JobStore
 
+from .live_host import LiveHost
 from .tokens import TokenStore
 
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3  # 2 GiB: a long 4K clip; a setting (`serve --max-upload-mb`)
@@ -26,5 +27,4 @@ class ServerContext:
     bus: EventBus
     tokens: TokenStore
     settings: ServerSettings
-    # Filled by the parts that need them (live control, monitors); None where not available.
-    extras: dict[type, object] = field(default_factory=dict)
+    live: LiveHost = field(default_factory=LiveHost)
