@@ -15,6 +15,7 @@ resolve (symlinks followed, `..` collapsed) inside one of those folders (403 pat
 from __future__ import annotations
 
 import shutil
+import struct
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -122,7 +123,7 @@ def check_declared_size(request: Request, max_bytes: int) -> None:
 
 
 def too_large(size: int | None, max_bytes: int) -> ApiError:
-    said = f" ({_mb(size)})" if size is not None else ""
+    said = f" (this one: {_mb(size)})" if size is not None else ""
     return ApiError(413, ErrorCode.TOO_LARGE,
                     f"the upload is over the server's limit of {_mb(max_bytes)}{said} — send a smaller file, or "
                     "start the server with a higher --max-upload-mb")
@@ -352,11 +353,18 @@ def _picture_format(path: Path, client_name: str) -> str | None:
             width, height = picture.size
             found = str(picture.format)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        return None
+        return None  # not a picture: perhaps a video
     try:
         check_pixels(client_name, width, height)
     except InputError as error:
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA, error.one_line()) from None
+    try:
+        with Image.open(path, formats=[found]) as picture:
+            picture.verify()  # structure only (PNG: every chunk and checksum), no pixel decoded
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
+        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA,
+                       f"{client_name} is a damaged {found} picture ({str(error).strip() or type(error).__name__}) — "
+                       "open it in an image viewer and save it again") from None
     return found
 
 

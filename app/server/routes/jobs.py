@@ -218,8 +218,9 @@ def _paths_of(spec: JobSpec) -> list[str]:
 # ---- the output ----------------------------------------------------------------------------------
 
 
-@router.api_route("/api/jobs/{job_id}/output", methods=["GET", "HEAD"], dependencies=_VIEWER,
-                  response_class=FileResponse, summary="Download the output (Range requests supported)")
+@router.head("/api/jobs/{job_id}/output", dependencies=_VIEWER, include_in_schema=False)
+@router.get("/api/jobs/{job_id}/output", dependencies=_VIEWER, response_class=FileResponse,
+            summary="Download the output (Range requests supported)")
 def job_output(request: Request, job_id: int,
                index: int | None = Query(None, ge=0, description="which target's output, with several")) -> FileResponse:
     job = _get(_context(request), job_id)
