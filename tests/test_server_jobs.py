@@ -371,6 +371,12 @@ def test_bad_options_are_refused_with_one_line_and_nothing_queued(tmp_path: Path
         response = client.post("/api/jobs", files=only_source)
         assert response.status_code == 400 and "target" in _error(response)["message"]
 
+        garbage = client.post("/api/jobs", content=b"--abc\r\nnot a part header\r\n\r\n" + b"x" * 1000,
+                              headers={"Content-Type": "multipart/form-data; boundary=abc"})
+        assert garbage.status_code == 400
+        not_a_form = client.post("/api/jobs", content=b"hello", headers={"Content-Type": "text/plain"})
+        assert not_a_form.status_code == 415 and "multipart/form-data" in _error(not_a_form)["message"]
+
         monkeypatch.delenv("SWAPCAST_MODELS")  # no models here: the job could never run
         response = client.post("/api/jobs", **_upload(kit_dir))
         assert response.status_code == 400 and "models" in _error(response)["message"]
