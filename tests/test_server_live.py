@@ -230,3 +230,17 @@ def test_switch_to_an_uploaded_photo_and_a_text_file_is_refused(server: RunningS
         controls = live(operator)["controls"]
         assert controls["sources"] == ["Alice", "Visitor"] and controls["active_source_name"] == "Visitor"
         assert operator.post("/api/live/stop").status_code == 200
+
+
+def test_a_session_running_when_the_server_stops_is_stopped_and_its_recording_kept(tmp_path: Path,
+                                                                                   samples: Path) -> None:
+    with running_server(tmp_path, allow_paths=(samples,)) as server, server.client(Role.OPERATOR) as operator:
+        added = operator.post("/api/sources", data={"name": "Alice"},
+                              files=[("photo", ("a.png", (samples / "source_a.png").read_bytes(), "image/png"))])
+        assert added.status_code == 201
+        assert start(operator, samples, outputs={"record": "left-running.mkv"}).status_code == 202
+        wait_for("frames flowing", lambda: live(operator)["frames"] >= 5)
+        host = server.context.live
+    assert host.snapshot()["state"] == "stopped"
+    saved = tmp_path / "uploads" / "recordings" / "left-running.mkv"
+    assert saved.is_file() and frame_count(saved) > 0

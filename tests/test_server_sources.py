@@ -97,3 +97,20 @@ def test_the_library_file_is_written_atomically_and_a_broken_one_reads_as_empty(
     assert not [p for p in library.path.parent.iterdir() if p.name.startswith(".sources.")]
     library.path.write_text("{not json")
     assert library.load() == Gallery()
+
+
+def test_the_studio_and_the_server_show_the_same_gallery(tmp_path: Path, samples: Path) -> None:
+    from app.gui.settings import StudioSettings
+
+    studio = StudioSettings()
+    # A gallery the studio kept in its INI before the shared file existed is carried over once.
+    studio.qsettings.setValue("sources/identities", json.dumps([{"name": "Old", "photos": [str(samples / "source_a.png")]}]))
+    saved, active = studio.identities()
+    assert [(i.name, i.photos) for i in saved] == [("Old", (samples / "source_a.png",))] and active == 0
+    studio.set_identities(saved, 0)
+
+    with running_server(tmp_path) as server, server.client(Role.OPERATOR) as operator:
+        assert [s["name"] for s in operator.get("/api/sources").json()["data"]["sources"]] == ["Old"]
+        added = operator.post("/api/sources", data={"name": "New"}, files=[("photo", photo(samples / "source_b.png"))])
+        assert added.status_code == 201
+    assert [i.name for i in StudioSettings().identities()[0]] == ["Old", "New"]

@@ -8,7 +8,6 @@ At most one session per server. Every method is thread-safe and returns JSON-rea
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from engines.errors import SwapCastError
 
 from .envelope import ApiError, ErrorCode
 
-log = logging.getLogger(__name__)
 
 FINAL = (SessionState.STOPPED, SessionState.FAILED)
 STOP_TIMEOUT_S = 30.0  # a recording's encoder flush and faststart rewrite can take a few seconds

@@ -9,10 +9,12 @@ folder (<uploads>/recordings); source faces come from the sources library or an 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +31,16 @@ from ..paths_policy import allowed_path
 from ..photos import read_form, store_photo, uploads_in
 from ..roles import Role
 
-router = APIRouter(prefix="/api/live", tags=["live"])
+
+
+@asynccontextmanager
+async def _stop_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+    """A session still running when the server stops is stopped cleanly: its recording is finalised."""
+    yield
+    await run_in_threadpool(app.state.context.live.close)
+
+
+router = APIRouter(prefix="/api/live", tags=["live"], lifespan=_stop_on_shutdown)
 
 RECORDINGS_FOLDER = "recordings"
 RECORD_SUFFIXES = (".mp4", ".mkv", ".mov")
