@@ -113,4 +113,14 @@ def test_the_studio_and_the_server_show_the_same_gallery(tmp_path: Path, samples
         assert [s["name"] for s in operator.get("/api/sources").json()["data"]["sources"]] == ["Old"]
         added = operator.post("/api/sources", data={"name": "New"}, files=[("photo", photo(samples / "source_b.png"))])
         assert added.status_code == 201
-    assert [i.name for i in StudioSettings().identities()[0]] == ["Old", "New"]
+        more = operator.post("/api/sources", data={"name": "Old"}, files=[("photo", photo(samples / "target.png"))])
+        assert more.status_code == 201
+    # The studio, still holding the gallery it read at start, saves on close: what the API added stays.
+    studio.set_identities(saved, 0)
+    again = StudioSettings().identities()[0]
+    assert [(i.name, len(i.photos)) for i in again] == [("Old", 2), ("New", 1)]
+    # What the studio itself removes stays removed.
+    later = StudioSettings()
+    later.identities()
+    later.set_identities([again[1]], 0)
+    assert [i.name for i in StudioSettings().identities()[0]] == ["New"]

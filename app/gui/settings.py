@@ -16,7 +16,9 @@ from PySide6.QtCore import QSettings
 
 from app import consent
 from app.paths import user_paths
-from app.sources.library import LIBRARY_FILE, Gallery, SavedIdentity, SourcesLibrary, parse_identities
+from app.sources.library import (
+    LIBRARY_FILE, Gallery, SavedIdentity, SourcesLibrary, keep_added_since, parse_identities,
+)
 
 SETTINGS_FILE = "studio.ini"
 
@@ -84,6 +86,7 @@ class StudioSettings:
         self.path = path or settings_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.qsettings = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self._sources_read = Gallery()  # the gallery as `identities()` last read it
 
     # ---- raw helpers ---------------------------------------------------------------------
     def _get(self, key: str, default: Any) -> Any:
@@ -194,10 +197,13 @@ class StudioSettings:
 
     def identities(self) -> tuple[list[SavedIdentity], int]:
         gallery = self.sources_library.load(legacy=self._legacy_gallery)
+        self._sources_read = gallery
         return list(gallery.identities), gallery.active
 
     def set_identities(self, identities: list[SavedIdentity], active: int) -> None:
-        self.sources_library.save(Gallery(tuple(identities), int(active)))
+        # Faces added over the API (`swapcast serve`) since the studio read the gallery are kept.
+        ours, base = Gallery(tuple(identities), int(active)), self._sources_read
+        self.sources_library.update(lambda current: keep_added_since(base, ours, current))
 
     # ---- window --------------------------------------------------------------------------
     def window_state(self) -> tuple[bytes | None, bytes | None]:

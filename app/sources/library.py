@@ -154,3 +154,28 @@ def add_photos(gallery: Gallery, name: str, photos: Iterable[Path],
     else:
         identities[index] = SavedIdentity(identities[index].name, identities[index].photos + tuple(added))
     return Gallery(tuple(identities), gallery.active), added, duplicates
+
+
+def keep_added_since(base: Gallery, ours: Gallery, current: Gallery) -> Gallery:
+    """`ours` (the studio's gallery, first read as `base`) plus what others added to the file since:
+    identities not in `base`, and photos added to an identity `base` had. What `ours` removed stays
+    removed; so a face added over the API while the studio ran survives the studio's save on close."""
+    known = {identity.name.casefold(): set(identity.photos) for identity in base.identities}
+    identities = list(ours.identities)
+    for theirs in current.identities:
+        key = theirs.name.casefold()
+        index = next((i for i, mine in enumerate(identities) if mine.name.casefold() == key), None)
+        if key not in known:
+            new_photos = theirs.photos
+        else:
+            new_photos = tuple(p for p in theirs.photos if p not in known[key])
+        if not new_photos:
+            continue
+        if index is None:
+            if key in known:
+                continue  # the studio removed this identity: photos added to it meanwhile go with it
+            identities.append(SavedIdentity(theirs.name, new_photos))
+        else:
+            mine = identities[index]
+            identities[index] = SavedIdentity(mine.name, mine.photos + tuple(p for p in new_photos if p not in mine.photos))
+    return Gallery(tuple(identities), ours.active)

@@ -43,6 +43,7 @@ async def _stop_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(prefix="/api/live", tags=["live"], lifespan=_stop_on_shutdown)
 
 RECORDINGS_FOLDER = "recordings"
+SOURCE_JSON_MAX = 4096  # {"name": ...} or {"index": N}: anything longer is not one of them
 RECORD_SUFFIXES = (".mp4", ".mkv", ".mov")
 _RECORD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
@@ -231,6 +232,10 @@ async def source(request: Request) -> dict[str, Any]:
         if switched is None:
             switched = await run_in_threadpool(host.add_and_activate, name, (stored.path,))
         return ok(switched)
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > SOURCE_JSON_MAX:
+        raise ApiError(422, ErrorCode.INVALID_REQUEST,
+                       "send {\"name\": \"Alice\"} or {\"index\": 0} as JSON, or a photo as multipart (-F photo=@face.jpg)")
     try:
         body = SourceRequest.model_validate_json(await request.body())
     except ValueError:
