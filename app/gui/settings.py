@@ -16,6 +16,9 @@ from PySide6.QtCore import QSettings
 
 from app import consent
 from app.paths import user_paths
+from app.sources.library import (
+    LIBRARY_FILE, Gallery, SavedIdentity, SourcesLibrary, keep_added_since, parse_identities,
+)
 
 SETTINGS_FILE = "studio.ini"
 
@@ -72,14 +75,6 @@ class LivePrefs:
     stream_url: str = ""
 
 
-@dataclass(frozen=True)
-class SavedIdentity:
-    """One entry of the sources gallery: a name and the photos that make up that person."""
-
-    name: str
-    photos: tuple[Path, ...]
-
-
 def settings_path() -> Path:
     return user_paths().settings / SETTINGS_FILE
 
@@ -91,6 +86,7 @@ class StudioSettings:
         self.path = path or settings_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.qsettings = QSettings(str(self.path), QSettings.Format.IniFormat)
+        self._sources_read = Gallery()  # the gallery as `identities()` last read it
 
     # ---- raw helpers ---------------------------------------------------------------------
     def _get(self, key: str, default: Any) -> Any:
@@ -189,21 +185,25 @@ class StudioSettings:
         self.qsettings.setValue("live/stream_url", prefs.stream_url)
 
     # ---- sources -------------------------------------------------------------------------
+    # The gallery lives in app.sources' JSON file beside this INI (shared with `swapcast serve`); the
+    # INI's old "sources/identities" key is read once, when that file does not exist yet.
+    @property
+    def sources_library(self) -> SourcesLibrary:
+        return SourcesLibrary(self.path.parent / LIBRARY_FILE)
+
+    def _legacy_gallery(self) -> Gallery:
+        identities = parse_identities(self._json("sources/identities", []))
+        return Gallery(identities, self._int("sources/active", 0))
+
     def identities(self) -> tuple[list[SavedIdentity], int]:
-        raw = self._json("sources/identities", [])
-        saved: list[SavedIdentity] = []
-        if isinstance(raw, list):
-            for entry in raw:
-                if isinstance(entry, dict) and isinstance(entry.get("photos"), list):
-                    photos = tuple(Path(str(p)) for p in entry["photos"])
-                    if photos:
-                        saved.append(SavedIdentity(str(entry.get("name") or photos[0].stem), photos))
-        return saved, self._int("sources/active", 0)
+        gallery = self.sources_library.load(legacy=self._legacy_gallery)
+        self._sources_read = gallery
+        return list(gallery.identities), gallery.active
 
     def set_identities(self, identities: list[SavedIdentity], active: int) -> None:
-        data = [{"name": i.name, "photos": [str(p) for p in i.photos]} for i in identities]
-        self.qsettings.setValue("sources/identities", json.dumps(data))
-        self.qsettings.setValue("sources/active", int(active))
+        # Faces added over the API (`swapcast serve`) since the studio read the gallery are kept.
+        ours, base = Gallery(tuple(identities), int(active)), self._sources_read
+        self.sources_library.update(lambda current: keep_added_since(base, ours, current))
 
     # ---- window --------------------------------------------------------------------------
     def window_state(self) -> tuple[bytes | None, bytes | None]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.jobs.events import EventBus
 from app.jobs.store import JobStore
+from app.sources.library import SourcesLibrary
 
 from .live_host import LiveHost
 from .tokens import TokenStore
@@ -28,3 +29,4 @@ class ServerContext:
     tokens: TokenStore
     settings: ServerSettings
     live: LiveHost = field(default_factory=LiveHost)
+    sources: SourcesLibrary = field(default_factory=SourcesLibrary)  # the studio's gallery file (settings folder)

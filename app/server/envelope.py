@@ -35,6 +35,7 @@ class ErrorCode(str, Enum):
     UNSUPPORTED_MEDIA = "unsupported_media"  # 415: not a picture / video we can read
     PATH_NOT_ALLOWED = "path_not_allowed"  # 403: server-side path outside --allow-paths (or paths off)
     LIVE_NOT_RUNNING = "live_not_running"  # 409
+    PREVIEW_NOT_READY = "preview_not_ready"  # 404: the live session has not produced a frame yet
     UNAVAILABLE = "unavailable"  # 503: engine/queue/live not usable here
     INTERNAL = "internal_error"  # 500: a bug; the log has the details
 
