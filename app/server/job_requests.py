@@ -26,7 +26,8 @@ from app.jobs.model import ENCODERS, JobSpec
 from engines.base import OFFLINE_FACE_SELECTIONS
 
 from .envelope import ApiError, ErrorCode
-from .uploads import StoredFile, UploadArea, allowed_path
+from .paths_policy import allowed_path
+from .uploads import StoredFile, UploadArea
 
 DEFAULT_OUTPUT_STEM = "swapped"  # + the target's extension
 _NAME = re.compile(r"^[\w][\w .+=,()\[\]-]{0,150}$")  # one file name: no folders, no leading dot

@@ -13,21 +13,29 @@ from pathlib import Path
 from .envelope import ApiError, ErrorCode
 
 
-def allowed_path(text: str, allow_paths: Sequence[Path], *, what: str = "path") -> Path:
-    """`text` resolved, when it lies inside one of `allow_paths`; ApiError 403 otherwise."""
+def allowed_path(text: str, allow_paths: Sequence[Path], what: str = "path") -> Path:
+    """`text` resolved, when it lies inside one of `allow_paths`; ApiError 403 otherwise.
+
+    resolve() follows every symlink and collapses `..` first, so neither can lead outside."""
     if not allow_paths:
         raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
-                       f"{what} {text!r}: server-side paths are off — upload the file, or start the server "
-                       "with --allow-paths DIR")
+                       f"the {what} '{text}' is a path on the server, and this server takes none — upload the file "
+                       "instead (curl -F source=@FILE), or start it with --allow-paths DIR")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
+                       f"the {what} '{text}' is a relative path — give an absolute path inside {_roots(allow_paths)}")
     try:
-        resolved = Path(text).expanduser().resolve(strict=False)
+        resolved = path.resolve(strict=False)
     except (OSError, RuntimeError, ValueError):  # a symlink loop, an embedded NUL
-        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED, f"{what} {text!r} cannot be resolved — "
-                       "give a plain path inside an --allow-paths folder") from None
-    for root in allow_paths:
-        base = Path(root).expanduser().resolve()
-        if resolved == base or resolved.is_relative_to(base):
-            return resolved
-    raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
-                   f"{what} {text!r} is outside the allowed folders — use a file inside "
-                   + ", ".join(str(Path(r)) for r in allow_paths))
+        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED, f"the {what} '{text}' cannot be resolved — "
+                       f"give a plain path inside {_roots(allow_paths)}") from None
+    if not any(resolved.is_relative_to(Path(root).expanduser().resolve()) for root in allow_paths):
+        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
+                       f"the {what} '{text}' is outside the folders this server may read and write — use a path "
+                       f"inside {_roots(allow_paths)} (symlinks and '..' are followed first)")
+    return resolved
+
+
+def _roots(allow_paths: Sequence[Path]) -> str:
+    return " or ".join(str(Path(p)) for p in allow_paths)

@@ -387,30 +387,3 @@ def store_checked(path: Path, field_name: str, client_name: str, content_type: s
     path.rename(final)
     return StoredFile(field=field_name, path=final, kind=found.kind, client_name=client_name)
 
-
-# ---- server-side paths ------------------------------------------------------------------------
-
-
-def allowed_path(raw: str, allow_paths: Sequence[Path], what: str) -> Path:
-    """`raw` resolved, if it lies inside one of `allow_paths` (also resolved); 403 otherwise.
-
-    resolve() follows every symlink and collapses `..` first, so neither can lead outside."""
-    if not allow_paths:
-        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
-                       f"the {what} '{raw}' is a path on the server, and this server takes none — upload the file "
-                       "instead (curl -F source=@FILE), or start it with --allow-paths DIR")
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
-                       f"the {what} '{raw}' is a relative path — give an absolute path inside "
-                       f"{_roots(allow_paths)}")
-    resolved = path.resolve()
-    if not any(resolved.is_relative_to(Path(root).resolve()) for root in allow_paths):
-        raise ApiError(403, ErrorCode.PATH_NOT_ALLOWED,
-                       f"the {what} '{raw}' is outside the folders this server may read and write — use a path "
-                       f"inside {_roots(allow_paths)} (symlinks and '..' are followed first)")
-    return resolved
-
-
-def _roots(allow_paths: Sequence[Path]) -> str:
-    return " or ".join(str(Path(p)) for p in allow_paths)
