@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from app.private_file import write_private_text
 
 from engines.errors import InputError
 
@@ -88,17 +88,8 @@ class TokenStore:
         return token
 
     def _write(self, records: list[TokenRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         body = json.dumps({"tokens": [{**asdict(r), "role": r.role.value} for r in records]}, indent=1)
-        fd, temp = tempfile.mkstemp(prefix=".tokens.", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(body)
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_private_text(self.path, body)
 
 
 def _digest(token: str) -> str:

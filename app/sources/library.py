@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.private_file import write_private_text
 
 from app.paths import user_paths
 
@@ -96,19 +96,10 @@ class SourcesLibrary:
             return gallery
 
     def _write(self, gallery: Gallery) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         body = json.dumps({"identities": [{"name": i.name, "photos": [str(p) for p in i.photos]}
                                           for i in gallery.identities],
                            "active": int(gallery.active)}, indent=1)
-        fd, temp = tempfile.mkstemp(prefix=".sources.", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)  # the list names where the user's photos are: theirs alone
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(body)
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_private_text(self.path, body)
 
 
 def parse_identities(raw: object) -> tuple[SavedIdentity, ...]:
