@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.private_file import write_private_text
-
 from app.paths import user_paths
+from app.private_file import write_private_text
 
 LIBRARY_FILE = "sources.json"
 
