@@ -249,6 +249,30 @@ class _NoWorkers:
         return []
 
 
+class _AnnouncedExecutor:
+    """Calls `announce` once the executor has started, which run_in_foreground does only after its
+    SIGINT/SIGTERM handlers are in place: a script that reads the URL and at once sends SIGTERM gets a
+    clean stop, not a process killed by the default handler."""
+
+    def __init__(self, inner: LocalExecutor | _NoWorkers, announce: Callable[[], None]) -> None:
+        self.inner = inner
+        self.announce = announce
+
+    def start(self, *, forever: bool = False, job_ids: Sequence[int] | None = None) -> None:
+        self.inner.start(forever=forever, job_ids=job_ids)
+        self.announce()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.inner.join(timeout)
+
+    @property
+    def finished(self) -> list[Job]:
+        return self.inner.finished
+
+
 def run_service(options: ServeOptions, on_started: Callable[[Started], None],
                 paths: UserPaths | None = None) -> tuple[list[Job], bool]:
     """Serve the API and the queue until Ctrl-C/SIGTERM (call on the main thread).
@@ -274,10 +298,11 @@ def run_service(options: ServeOptions, on_started: Callable[[Started], None],
         # If uvicorn stops by itself (a crash), stop the workers too, so the process does not live on deaf.
         threading.Thread(target=lambda: handle.wait() and executor.stop(), name="swapcast-api-watch",
                          daemon=True).start()
+        started = Started(url=handle.url, remote=not address.loopback, admin_token=admin_token,
+                          workers=options.workers)
         with context.bus.subscribe(maxsize=1024) as events:
-            on_started(Started(url=handle.url, remote=not address.loopback, admin_token=admin_token,
-                               workers=options.workers))
-            return run_in_foreground(executor, events, forever=True)
+            return run_in_foreground(_AnnouncedExecutor(executor, lambda: on_started(started)), events,
+                                     forever=True)
     finally:
         if handle is not None:
             handle.stop()
