@@ -150,3 +150,34 @@ def test_loopback_names_are_allowed_and_remote_ones_only_when_asked() -> None:
 def test_allow_paths_must_name_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", "0", "--allow-paths", str(tmp_path / "missing")]) == 2
     assert f"--allow-paths {tmp_path / 'missing'} is not a folder — name an existing folder" in capsys.readouterr().err
+
+
+def _blocks(language: str) -> list[str]:
+    text = (REPO / "docs" / "API.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_every_swapcast_command_in_the_api_doc_is_valid_as_written() -> None:
+    import shlex
+
+    from app.cli.main import build_parser
+
+    commands = [shlex.split(line, comments=True) for block in _blocks("bash")
+                for line in block.splitlines() if line.startswith("swapcast ")]
+    assert len(commands) >= 8
+    for command in commands:
+        args = build_parser().parse_args(command[1:])
+        assert args.command in ("serve", "tokens"), command
+
+
+def test_the_python_examples_in_the_api_doc_are_valid_python() -> None:
+    import ast
+
+    examples = _blocks("python")
+    assert len(examples) == 3  # the source-face client, the OBS hotkey script, the events reader
+    for example in examples:
+        ast.parse(example)
+    client = next(e for e in examples if "switch_face.py" in e)
+    assert "/api/live/source" in client and len(client.strip().splitlines()) <= 25
+    obs_script = next(e for e in examples if "obspython" in e)
+    assert '"/api/live/controls"' in obs_script and '{"swap": state["swap"]}' in obs_script
