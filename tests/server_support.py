@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import APIRouter
 
 from app.jobs.events import EventBus
 from app.jobs.store import JobStore
@@ -50,8 +51,11 @@ def make_context(root: Path, *, max_upload_bytes: int | None = None,
 
 
 @contextmanager
-def serve_context(context: ServerContext) -> Iterator[RunningServer]:
+def serve_context(context: ServerContext, routers: Sequence[APIRouter] = ()) -> Iterator[RunningServer]:
+    """`routers`: extra routes a test adds (e.g. one that needs a role no real route needs yet)."""
     app = create_app(context)
+    for router in routers:
+        app.include_router(router)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
@@ -72,6 +76,6 @@ def serve_context(context: ServerContext) -> Iterator[RunningServer]:
 
 
 @contextmanager
-def running_server(root: Path, **settings: object) -> Iterator[RunningServer]:
-    with serve_context(make_context(root, **settings)) as running:  # type: ignore[arg-type]
+def running_server(root: Path, routers: Sequence[APIRouter] = (), **settings: object) -> Iterator[RunningServer]:
+    with serve_context(make_context(root, **settings), routers) as running:  # type: ignore[arg-type]
         yield running

@@ -38,6 +38,7 @@ def test_the_import_contracts_hold() -> None:
     ("app/pipeline/controls.py", "import app.gui.style", "app/ layers"),
     ("app/jobs/cli_options.py", "import app.cli.common", "app/ layers"),
     ("app/offline/runner.py", "import app.cli.common", "app/ layers"),
+    ("app/jobs/worker.py", "import uvicorn", "only app.server imports the web framework"),
 ])
 def test_a_violating_import_breaks_its_contract(tmp_path, module, line, contract) -> None:
     """The contracts are not vacuous: one forbidden import in a copy of the tree breaks the right one."""

@@ -27,6 +27,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.swap_cmd",
     "app.cli.jobs_cmd",
     "app.cli.worker_cmd",
+    "app.cli.serve_cmd",
+    "app.cli.tokens_cmd",
     "app.cli.engines_cmd",
     "app.cli.doctor_cmd",
     "app.cli.benchmark_cmd",

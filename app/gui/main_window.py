@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTabWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app import __version__
 from app.monitor.gpu import GpuReport, read_gpus
@@ -30,6 +30,7 @@ from .live_controller import LiveController, SessionFactory
 from .live_panel import LivePanel
 from .messages import brief_text
 from .models_tab import ModelsReport, ModelsTab
+from .remote_control import RemoteControl
 from .settings import Preferences, StudioSettings
 from .settings_dialog import SettingsDialog
 from .sources_panel import SourcesPanel
@@ -87,6 +88,7 @@ class StudioWindow(QMainWindow):
         self.engine = EngineService(self.tasks, models, self)
         self.live = LiveController(self.tasks, session_factory, self)
         self.queue = JobQueue(self.tasks, jobs_db, parent=self)
+        self.remote = RemoteControl(self.queue.store, self.queue.bus, self)
 
         # ---- widgets ------------------------------------------------------------------------------
         self.live_panel = LivePanel(self.live, settings.live(), self)
@@ -114,6 +116,12 @@ class StudioWindow(QMainWindow):
         self.engine_label = ElidedLabel("engine: not loaded", self)
         self.session_label = QLabel("live: stopped", self)
         self.statusBar().addWidget(self.engine_label, 1)
+        self.remote_label = QLabel("", self)
+        self.remote_label.setObjectName("remoteAddress")
+        self.remote_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.remote_label.hide()
+        self.token_box: QMessageBox | None = None
+        self.statusBar().addPermanentWidget(self.remote_label)
         self.statusBar().addPermanentWidget(self.session_label)
         self._menus()
 
@@ -128,6 +136,9 @@ class StudioWindow(QMainWindow):
         self.live_panel.camera_combo.currentIndexChanged.connect(lambda _i: self._update_readiness())
         self.sources.activeChanged.connect(self._active_changed)
         self.models_tab.modelsChecked.connect(self._models_checked)
+        self.remote.addressChanged.connect(self._remote_address)
+        self.remote.errorRaised.connect(self._remote_error)
+        self.remote.tokenCreated.connect(self._show_first_token)
         self._update_job_defaults()
         self._update_readiness()
         self._apply_hotkeys()
@@ -203,6 +214,7 @@ class StudioWindow(QMainWindow):
         self.models_tab.refresh()
         self.system.start()
         self.queue.start()
+        self.remote.apply(self.prefs)
         if self._list_devices:
             self.tasks.submit(self._read_devices, on_done=self._devices_read)
 
@@ -374,6 +386,8 @@ class StudioWindow(QMainWindow):
             self.live.set_enhance_blend(prefs.enhance_blend)  # a running session takes it at once
         self._update_job_defaults()
         self._apply_hotkeys()
+        if self.usable:
+            self.remote.apply(prefs)
         if (old.provider, old.det_size) != (prefs.provider, prefs.det_size) and self.usable:
             self.engine.load(prefs.provider, prefs.det_size)
 
@@ -395,6 +409,29 @@ class StudioWindow(QMainWindow):
             else:
                 shortcut.setKey(sequence)
 
+    # ---- remote control -----------------------------------------------------------------------------
+    def _remote_address(self, url: str) -> None:
+        self.remote_label.setText(f"remote control: {url}" if url else "")
+        self.remote_label.setToolTip("The task API runs in the studio (docs/API.md); requests need a token "
+                                     "(`swapcast tokens create`)." if url else "")
+        self.remote_label.setVisible(bool(url))
+
+    def _remote_error(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+        self.remote_label.setText("remote control: off")
+        self.remote_label.setToolTip(text)  # why, e.g. the port is busy, and the fix
+        self.remote_label.show()
+
+    def _show_first_token(self, token: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, "Remote control token",
+                          "Remote control is on. Its admin token is shown only now — copy it somewhere safe "
+                          "(more tokens: `swapcast tokens create --role viewer|operator|admin`):", parent=self)
+        box.setInformativeText(token)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.token_box = box
+        box.finished.connect(lambda _r: setattr(self, "token_box", None))
+        box.open()
+
     # ---- closing ----------------------------------------------------------------------------------
     def save_state(self) -> None:
         self.settings.set_live(self.live_panel.prefs())
@@ -411,6 +448,7 @@ class StudioWindow(QMainWindow):
         if self.settings.consent_accepted:
             self.save_state()
         self.system.stop()
+        self.remote.stop()  # before the queue: the API must not take jobs into a store being closed
         self.live.shutdown()
         self.queue.shutdown()
         self.tasks.close()

@@ -41,6 +41,7 @@ DEFAULT_HOTKEYS: dict[str, str] = {
     "start_stop": "F5",
     "virtual_cam": "V",
 }
+DEFAULT_REMOTE_PORT = 8765  # `swapcast serve`'s default too
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class Preferences:
     enhance_blend: float = 0.8  # 0..1, how much of the enhanced face is kept
     output_dir: Path = field(default_factory=lambda: user_paths().outputs)
     hotkeys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HOTKEYS))
+    # "Allow remote control": the task API (`swapcast serve`'s) runs inside the studio. Off by default.
+    remote_control: bool = False
+    remote_port: int = DEFAULT_REMOTE_PORT
+    remote_all_interfaces: bool = False  # listen on 0.0.0.0 (other machines) instead of 127.0.0.1
 
     def with_hotkey(self, action: str, sequence: str) -> Preferences:
         keys = dict(self.hotkeys)
@@ -145,6 +150,9 @@ class StudioSettings:
             enhance_blend=min(1.0, max(0.0, self._float("engine/enhance_blend", base.enhance_blend))),
             output_dir=Path(str(self._get("jobs/output_dir", str(base.output_dir)))),
             hotkeys=keys,
+            remote_control=self._bool("remote/enabled", base.remote_control),
+            remote_port=min(65535, max(0, self._int("remote/port", base.remote_port))),
+            remote_all_interfaces=self._bool("remote/all_interfaces", base.remote_all_interfaces),
         )
 
     def set_preferences(self, prefs: Preferences) -> None:
@@ -153,6 +161,9 @@ class StudioSettings:
         self.qsettings.setValue("engine/enhance_blend", float(prefs.enhance_blend))
         self.qsettings.setValue("jobs/output_dir", str(prefs.output_dir))
         self.qsettings.setValue("hotkeys/map", json.dumps(prefs.hotkeys, sort_keys=True))
+        self.qsettings.setValue("remote/enabled", prefs.remote_control)
+        self.qsettings.setValue("remote/port", int(prefs.remote_port))
+        self.qsettings.setValue("remote/all_interfaces", prefs.remote_all_interfaces)
         self.sync()
 
     # ---- live ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Settings: execution provider, detector size, enhancer blend, output folder, hotkeys."""
+"""Settings: execution provider, detector size, enhancer blend, output folder, hotkeys, remote control."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QKeySequenceEdit, QLabel,
-    QLineEdit, QPushButton, QSlider, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QKeySequenceEdit, QLabel,
+    QLineEdit, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from .settings import DETECTOR_SIZES, HOTKEY_ACTIONS, PROVIDERS, Preferences
@@ -83,6 +83,30 @@ class SettingsDialog(QDialog):
             self.hotkeys[action] = edit
         keys_form.addRow("Switch source face", QLabel("1 – 9", self))
 
+        remote = QGroupBox("Remote control", self)
+        remote_form = QFormLayout(remote)
+        self.remote_control = QCheckBox("Allow remote control", self)
+        self.remote_control.setObjectName("allowRemoteControl")
+        self.remote_control.setChecked(prefs.remote_control)
+        self.remote_port = QSpinBox(self)
+        self.remote_port.setRange(0, 65535)
+        self.remote_port.setSpecialValueText("any free port")
+        self.remote_port.setValue(prefs.remote_port)
+        self.remote_all = QCheckBox("Reachable from other machines (listens on every network interface)", self)
+        self.remote_all.setChecked(prefs.remote_all_interfaces)
+        remote_form.addRow(self.remote_control)
+        remote_form.addRow("Port", self.remote_port)
+        remote_form.addRow(self.remote_all)
+        remote_note = QLabel("Scripts, OBS and Stream Deck drive the studio over the task API (docs/API.md). "
+                             "Every request needs a token: the first start shows an admin token; make more with "
+                             "`swapcast tokens create`. The status bar shows the address while it runs.", self)
+        remote_note.setWordWrap(True)
+        remote_note.setStyleSheet("color: palette(mid);")
+        remote_form.addRow(remote_note)
+        for widget in (self.remote_port, self.remote_all):
+            widget.setEnabled(prefs.remote_control)
+            self.remote_control.toggled.connect(widget.setEnabled)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -90,9 +114,10 @@ class SettingsDialog(QDialog):
         layout.addWidget(engine)
         layout.addWidget(files)
         layout.addWidget(keys)
+        layout.addWidget(remote)
         layout.addStretch(1)  # spare height below the groups, not inside one of them
         layout.addWidget(buttons)
-        self.resize(560, 520)
+        self.resize(560, 680)
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.output_dir.text())
@@ -110,4 +135,7 @@ class SettingsDialog(QDialog):
             enhance_blend=self.blend.value() / 100.0,
             output_dir=Path(text).expanduser() if text else self._initial.output_dir,
             hotkeys=keys,
+            remote_control=self.remote_control.isChecked(),
+            remote_port=self.remote_port.value(),
+            remote_all_interfaces=self.remote_all.isChecked(),
         )

@@ -22,6 +22,16 @@ from engines.errors import InputError
 from .roles import Role
 
 TOKEN_PREFIX = "sc_"
+TOKENS_FILE = "tokens.json"  # in the settings folder, beside settings.json
+
+
+def tokens_path(settings_folder: Path | None = None) -> Path:
+    """Where the server and `swapcast tokens` keep the tokens (the user's settings folder by default)."""
+    if settings_folder is None:
+        from app.paths import user_paths
+
+        settings_folder = user_paths().settings
+    return settings_folder / TOKENS_FILE
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,8 @@ class TokenRecord:
 class TokenStore:
     """The tokens of one server (file: `tokens.json` in the settings folder, 0600)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else tokens_path()
         self._lock = threading.Lock()
 
     # ---- reading ----------------------------------------------------------------------------------
