@@ -8,6 +8,7 @@ from pathlib import Path
 from app.jobs.events import EventBus
 from app.jobs.store import JobStore
 
+from .events_hub import EventHub
 from .live_host import LiveHost
 from .tokens import TokenStore
 
@@ -28,3 +29,4 @@ class ServerContext:
     tokens: TokenStore
     settings: ServerSettings
     live: LiveHost = field(default_factory=LiveHost)
+    hub: EventHub = field(default_factory=EventHub)  # what /api/events subscribers are sent

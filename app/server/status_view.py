@@ -17,5 +17,10 @@ def queue_counts(context: ServerContext) -> dict[str, int]:
     return {state.value.lower(): n for state, n in context.store.counts().items()}
 
 
+def engines_snapshot(context: ServerContext) -> list[dict[str, Any]]:
+    """The engines and their health, JSON-ready (the event stream sends it when it changes)."""
+    return []
+
+
 def status_snapshot(context: ServerContext) -> dict[str, Any]:
     return {"version": __version__, "queue": queue_counts(context), "live": context.live.snapshot()}
