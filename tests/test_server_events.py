@@ -123,7 +123,7 @@ def test_a_job_run_by_a_local_executor_with_the_real_runner_streams_to_completio
     assert progress, "no progress message for a 90-frame video"
     assert data.index(progress[0]) > 1 and data.index(progress[-1]) < len(data) - 1  # between the states
     assert [d["done"] for d in progress] == sorted(d["done"] for d in progress)
-    assert progress[-1]["total"] == 90 and all(d["fps"] is None or d["fps"] > 0 for d in progress)
+    assert progress[-1]["total"] == 90 and progress[-1]["fps"] > 0 and progress[-1]["eta_s"] is not None
     assert data[-1]["message"] == str(output) and output.stat().st_size > 0
 
 
