@@ -83,21 +83,26 @@ def states_of(data: list[Message]) -> list[tuple[str, str]]:
     return [(d["kind"], d["state"]) for d in data if d["kind"] != "progress"]
 
 
-def test_a_jobs_progress_and_completion_arrive_in_order(tmp_path: Path) -> None:
-    with running_server(tmp_path) as server, subscribe(server) as websocket:
-        store = server.context.store
-        job = store.add(spec(tmp_path))
-        assert store.claim("worker-a", lease_s=30) is not None
-        for done in range(1, 6):
-            store.update_progress(job.id, done, 5, fps=12.5, eta_s=(5 - done) / 12.5, worker_id="worker-a")
-        store.complete(job.id, str(tmp_path / "out.png"), worker_id="worker-a")
-        data = job_messages(collect(websocket, reached(job.id, JobState.COMPLETED)), job.id)
+# The store poll at its normal 1 s, and racing the bus all the time (each change is still sent once).
+@pytest.mark.parametrize("poll_s", [1.0, 0.002])
+def test_a_jobs_progress_and_completion_arrive_in_order_once_each(tmp_path: Path, poll_s: float) -> None:
+    with running_server(tmp_path) as server:
+        server.context.hub.poll_s = poll_s
+        with subscribe(server) as websocket:
+            store = server.context.store
+            job = store.add(spec(tmp_path))
+            assert store.claim("worker-a", lease_s=30) is not None
+            for done in range(1, 31):
+                store.update_progress(job.id, done, 30, fps=12.5, eta_s=(30 - done) / 12.5, worker_id="worker-a")
+            store.complete(job.id, str(tmp_path / "out.png"), worker_id="worker-a")
+            data = job_messages(collect(websocket, reached(job.id, JobState.COMPLETED)), job.id)
     assert [(d["kind"], d["state"], d["done"]) for d in data] == [
         ("added", "PENDING", 0), ("state", "PROCESSING", 0),
-        *[("progress", "PROCESSING", n) for n in range(1, 6)],
-        ("state", "COMPLETED", 5),
+        *[("progress", "PROCESSING", n) for n in range(1, 31)],
+        ("state", "COMPLETED", 30),
     ]
-    assert data[3]["total"] == 5 and data[3]["fps"] == 12.5 and data[3]["eta_s"] == pytest.approx(0.24)
+    assert data[-2]["total"] == 30 and data[-2]["eta_s"] == 0.0 and data[3]["eta_s"] == pytest.approx(28 / 12.5)
+    assert data[3]["fps"] == 12.5
     assert data[-1]["message"] == str(tmp_path / "out.png") and data[-1]["progress"] == 1.0
 
 

@@ -310,6 +310,10 @@ class EventHub:
             await self._wake.wait()
             self._wake.clear()
             self._wake_pending = False  # before draining: an event published after this wakes us again
+            self._drain_bus()
+
+    def _drain_bus(self) -> None:
+        if self._subscription is not None:
             for event in self._subscription.drain():
                 self._on_bus_event(event)
 
@@ -359,6 +363,9 @@ class EventHub:
     async def _poll_store(self, context: ServerContext) -> None:
         started = time.monotonic()
         jobs = await asyncio.to_thread(context.store.changed_since, self._watermark - self.store_margin_s)
+        # Events this process published before the read are taken first, so a row is never sent
+        # ahead of an older change still waiting on the bus (that would arrive out of order).
+        self._drain_bus()
         for job in jobs:
             self._watermark = max(self._watermark, job.updated_at)
             if self._bus_seen_at.get(job.id, -math.inf) >= started:
