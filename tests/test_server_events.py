@@ -27,8 +27,10 @@ from app.jobs import worker as worker_module
 from app.jobs.events import EventKind, JobEvent
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobSpec, JobState, Progress
+from app.server import status_view
+from app.server.live_host import LiveHost
 from app.server.roles import Role
-from server_support import RunningServer, running_server
+from server_support import RunningServer, make_context, running_server, serve_context
 
 WAIT_S = 30.0  # upper bound for anything a test waits on; normally reached in milliseconds
 Message = dict[str, Any]
@@ -173,6 +175,41 @@ def test_a_heartbeat_arrives(tmp_path: Path) -> None:
             messages = collect(websocket, lambda got: any(m["type"] == "heartbeat" for m in got))
     beat = next(m for m in messages if m["type"] == "heartbeat")
     assert beat["data"] == {"interval_s": 0.05} and isinstance(beat["time"], float)
+
+
+class RunningLive(LiveHost):
+    """A live session's host as the live routes leave it while a session runs."""
+
+    def snapshot(self) -> dict[str, Any] | None:
+        return {"state": "running", "fps": 29.5, "latency_ms_p50": 11.0, "latency_ms_p95": 16.0, "dropped": 2}
+
+
+def test_live_stats_stream_and_engine_health_is_sent_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engines = [{"role": "swapper", "provider": "CPUExecutionProvider", "loaded": True, "degraded": False}]
+    current = [engines]
+    monkeypatch.setattr(status_view, "engines_snapshot", lambda context: current[0])
+    context = make_context(tmp_path)
+    context.live = RunningLive()
+    context.hub.poll_s = 0.02
+    with serve_context(context) as server, subscribe(server) as websocket:
+        before = collect(websocket, lambda got: sum(m["type"] == "live" for m in got) >= 3)
+        current[0] = [{**engines[0], "degraded": True}]
+        after = collect(websocket, lambda got: any(m["type"] == "health" for m in got)
+                        and sum(m["type"] == "live" for m in got) >= 3)
+    assert all(m["type"] == "live" for m in before)  # unchanged health: nothing sent
+    assert next(m for m in before)["data"] == RunningLive().snapshot()
+    health = [m for m in after if m["type"] == "health"]
+    assert len(health) == 1 and health[0]["data"] == {"engines": current[0]}
+
+
+def test_no_live_messages_while_no_session_has_run(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        server.context.hub.poll_s, server.context.hub.heartbeat_s = 0.02, 0.3
+        with subscribe(server) as websocket:
+            got = collect(websocket, lambda got: sum(m["type"] == "heartbeat" for m in got) >= 2)
+    assert {m["type"] for m in got} == {"heartbeat"}  # while the hub polled every 20 ms
 
 
 @pytest.mark.parametrize(("token", "fix"), [
