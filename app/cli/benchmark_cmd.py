@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.api:
         return _run_api(args)
+    if args.quick:
+        raise InputError("--quick goes with --api", "add --api, or use --iterations for the engine benchmark")
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
