@@ -32,3 +32,9 @@ def test_benchmark_api_json_has_every_figure(capsys: pytest.CaptureFixture[str])
     assert result["status_rps"] > 0 and result["jobs_per_s"] > 0
     assert 0 < result["event_ms_p50"] <= result["event_ms_p95"] and result["event_samples"] > 0
     assert 0 < result["remote_event_ms_p50"] <= result["remote_event_ms_p95"] and result["remote_samples"] > 0
+
+
+def test_quick_without_api_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["benchmark", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--quick goes with --api" in err
