@@ -7,15 +7,12 @@ waits until it accepts connections, and stops it on exit. Tokens of each role ar
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import APIRouter
 
 from app.jobs.events import EventBus
@@ -23,6 +20,7 @@ from app.jobs.store import JobStore
 from app.server.app import create_app
 from app.server.context import ServerContext, ServerSettings
 from app.server.roles import Role
+from app.server.runner import serving
 from app.server.tokens import TokenStore
 
 
@@ -56,22 +54,11 @@ def serve_context(context: ServerContext, routers: Sequence[APIRouter] = ()) -> 
     app = create_app(context)
     for router in routers:
         app.include_router(router)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
     tokens = {role: context.tokens.create(role, f"test {role.value}")[1] for role in Role}
     try:
-        yield RunningServer(url=f"http://127.0.0.1:{port}", context=context, tokens=tokens)
+        with serving(context, app) as handle:
+            yield RunningServer(url=handle.url, context=context, tokens=tokens)
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         context.store.close()
 
 

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--live-seconds", type=float, default=6.0, help="measured seconds per live size (default 6)")
     parser.add_argument("--live-outputs", default="", metavar="LIST",
                         help="extra live outputs to load the machine with: stream,record (default none: preview only)")
+    parser.add_argument("--api", action="store_true",
+                        help="time the task API instead (no models needed): GET /api/status and image-job posts per "
+                             "second, and progress-write → /api/events latency, on a server it starts on 127.0.0.1")
+    parser.add_argument("--quick", action="store_true", help="with --api: small counts (a smoke test)")
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from app.benchmark.machine import describe_device
     from app.benchmark.scenes import SIZES
 
+    if args.api:
+        return _run_api(args)
+    if args.quick:
+        raise InputError("--quick goes with --api", "add --api, or use --iterations for the engine benchmark")
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
@@ -84,4 +92,18 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.json:
         print(json.dumps(document, indent=2))
+    return 0
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    from app.benchmark.api_bench import QUICK, ApiBenchPlan, run_api_benchmark
+    from app.benchmark.machine import describe_device
+
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    result = run_api_benchmark(QUICK if args.quick else ApiBenchPlan(), log)
+    if args.json:
+        print(json.dumps({"device": describe_device(), "results": [result.as_dict()]}, indent=2))
+    else:
+        print(f"API on 127.0.0.1 — {describe_device()}; server and clients on this machine")
+        print(result.table())
     return 0

@@ -175,6 +175,12 @@ class JobStore:
             rows = self._read_rows(f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id", names)
         return [job_from_row(row) for row in rows]
 
+    def changed_since(self, since: float) -> _JobList:
+        """Jobs whose row changed at or after `since` (Unix time), oldest change first: how a reader
+        follows workers in other processes, whose events it cannot hear (the API's event stream)."""
+        rows = self._read_rows("SELECT * FROM jobs WHERE updated_at >= ? ORDER BY updated_at, id", (since,))
+        return [job_from_row(row) for row in rows]
+
     def counts(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state listed, 0 where none)."""
         rows = self._read_rows("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")

@@ -9,6 +9,7 @@ from app.jobs.events import EventBus
 from app.jobs.store import JobStore
 from app.sources.library import SourcesLibrary
 
+from .events_hub import EventHub
 from .live_host import LiveHost
 from .tokens import TokenStore
 
@@ -30,3 +31,4 @@ class ServerContext:
     settings: ServerSettings
     live: LiveHost = field(default_factory=LiveHost)
     sources: SourcesLibrary = field(default_factory=SourcesLibrary)  # the studio's gallery file (settings folder)
+    hub: EventHub = field(default_factory=EventHub)  # what /api/events subscribers are sent

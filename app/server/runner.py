@@ -19,11 +19,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from app.jobs import worker as worker_module
 from app.jobs.console import run_in_foreground
@@ -184,9 +186,11 @@ class ServerHandle:
             self.context.store.close()
 
 
-def serve_on_thread(context: ServerContext, sock: socket.socket, *, owns_store: bool = True) -> ServerHandle:
-    """uvicorn on `sock` (bound) on a daemon thread; returns once it accepts connections."""
-    config = uvicorn.Config(create_app(context), log_level="warning", lifespan="auto",
+def serve_on_thread(context: ServerContext, sock: socket.socket, *, owns_store: bool = True,
+                    app: FastAPI | None = None) -> ServerHandle:
+    """uvicorn on `sock` (bound) on a daemon thread; returns once it accepts connections.
+    `app`: one made by create_app(context) with more routes (tests); default: create_app(context)."""
+    config = uvicorn.Config(app or create_app(context), log_level="warning", lifespan="auto",
                             timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN_S))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="swapcast-api", daemon=True)
@@ -216,6 +220,17 @@ def start_in_thread(options: ServeOptions, paths: UserPaths | None = None, *, st
         sock.close()
         raise
     return serve_on_thread(context, sock, owns_store=store is None)
+
+
+@contextmanager
+def serving(context: ServerContext, app: FastAPI | None = None) -> Iterator[ServerHandle]:
+    """The API on 127.0.0.1:<free port> for the length of a `with` (the benchmark, the tests); the
+    context's store stays the caller's."""
+    handle = serve_on_thread(context, bind(check_host("127.0.0.1", False), 0), owns_store=False, app=app)
+    try:
+        yield handle
+    finally:
+        handle.stop()
 
 
 # ---- `swapcast serve` ----------------------------------------------------------------------------

@@ -139,6 +139,13 @@ def system_section(stats: SystemStats | None = None) -> dict[str, Any]:
             "process_rss": stats.process_rss, "process_cpu_percent": round(stats.process_cpu_percent, 1)}
 
 
+def engines_snapshot(context: ServerContext) -> list[dict[str, Any]]:
+    """The engines' health without their running tallies (fps, error rate): what the event stream
+    compares once a second and sends when it changes."""
+    return [{key: engine[key] for key in ("name", "available", "state", "reason", "loaded", "models")}
+            for engine in engines()["engines"]]
+
+
 # ---- all of it -----------------------------------------------------------------------------------
 def status_snapshot(context: ServerContext) -> dict[str, Any]:
     engine_part = engines()
