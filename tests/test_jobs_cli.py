@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
-from app.jobs import worker as worker_module
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
 from app.media.synth import make_clip
@@ -56,7 +55,7 @@ def models_present(swapcast_home: Path, kit_dir: Path, monkeypatch: pytest.Monke
 @pytest.fixture()
 def fake_runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     runner = FakeRunner(frames=3)
-    monkeypatch.setattr(worker_module, "default_runner_factory", lambda: runner)
+    monkeypatch.setattr("app.offline.runner.runner_factory", lambda: runner)  # what the front ends load
     return runner
 
 

@@ -181,10 +181,10 @@ CLI_SCRIPT = textwrap.dedent(
     import sys
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
     from app.cli.main import main
-    from app.jobs import worker
+    from app.offline import runner
     from test_jobs_fakes import FakeRunner
 
-    worker.default_runner_factory = FakeRunner
+    runner.runner_factory = FakeRunner
     sys.exit(main(["worker", "--forever", "--poll", "0.02"]))
     """
 )
