@@ -7,9 +7,8 @@ instead of reloading it. Before a load, the allocator checks that the models fit
 NVML, RAM from psutil) and refuses with a message instead of crashing. With the memory strategy
 "release_after_job" the runner releases everything when a job ends.
 
-The engine settings come from, in order: SWAPCAST_INTEGRATIONS=FILE, <settings>/integrations.json,
-the shipped resources/integrations.json. The manager is rebuilt when that file changes. It gets
-an InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets like any engine.
+The manager is rebuilt when the engine settings file (settings.py finds it) changes. It gets an
+InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets like any engine.
 """
 
 from __future__ import annotations
@@ -22,13 +21,14 @@ from pathlib import Path
 from engines.allocator import MemoryReading, ResourceAllocator
 from engines.base import Engine, EngineHealth, LoadOptions
 from engines.external.base import ProgressCallback, SwapRequest
-from engines.external.config import IntegrationsConfig, default_integrations_path, load_integrations
+from engines.external.config import IntegrationsConfig, load_integrations
 from engines.external.inprocess import BatchFn, InProcessAdapter, VideoOutcome
 from engines.manager import EngineManager
 
 from app.paths import MODELS_ENV, user_paths
 
-INTEGRATIONS_ENV = "SWAPCAST_INTEGRATIONS"
+from .settings import integrations_path
+
 MIB = 1024**2
 
 _EngineKey = tuple[str, tuple[object, ...]]
@@ -41,18 +41,6 @@ _allocator: ResourceAllocator | None = None
 
 
 # ---- settings and manager ----------------------------------------------------------------------
-def integrations_path() -> Path:
-    env = os.environ.get(INTEGRATIONS_ENV)
-    if env:
-        return Path(env).expanduser()
-    user_file = user_paths().settings / "integrations.json"
-    return user_file if user_file.is_file() else default_integrations_path()
-
-
-def load_config() -> IntegrationsConfig:
-    return load_integrations(integrations_path())
-
-
 def shared_manager() -> EngineManager:
     """The process's manager for the current settings file (rebuilt when the file changes)."""
     global _manager

@@ -73,7 +73,7 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
     """Only when every enabled engine that could take the job is the built-in one: an external
     engine's availability (a server that is down now) can change before the job runs."""
     if config is None:
-        from app.engine_host.cache import load_config
+        from app.engine_host.settings import load_config  # the settings only, not the engine machinery
 
         config = load_config()  # a broken settings file fails every job: say so now
     wanted = set(modes)
