@@ -116,15 +116,20 @@ def test_a_same_size_edit_with_its_mtime_put_back_is_refused(tmp_path: Path) -> 
     assert "\n" not in message and str(model) in message and "fails its hash check" in message
 
 
+def _kit_copy(tmp_path: Path, kit_dir: Path) -> tuple[ModelStore, str]:
+    """A models folder of this test's own (the generated kit) and the id of its default swapper."""
+    shutil.copytree(kit_dir, tmp_path / "models")
+    store = ModelStore.from_manifest(tmp_path / "models")
+    return store, store.default_for("swapper").id
+
+
 def test_a_tampered_model_never_reaches_onnxruntime(tmp_path: Path, kit_dir: Path) -> None:
     from engines.base import LoadOptions
     from engines.builtin.engine import BuiltinEngine
 
-    directory = tmp_path / "models"
-    shutil.copytree(kit_dir, directory)
-    store = ModelStore.from_manifest(directory)
-    swapper = store.path(store.default_for("swapper").id)
-    assert store.status(store.default_for("swapper").id).verified
+    store, swapper_id = _kit_copy(tmp_path, kit_dir)
+    directory, swapper = store.directory, store.path(swapper_id)
+    assert store.status(swapper_id).verified
     _tamper_keeping_size_and_mtime(swapper)  # a weight changed: onnxruntime itself would load it happily
     engine = BuiltinEngine()
     with pytest.raises(ModelError) as caught:
@@ -167,10 +172,8 @@ def test_a_model_swapped_after_its_check_is_never_what_onnxruntime_runs(
     from engines.builtin.engine import BuiltinEngine
     from engines.builtin.swap.swapper import read_emap
 
-    directory = tmp_path / "models"
-    shutil.copytree(kit_dir, directory)
-    store = ModelStore.from_manifest(directory)
-    swapper = store.path(store.default_for("swapper").id)
+    store, swapper_id = _kit_copy(tmp_path, kit_dir)
+    directory, swapper = store.directory, store.path(swapper_id)
     checked, impostor = swapper.read_bytes(), _impostor_swapper()
     real_create_session = engine_module.create_session
 

@@ -14,9 +14,7 @@ InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
-from pathlib import Path
 
 from engines.allocator import MemoryReading, ResourceAllocator
 from engines.base import Engine, EngineHealth, LoadOptions
@@ -25,7 +23,8 @@ from engines.external.config import IntegrationsConfig, load_integrations
 from engines.external.inprocess import BatchFn, InProcessAdapter, VideoOutcome
 from engines.manager import EngineManager
 
-from app.paths import MODELS_ENV, user_paths
+from app.models_option import models_folder
+from app.paths import user_paths
 
 from .settings import integrations_path
 
@@ -93,19 +92,14 @@ def _configure_allocator(config: IntegrationsConfig) -> None:
 
 
 # ---- engines -----------------------------------------------------------------------------------
-def _models_override(models: str | None) -> str | None:
-    return models or os.environ.get(MODELS_ENV) or None
-
-
 def base_options(models: str | None) -> LoadOptions:
-    override = _models_override(models)
-    return LoadOptions(models_dir=user_paths().models, models_override=Path(override) if override else None,
+    return LoadOptions(models_dir=user_paths().models, models_override=models_folder(models),
                        tensorrt_cache=user_paths().cache / "tensorrt")
 
 
 def _key(models: str | None, options: LoadOptions) -> _EngineKey:
-    override = _models_override(models)
-    folder = str(Path(override).resolve()) if override else ""
+    override = models_folder(models)
+    folder = str(override.resolve()) if override else ""
     # Paths are part of `folder`; the rest of the options decide what gets loaded and how.
     tuning = tuple(value for name, value in sorted(dataclasses.asdict(options).items())
                    if name not in ("models_dir", "models_override", "tensorrt_cache"))

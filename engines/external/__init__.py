@@ -13,7 +13,7 @@ jobs add` does) must not import every adapter and their HTTP stack.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 _HOMES = {
     "base": ("Availability", "EngineAdapter", "ProgressCallback", "SwapRequest", "SwapResult"),
@@ -36,15 +36,3 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
-
-if TYPE_CHECKING:  # the names as type checkers and IDEs see them
-    from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
-    from .config import (
-        EngineConfig, IntegrationsConfig, MemoryStrategy, Mode, Transport, default_integrations_path,
-        load_integrations,
-    )
-    from .deep_live_cam import DeepLiveCamAdapter
-    from .errors import EngineFailure, EngineTimeout, EngineUnavailable, IntegrationConfigError, SourceError
-    from .facefusion_cli import FaceFusionCliAdapter
-    from .facefusion_http import FaceFusionHttpAdapter
-    from .inprocess import InProcessAdapter, InProcessRuntime, VideoOutcome
