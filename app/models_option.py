@@ -26,13 +26,16 @@ def add_models_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def models_folder(models: str | Path | None) -> Path | None:
+    """The models folder asked for: a command's --models DIR (or a job's `models`) wins over
+    SWAPCAST_MODELS; None means 'use the catalog'. The one rule for the CLI, jobs and the engine cache."""
+    value = models or os.environ.get(MODELS_ENV)
+    return Path(value) if value else None
+
+
 def models_override(args: argparse.Namespace) -> Path | None:
-    """--models DIR wins over SWAPCAST_MODELS; None means 'use the catalog'."""
-    value = getattr(args, "models", None)
-    if value is not None:
-        return Path(value)
-    env = os.environ.get(MODELS_ENV)
-    return Path(env) if env else None
+    """models_folder() of parsed options."""
+    return models_folder(getattr(args, "models", None))
 
 
 @contextmanager

@@ -113,3 +113,25 @@ def test_add_dialog_refuses_what_the_cli_refuses(qtbot, kit_dir: Path, tmp_path:
         assert "reference" in dialog.error.text()
         assert window.queue.store.list() == []
         dialog.reject()
+
+
+def test_add_dialog_refuses_a_job_that_could_never_run(qtbot, kit_dir: Path, tmp_path: Path) -> None:
+    """A video given as the source face passes the option checks but can never run: the dialog says
+    so in one line, as `swapcast jobs add` does, stays open, and queues nothing."""
+    samples = kit_dir / "samples"
+    with studio(qtbot, kit_dir) as window:
+        dialog = window.jobs_tab.open_add_dialog()
+        dialog.sources.add([samples / "target.mp4"])
+        dialog.targets.add([samples / "target.png"])
+        dialog.output.setText(str(tmp_path / "out.png"))
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+        message = dialog.error.text()
+        assert message.startswith("the source face target.mp4 is a video") and "give a photo" in message
+        assert "\n" not in message
+        assert dialog.isVisible() and dialog.spec is None
+        assert window.queue.store.list() == []
+        dialog.sources.list.clear()  # the fix: a photo of the face; now it is queued
+        dialog.sources.add([samples / "source_a.png"])
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+        assert not dialog.isVisible() and dialog.error.text() == ""
+        assert [job.spec.sources for job in window.queue.store.list()] == [[str(samples / "source_a.png")]]

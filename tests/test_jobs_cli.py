@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +14,6 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
-from app.jobs import worker as worker_module
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
 from app.media.synth import make_clip
@@ -56,7 +57,7 @@ def models_present(swapcast_home: Path, kit_dir: Path, monkeypatch: pytest.Monke
 @pytest.fixture()
 def fake_runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
     runner = FakeRunner(frames=3)
-    monkeypatch.setattr(worker_module, "default_runner_factory", lambda: runner)
+    monkeypatch.setattr("app.offline.runner.runner_factory", lambda: runner)  # what the front ends load
     return runner
 
 
@@ -184,6 +185,30 @@ def test_cancel_retry_rm(media: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["jobs", "rm", "1"]) == 0
     with JobStore() as store:
         assert [(job.id, job.state, job.cancel_requested) for job in store.list()] == [(2, JobState.PROCESSING, True)]
+
+
+
+# What only running a job needs: `jobs add` must not pay for it (seconds with real engines) nor
+# need it (the queue works where the engine cannot load).
+ENGINE_MODULES = ("onnxruntime", "insightface", "av", "app.offline.runner", "app.engine_host.cache",
+                  "engines.manager", "engines.allocator", "engines.external.inprocess",
+                  "engines.external.facefusion_http", "engines.external.deep_live_cam")
+
+
+def test_jobs_add_checks_the_job_without_loading_the_engine(media: Path, models_present: Path) -> None:
+    script = (
+        "import sys\n"
+        "from app.cli.main import main\n"
+        f"code = main(['jobs', 'add', '-s', {str(media / 'face.jpg')!r}, '-t', {str(media / 'clip.mp4')!r},"
+        f" '-o', {str(media / 'out.mp4')!r}])\n"
+        f"print(code, [name for name in {ENGINE_MODULES!r} if name in sys.modules])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1:] == ["0 []"], done.stdout + done.stderr  # queued; no engine loaded
+    with JobStore() as store:
+        assert [job.state for job in store.list()] == [JobState.PENDING]
 
 
 def test_worker_runs_the_queue_with_the_runner_factory(

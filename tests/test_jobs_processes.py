@@ -71,6 +71,18 @@ def wait_until(condition, timeout: float = WAIT_S) -> None:  # type: ignore[no-u
         time.sleep(0.01)
 
 
+def kill_9_mid_job(store: JobStore, job_id: int, victim: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker once its job has made progress (it holds the lease), and reap it."""
+    try:
+        wait_until(lambda: store.get(job_id).progress.done > 0)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=WAIT_S)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+        victim.communicate()
+
+
 def test_three_processes_run_thirty_jobs_exactly_once(tmp_path: Path) -> None:
     db, log, go = tmp_path / "jobs.sqlite3", tmp_path / "runs.log", tmp_path / "go"
     with JobStore(db) as store:
@@ -98,14 +110,7 @@ def test_a_job_of_a_worker_killed_mid_job_is_recovered_and_completed(tmp_path: P
         job_id = store.add(make_spec("ok", "long")).id
         go.touch()
         victim = start_worker(tmp_path, db, log, go, "slow:0.5")
-        try:
-            wait_until(lambda: store.get(job_id).progress.done > 0)
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait(timeout=WAIT_S)
-        finally:
-            if victim.poll() is None:
-                victim.kill()
-            victim.communicate()
+        kill_9_mid_job(store, job_id, victim)
         assert victim.returncode == -signal.SIGKILL
         orphan = store.get(job_id)
         assert orphan.state is JobState.PROCESSING and orphan.worker_id is not None
@@ -127,14 +132,7 @@ def test_a_worker_started_after_a_kill_9_takes_the_dead_workers_job_at_once(tmp_
         job_id = store.add(make_spec("ok", "long")).id
         go.touch()
         victim = start_worker(tmp_path, db, log, go, "slow:3600")  # an hour-long lease
-        try:
-            wait_until(lambda: store.get(job_id).progress.done > 0)
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait(timeout=WAIT_S)
-        finally:
-            if victim.poll() is None:
-                victim.kill()
-            victim.communicate()
+        kill_9_mid_job(store, job_id, victim)
         assert store.get(job_id).state is JobState.PROCESSING  # the dead worker still "holds" it
 
         # What `swapcast worker` does when restarted: it must not say "no pending jobs" for an hour.
@@ -156,14 +154,7 @@ def test_a_worker_killed_mid_video_leaves_no_part_file_once_its_job_is_reclaimed
         job_id = store.add(JobSpec(sources=[str(clip)], targets=[str(clip)], output=str(final))).id
         go.touch()
         victim = start_worker(tmp_path, db, log, go, "video")
-        try:
-            wait_until(lambda: store.get(job_id).progress.done > 0)
-            os.kill(victim.pid, signal.SIGKILL)
-            victim.wait(timeout=WAIT_S)
-        finally:
-            if victim.poll() is None:
-                victim.kill()
-            victim.communicate()
+        kill_9_mid_job(store, job_id, victim)
         left = sorted(path.name for path in out.iterdir())
         assert len(left) == 1 and left[0].startswith(".swapped.") and left[0].endswith(".part.mp4"), left
         assert not final.exists()  # half a video never appears under the user's name
@@ -181,10 +172,10 @@ CLI_SCRIPT = textwrap.dedent(
     import sys
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
     from app.cli.main import main
-    from app.jobs import worker
+    from app.offline import runner
     from test_jobs_fakes import FakeRunner
 
-    worker.default_runner_factory = FakeRunner
+    runner.runner_factory = FakeRunner
     sys.exit(main(["worker", "--forever", "--poll", "0.02"]))
     """
 )

@@ -116,15 +116,20 @@ def test_a_same_size_edit_with_its_mtime_put_back_is_refused(tmp_path: Path) -> 
     assert "\n" not in message and str(model) in message and "fails its hash check" in message
 
 
+def _kit_copy(tmp_path: Path, kit_dir: Path) -> tuple[ModelStore, str]:
+    """A models folder of this test's own (the generated kit) and the id of its default swapper."""
+    shutil.copytree(kit_dir, tmp_path / "models")
+    store = ModelStore.from_manifest(tmp_path / "models")
+    return store, store.default_for("swapper").id
+
+
 def test_a_tampered_model_never_reaches_onnxruntime(tmp_path: Path, kit_dir: Path) -> None:
     from engines.base import LoadOptions
     from engines.builtin.engine import BuiltinEngine
 
-    directory = tmp_path / "models"
-    shutil.copytree(kit_dir, directory)
-    store = ModelStore.from_manifest(directory)
-    swapper = store.path(store.default_for("swapper").id)
-    assert store.status(store.default_for("swapper").id).verified
+    store, swapper_id = _kit_copy(tmp_path, kit_dir)
+    directory, swapper = store.directory, store.path(swapper_id)
+    assert store.status(swapper_id).verified
     _tamper_keeping_size_and_mtime(swapper)  # a weight changed: onnxruntime itself would load it happily
     engine = BuiltinEngine()
     with pytest.raises(ModelError) as caught:
@@ -138,3 +143,70 @@ def test_a_manifest_model_failing_its_hash_names_the_manifest_not_the_catalog(tm
     with pytest.raises(ModelError) as caught:
         ModelStore.from_manifest(directory).require("tiny_swap")
     assert "expected manifest's sha256" in caught.value.one_line() and "catalog" not in caught.value.one_line()
+
+
+def _impostor_swapper() -> bytes:
+    """A valid inswapper-contract model that differs in both what onnxruntime computes (output = the
+    target crop) and the embedding map the engine reads from the file."""
+    from onnx import numpy_helper
+
+    from engines.testing.geometry_models import build_identity_swapper
+    from engines.testing.swapper_model import make_emap
+
+    model = build_identity_swapper()
+    model.graph.initializer[-1].CopyFrom(numpy_helper.from_array(make_emap(seed=7), "emap"))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("how", ["replaced", "rewritten in place"])
+def test_a_model_swapped_after_its_check_is_never_what_onnxruntime_runs(
+    tmp_path: Path, kit_dir: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The file is swapped between the hash check and the session's creation (the classic
+    check-then-open race): the engine still runs the bytes it checked."""
+    import numpy as np
+    import onnxruntime as ort
+
+    import engines.builtin.engine as engine_module
+    from engines.base import LoadOptions
+    from engines.builtin.engine import BuiltinEngine
+    from engines.builtin.swap.swapper import read_emap
+
+    store, swapper_id = _kit_copy(tmp_path, kit_dir)
+    directory, swapper = store.directory, store.path(swapper_id)
+    checked, impostor = swapper.read_bytes(), _impostor_swapper()
+    real_create_session = engine_module.create_session
+
+    def swap_the_file_then_create(path: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if path == swapper:  # checked a moment ago; now someone swaps it
+            if how == "replaced":
+                (tmp_path / "impostor.onnx").write_bytes(impostor)
+                os.replace(tmp_path / "impostor.onnx", swapper)
+            else:
+                swapper.write_bytes(impostor)
+        return real_create_session(path, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "create_session", swap_the_file_then_create)
+    engine = BuiltinEngine()
+    engine.load(LoadOptions(models_override=directory, providers=("cpu",), warmup=False))
+    assert swapper.read_bytes() == impostor  # the swap did happen, after the check
+
+    rng = np.random.default_rng(1)
+    feed = {"target": rng.random((1, 3, 128, 128), np.float32), "source": rng.random((1, 512), np.float32)}
+    ran = engine._swapper.session.run(None, feed)[0]
+    assert np.array_equal(ran, ort.InferenceSession(checked).run(None, feed)[0])
+    assert not np.allclose(ran, ort.InferenceSession(impostor).run(None, feed)[0])
+    assert np.array_equal(engine._swapper.emap, read_emap(swapper, checked))
+    assert not np.allclose(engine._swapper.emap, read_emap(swapper, impostor))
+
+
+def test_two_models_of_one_architecture_never_share_a_tensorrt_engine(tmp_path: Path) -> None:
+    """TensorRT keys its engine cache on the graph's structure, not its weights: each verified
+    hash gets its own engine folder (the tactic timings, weight-free, are shared)."""
+    from engines.builtin.runtime.sessions import TENSORRT, _provider_options
+
+    first = _provider_options(TENSORRT, tmp_path, "a" * 64)
+    second = _provider_options(TENSORRT, tmp_path, "b" * 64)
+    assert first["trt_engine_cache_path"] != second["trt_engine_cache_path"]
+    assert Path(first["trt_engine_cache_path"]).parent == tmp_path and Path(first["trt_engine_cache_path"]).is_dir()
+    assert first["trt_timing_cache_path"] == second["trt_timing_cache_path"] == str(tmp_path)

@@ -118,7 +118,7 @@ def test_aspect_fitted_detector_input_finds_the_same_faces_as_the_square_one(dat
 
     def detector(path: Path) -> FaceDetector:
         session, _ = create_session(path, ("cpu",), 0, None)
-        return FaceDetector(path, session, det_size=640, threshold=0.5)
+        return FaceDetector(session, det_size=640, threshold=0.5)
 
     fitted, square = detector(data.detector), detector(static_path)
     # This SCRFD-500M export puts a batch dim in front of every output ([1, N, 1]); det_10g does not.

@@ -7,13 +7,12 @@ import json
 import sys
 
 from app.paths import user_paths
-from app.models_option import add_models_option, models_override
+from app.models_option import models_override
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "benchmark", help="time our engine against insightface's reference path (same models, same frames)")
-    add_models_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--sizes", default="720p,1080p", help="comma-separated: 720p,1080p,2160p (default 720p,1080p)")
     parser.add_argument("--faces", type=int, default=1, help="faces per frame (default 1)")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from app import __version__
 from app.doctor import CheckResult, DoctorContext, all_ok, ready_for, run_checks
-from app.models_option import add_models_option, models_override
+from app.models_option import models_override
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 _ASCII_MARKS = {"ok": "ok", "warn": "!!", "fail": "XX"}
@@ -24,7 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exits non-zero when something needed for live or offline work fails.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    add_models_option(parser)
     parser.set_defaults(handler=run)
 
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from app.models_option import add_models_option
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("gui", help="open the studio window (the default)")
-    add_models_option(parser)
     parser.set_defaults(handler=open_gui)
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.models_option import add_models_option, models_override
+from app.models_option import models_override
 from engines.base import LIVE_FACE_SELECTIONS
 from engines.errors import InputError
 
@@ -38,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "played at its own size and fps in a loop (for demos and tests without a camera). "
                     "At the end a summary per output (frames sent, failures, last error); the exit status "
                     "is 1 when an output asked for never worked, though the others ran on.")
-    add_models_option(parser)
     parser.add_argument("-s", "--source", action="append", type=Path, default=[], metavar="PHOTO",
                         help="a photo of the face to swap in (repeat for several; the first is active)")
     parser.add_argument("--camera", default="0", metavar="INDEX|DEVICE|FILE",

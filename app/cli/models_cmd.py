@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.models_option import add_models_option, models_override
+from app.models_option import models_override
 from app.paths import user_paths
 from engines.errors import ModelError, SwapCastError
 from engines.models import ModelSpec, ModelStatus, ModelStore
@@ -22,7 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list, download and verify model files",
         description="Model files: the catalog's real models, or a folder given with --models DIR.",
     )
-    add_models_option(parser)
     parser.set_defaults(handler=lambda args: _usage(parser))
     commands = parser.add_subparsers(title="models commands", dest="models_command", metavar="ACTION")
 
@@ -50,9 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kit.add_argument("--samples", action="store_true", help="also write sample images")
     kit.add_argument("--timing", action="store_true", help="also write architecture-class models for timing")
     kit.set_defaults(handler=cmd_kit)
-
-    for sub in (listing, download, verify, path):
-        add_models_option(sub)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

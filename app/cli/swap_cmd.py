@@ -11,7 +11,6 @@ import os
 import socket
 import threading
 
-from app.jobs import worker as worker_module
 from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
 from app.jobs.console import JobProgressView, run_in_foreground
@@ -19,6 +18,7 @@ from app.jobs.events import EventBus, EventKind, JobEvent
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
+from app.offline import load_runner_factory
 from app.paths import user_paths
 from engines.errors import SwapCastError
 
@@ -65,11 +65,12 @@ class _OtherWorkerRelay(threading.Thread):
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # one-line errors for missing files and bad options, before queueing
     check_runnable(spec)  # a job that could never run is refused now, not failed later
+    runner_factory = load_runner_factory()  # a build without the runner queues nothing here
     bus = EventBus()
     with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:
         job = store.add(spec)
         print(f"job {job.id} queued: {len(spec.targets)} target(s) → {spec.output}")
-        executor = LocalExecutor(store, worker_module.default_runner_factory, workers=1)
+        executor = LocalExecutor(store, runner_factory, workers=1)
         relay = _OtherWorkerRelay(store, bus, job.id)
         relay.start()
         # Warnings and how the job ended are said once, below, not also by the view.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from app.jobs import worker as worker_module
 from app.jobs.console import run_in_foreground
 from app.jobs.events import EventBus
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import Job, JobState
 from app.jobs.store import JobStore
+from app.offline import load_runner_factory
 from app.paths import user_paths
 
 from .common import fail
@@ -37,17 +37,16 @@ def _positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    runner_factory = load_runner_factory()  # RunnerUnavailable → one line, exit 2, queue untouched
     bus = EventBus()
     with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:
         executor = LocalExecutor(
             store,
-            # Looked up now, not at import: tests and other builds replace the factory.
-            worker_module.default_runner_factory,
+            runner_factory,
             workers=args.workers,
             poll_s=args.poll,
             lease_s=args.lease,
         )
-        # RunnerUnavailable from start() → one line, exit 2.
         finished, interrupted = run_in_foreground(executor, events, forever=args.forever)
     return _summarise(finished, interrupted, args.forever)
 

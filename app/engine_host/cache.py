@@ -7,28 +7,27 @@ instead of reloading it. Before a load, the allocator checks that the models fit
 NVML, RAM from psutil) and refuses with a message instead of crashing. With the memory strategy
 "release_after_job" the runner releases everything when a job ends.
 
-The engine settings come from, in order: SWAPCAST_INTEGRATIONS=FILE, <settings>/integrations.json,
-the shipped resources/integrations.json. The manager is rebuilt when that file changes. It gets
-an InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets like any engine.
+The manager is rebuilt when the engine settings file (settings.py finds it) changes. It gets an
+InProcessRuntime (AppRuntime below) so the built-in engine runs offline targets like any engine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
-from pathlib import Path
 
 from engines.allocator import MemoryReading, ResourceAllocator
 from engines.base import Engine, EngineHealth, LoadOptions
 from engines.external.base import ProgressCallback, SwapRequest
-from engines.external.config import IntegrationsConfig, default_integrations_path, load_integrations
+from engines.external.config import IntegrationsConfig, load_integrations
 from engines.external.inprocess import BatchFn, InProcessAdapter, VideoOutcome
 from engines.manager import EngineManager
 
-from app.paths import MODELS_ENV, user_paths
+from app.models_option import models_folder
+from app.paths import user_paths
 
-INTEGRATIONS_ENV = "SWAPCAST_INTEGRATIONS"
+from .settings import integrations_path
+
 MIB = 1024**2
 
 _EngineKey = tuple[str, tuple[object, ...]]
@@ -41,18 +40,6 @@ _allocator: ResourceAllocator | None = None
 
 
 # ---- settings and manager ----------------------------------------------------------------------
-def integrations_path() -> Path:
-    env = os.environ.get(INTEGRATIONS_ENV)
-    if env:
-        return Path(env).expanduser()
-    user_file = user_paths().settings / "integrations.json"
-    return user_file if user_file.is_file() else default_integrations_path()
-
-
-def load_config() -> IntegrationsConfig:
-    return load_integrations(integrations_path())
-
-
 def shared_manager() -> EngineManager:
     """The process's manager for the current settings file (rebuilt when the file changes)."""
     global _manager
@@ -105,19 +92,14 @@ def _configure_allocator(config: IntegrationsConfig) -> None:
 
 
 # ---- engines -----------------------------------------------------------------------------------
-def _models_override(models: str | None) -> str | None:
-    return models or os.environ.get(MODELS_ENV) or None
-
-
 def base_options(models: str | None) -> LoadOptions:
-    override = _models_override(models)
-    return LoadOptions(models_dir=user_paths().models, models_override=Path(override) if override else None,
+    return LoadOptions(models_dir=user_paths().models, models_override=models_folder(models),
                        tensorrt_cache=user_paths().cache / "tensorrt")
 
 
 def _key(models: str | None, options: LoadOptions) -> _EngineKey:
-    override = _models_override(models)
-    folder = str(Path(override).resolve()) if override else ""
+    override = models_folder(models)
+    folder = str(override.resolve()) if override else ""
     # Paths are part of `folder`; the rest of the options decide what gets loaded and how.
     tuning = tuple(value for name, value in sorted(dataclasses.asdict(options).items())
                    if name not in ("models_dir", "models_override", "tensorrt_cache"))

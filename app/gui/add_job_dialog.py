@@ -2,7 +2,8 @@
 
 The options are validated by the same code as `swapcast jobs add` (app.jobs.cli_options): the
 dialog fills an argparse.Namespace with what the user chose and asks spec_from_args for the
-JobSpec, so the GUI and the CLI accept and refuse exactly the same things, with the same words.
+JobSpec, then app.jobs.admission whether it can ever run (a video as the face photo, missing
+models), so the GUI and the CLI accept and refuse exactly the same things, with the same words.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from app.jobs.admission import check_runnable
 from app.jobs.cli_options import MEDIA_EXTENSIONS, spec_from_args
 from app.jobs.model import ENCODERS, JobSpec
 from engines.base import OFFLINE_FACE_SELECTIONS
@@ -240,7 +242,8 @@ class AddJobDialog(QDialog):
             return None
         try:
             spec = spec_from_args(args)
-        except Exception as error:  # InputError from the shared checks: one line naming the problem
+            check_runnable(spec)  # a job that could never run is refused here, not failed later
+        except Exception as error:  # InputError / ModelError from the shared checks: one line, with the fix
             self.error.setText(error.one_line() if hasattr(error, "one_line") else str(error))
             return None
         self.error.setText("")

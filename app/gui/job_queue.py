@@ -9,7 +9,6 @@ EventBus (instant, through an EventPump) and a slow poll of the database (jobs r
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.jobs import EventBus, Job, JobEvent, JobSpec, JobStore, LocalExecutor
-from app.jobs import worker as worker_module
 from app.jobs.worker import RunnerFactory
+from app.offline import load_runner_factory
 
 from .bridges import EventPump
 from .qt_compat import emit
@@ -27,11 +26,6 @@ from .tasks import BackgroundTasks
 log = logging.getLogger(__name__)
 
 POLL_MS = 1000
-
-
-def _runner_factory() -> RunnerFactory:
-    # Looked up at call time, like the CLI does, so a test or another front end can swap it.
-    return worker_module.default_runner_factory
 
 
 class JobQueue(QObject):
@@ -44,7 +38,7 @@ class JobQueue(QObject):
         self,
         tasks: BackgroundTasks,
         db_path: Path | None = None,
-        runner_factory: Callable[[], RunnerFactory] = _runner_factory,
+        runner_factory: RunnerFactory | None = None,
         workers: int = 1,
         parent: QObject | None = None,
     ) -> None:
@@ -52,7 +46,7 @@ class JobQueue(QObject):
         self._tasks = tasks
         self.bus = EventBus()
         self.store = JobStore(db_path, events=self.bus)
-        self._runner_factory = runner_factory
+        self._runner_factory = runner_factory  # None: the real runner, loaded when the queue starts
         self._workers = workers
         self.executor: LocalExecutor | None = None
         self._starting = False
@@ -114,20 +108,18 @@ class JobQueue(QObject):
         emit(self.runningChanged, True)
         # Importing the offline runner pulls in onnxruntime and video I/O (a second or so): on a
         # worker. Starting the executor itself only creates threads, so that happens back here.
-        self._tasks.submit(self._import_runner, on_done=lambda _r: self._start_executor(),
-                           on_error=self._start_failed)
+        self._tasks.submit(self._load_runner_factory, on_done=self._start_executor, on_error=self._start_failed)
         self.timer.start()
         self.reload()
 
-    @staticmethod
-    def _import_runner() -> None:
-        importlib.import_module("app.offline.runner")
+    def _load_runner_factory(self) -> RunnerFactory:
+        return self._runner_factory or load_runner_factory()
 
-    def _start_executor(self) -> None:
+    def _start_executor(self, runner_factory: RunnerFactory) -> None:
         if not self._starting:
             return  # paused before the runner was even imported
         self._starting = False
-        executor = LocalExecutor(self.store, self._runner_factory(), workers=self._workers, poll_s=0.5)
+        executor = LocalExecutor(self.store, runner_factory, workers=self._workers, poll_s=0.5)
         try:
             executor.start(forever=True)
         except Exception as error:

@@ -11,7 +11,6 @@ only running can tell (a face in the photo, a readable video) stays the runner's
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
     """Only when every enabled engine that could take the job is the built-in one: an external
     engine's availability (a server that is down now) can change before the job runs."""
     if config is None:
-        from app.engine_host.cache import load_config
+        from app.engine_host.settings import load_config  # the settings only, not the engine machinery
 
         config = load_config()  # a broken settings file fails every job: say so now
     wanted = set(modes)
@@ -82,10 +81,11 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
         return  # none: the runner says "no engine can …" with the engine settings' fix
     from engines.models.store import ModelStore
 
+    from app.models_option import models_folder
     from app.paths import MODELS_ENV, user_paths
 
-    override = spec.models or os.environ.get(MODELS_ENV) or None
-    store = ModelStore.resolve(user_paths().models, Path(override) if override else None)
+    override = models_folder(spec.models)
+    store = ModelStore.resolve(user_paths().models, override)
     missing = []
     for role in REQUIRED_ROLES:
         try:

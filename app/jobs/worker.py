@@ -27,30 +27,12 @@ from .store import JobStore, Lease
 _log = logging.getLogger(__name__)
 
 RunnerFactory = Callable[[], JobRunner]
+"""Makes one runner per worker. The queue never picks one itself: the front ends pass the real one
+(app.offline.load_runner_factory), tests pass fakes, so app.jobs needs nothing above it."""
 
 
 class RunnerUnavailable(SwapCastError):
     """The real swap runner cannot be loaded in this build."""
-
-
-def default_runner_factory() -> JobRunner:
-    """The real runner. Imported lazily: it pulls in the engine, onnxruntime and video I/O.
-
-    Tests and other front ends replace this module attribute (the CLI looks it up at call time).
-    """
-    try:
-        from app.offline.runner import SwapRunner  # type: ignore[import-not-found]
-    except ModuleNotFoundError as error:
-        if error.name in ("app.offline", "app.offline.runner"):
-            raise RunnerUnavailable(
-                "the offline swap runner (app.offline.runner) is not part of this build",
-                "jobs can still be queued with `swapcast jobs add`; run them with a build that has it",
-            ) from error
-        raise RunnerUnavailable(f"the offline swap runner cannot load: {error}", "run `swapcast doctor`") from error
-    except ImportError as error:
-        raise RunnerUnavailable(f"the offline swap runner cannot load: {error}", "run `swapcast doctor`") from error
-    runner: JobRunner = SwapRunner()
-    return runner
 
 
 def default_worker_id() -> str:

@@ -23,7 +23,7 @@ from engines.external.errors import SourceError
 from app.engine_host import cache as engine_cache
 from app.jobs.model import Job, JobSpec
 from app.jobs.outputs import TargetPlan, plan_outputs
-from app.jobs.runner import ProgressReporter, RunResult
+from app.jobs.runner import JobRunner, ProgressReporter, RunResult
 from app.media.probe import probe
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,12 @@ class SwapRunner:
             end = min(end, info.duration_s or end)
             return max(1, round((end - start) * info.fps))
         return max(1, info.frame_count)
+
+
+def runner_factory() -> JobRunner:
+    """The RunnerFactory of the real swap: one SwapRunner per worker (engines are shared through
+    app.engine_host, so this is cheap). Front ends get it through app.offline.load_runner_factory."""
+    return SwapRunner()
 
 
 def _request(spec: JobSpec, plan: TargetPlan, frames: int) -> SwapRequest:

@@ -91,12 +91,12 @@ class BuiltinEngine(Engine):
             recognizer_id = preferred_model(store, "recognizer", options.preferred_models)
             swapper_id = self._swapper_id(store, options)
             report("loading detector", 0.05)
-            path, session, info = self._session(store, detector_id, options)
-            self._detector = FaceDetector(path, session, options.det_size, options.det_threshold)
+            model, session, info = self._session(store, detector_id, options)
+            self._detector = FaceDetector(session, options.det_size, options.det_threshold)
             self._health.set_model(self._model_health(detector_id, "detector", info))
             report("loading recognizer", 0.3)
-            path, session, info = self._session(store, recognizer_id, options)
-            self._recognizer = FaceRecognizer(path, session)
+            model, session, info = self._session(store, recognizer_id, options)
+            self._recognizer = FaceRecognizer(model.path, session, model.data)
             self._health.set_model(self._model_health(recognizer_id, "recognizer", info))
             self._identities = IdentityBuilder(self._detector, self._recognizer)
             report("loading swapper", 0.55)
@@ -135,9 +135,12 @@ class BuiltinEngine(Engine):
         return default
 
     def _session(self, store, model_id: str, options: LoadOptions):
-        path = store.require(model_id)  # raises a one-line ModelError naming file, URL and folder
-        session, info = create_session(path, options.providers, options.threads, options.tensorrt_cache)
-        return path, session, info
+        # Read once and hashed: onnxruntime (and the model's own readers) get those very bytes, so
+        # a file swapped after the check never runs. A one-line ModelError names file, URL, folder.
+        model = store.open_verified(model_id)
+        session, info = create_session(model.path, options.providers, options.threads, options.tensorrt_cache,
+                                       model_bytes=model.data, model_sha256=model.sha256)
+        return model, session, info
 
     @staticmethod
     def _model_health(model_id: str, role: str, info: SessionInfo, note: str | None = None) -> ModelHealth:
@@ -145,16 +148,16 @@ class BuiltinEngine(Engine):
                            requested=info.requested, fallback_reason=info.fallback_reason, note=note)
 
     def _load_swapper(self, store, swapper_id: str, options: LoadOptions, note: str | None = None) -> None:
-        path, session, info = self._session(store, swapper_id, options)
-        self._swapper = Swapper(path, session)
+        model, session, info = self._session(store, swapper_id, options)
+        self._swapper = Swapper(model.path, session, model.data)
         self._swapper_model_id = swapper_id
         self._latents.clear()
         self._health.set_model(self._model_health(swapper_id, "swapper", info, note))
 
     def _load_enhancer(self, store, options: LoadOptions) -> None:
         enhancer_id = store.default_for("enhancer").id
-        path, session, info = self._session(store, enhancer_id, options)
-        self._enhancer = FaceEnhancer(path, session)
+        model, session, info = self._session(store, enhancer_id, options)
+        self._enhancer = FaceEnhancer(model.path, session)
         self._health.set_model(self._model_health(enhancer_id, "enhancer", info))
 
     def ensure_enhancer(self) -> None:

@@ -5,21 +5,34 @@ Public API: load_integrations / IntegrationsConfig / EngineConfig / Mode / Trans
 contract), the adapters (InProcessAdapter, FaceFusionCliAdapter, FaceFusionHttpAdapter,
 DeepLiveCamAdapter) and the errors (SourceError, EngineUnavailable, EngineFailure, EngineTimeout,
 IntegrationConfigError). The manager that ties them together is engines.manager.
+
+The names load on first use (PEP 562): reading the settings (`engines.external.config`, as `swapcast
+jobs add` does) must not import every adapter and their HTTP stack.
 """
 
-from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
-from .config import (
-    EngineConfig, IntegrationsConfig, MemoryStrategy, Mode, Transport, default_integrations_path, load_integrations,
-)
-from .deep_live_cam import DeepLiveCamAdapter
-from .errors import EngineFailure, EngineTimeout, EngineUnavailable, IntegrationConfigError, SourceError
-from .facefusion_cli import FaceFusionCliAdapter
-from .facefusion_http import FaceFusionHttpAdapter
-from .inprocess import InProcessAdapter, InProcessRuntime, VideoOutcome
+from __future__ import annotations
 
-__all__ = [
-    "Availability", "DeepLiveCamAdapter", "EngineAdapter", "EngineConfig", "EngineFailure", "EngineTimeout",
-    "EngineUnavailable", "FaceFusionCliAdapter", "FaceFusionHttpAdapter", "InProcessAdapter", "InProcessRuntime",
-    "IntegrationConfigError", "IntegrationsConfig", "MemoryStrategy", "Mode", "ProgressCallback", "SourceError",
-    "SwapRequest", "SwapResult", "Transport", "VideoOutcome", "default_integrations_path", "load_integrations",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "base": ("Availability", "EngineAdapter", "ProgressCallback", "SwapRequest", "SwapResult"),
+    "config": ("EngineConfig", "IntegrationsConfig", "MemoryStrategy", "Mode", "Transport",
+               "default_integrations_path", "load_integrations"),
+    "deep_live_cam": ("DeepLiveCamAdapter",),
+    "errors": ("EngineFailure", "EngineTimeout", "EngineUnavailable", "IntegrationConfigError", "SourceError"),
+    "facefusion_cli": ("FaceFusionCliAdapter",),
+    "facefusion_http": ("FaceFusionHttpAdapter",),
+    "inprocess": ("InProcessAdapter", "InProcessRuntime", "VideoOutcome"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+

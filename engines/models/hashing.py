@@ -70,20 +70,47 @@ def _stamp(stat: os.stat_result) -> dict[str, int]:
             "ctime_ns": stat.st_ctime_ns}
 
 
+def _cached_for(path: Path, stamp: dict[str, int]) -> str | None:
+    """The sidecar's hash, if it was computed for a file with exactly this stamp."""
+    cache = _read_sidecar(path).get("cache")
+    if isinstance(cache, dict) and {k: cache.get(k) for k in stamp} == stamp:
+        value = cache.get("sha256")
+        if isinstance(value, str) and SHA256_RE.match(value):
+            return value
+    return None
+
+
 def cached_sha256(path: Path, *, fresh: bool = False) -> str:
     """The file's sha256, read from the sidecar when the file's stamp (size, mtime, inode, device,
     ctime) still matches the one it was computed for."""
     stat = path.stat()
-    key = _stamp(stat)
-    sidecar = _read_sidecar(path)
-    cache = sidecar.get("cache")
-    if not fresh and isinstance(cache, dict) and {k: cache.get(k) for k in key} == key:
-        value = cache.get("sha256")
-        if isinstance(value, str) and SHA256_RE.match(value):
-            return value
+    cached = None if fresh else _cached_for(path, _stamp(stat))
+    if cached is not None:
+        return cached
     value = sha256_file(path)
     remember_sha256(path, value, stat_result=stat)
     return value
+
+
+def read_with_sha256(path: Path, limit: int) -> tuple[bytes, str] | None:
+    """The file's bytes and the sha256 of exactly those bytes, read through one open file; None when
+    it is larger than `limit` bytes. The cached hash stands in only when the open file's stamp matches
+    the cache and did not move while it was read (and the cache may be trusted for loading at all)."""
+    with open(path, "rb") as handle:
+        before = os.fstat(handle.fileno())
+        if before.st_size > limit:
+            return None
+        data = handle.read()
+        after = os.fstat(handle.fileno())
+    stamp = _stamp(after)
+    steady = _stamp(before) == stamp and len(data) == after.st_size
+    cached = _cached_for(path, stamp) if steady and CACHE_TRUSTED_FOR_LOAD else None
+    if cached is not None:
+        return data, cached
+    value = hashlib.sha256(data).hexdigest()
+    if steady:
+        remember_sha256(path, value, stat_result=after)  # keyed on the file read: useless if it was replaced since
+    return data, value
 
 
 def remember_sha256(path: Path, value: str, stat_result: os.stat_result | None = None) -> None:

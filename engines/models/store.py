@@ -5,7 +5,8 @@ Two sources of truth share one API:
 - a manifest (`--models DIR` / SWAPCAST_MODELS): DIR/manifest.json lists files inside DIR, such as
   the generated test-model kit, checked against the manifest's own hashes.
 
-A file that fails its hash is never handed out: `require` raises instead.
+A file that fails its hash is never handed out: `require` raises instead. `open_verified` hands out
+the bytes it hashed, so a file replaced after the check is never what onnxruntime runs.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from engines.resources import resources_dir
 from . import catalog as catalog_module
 from .catalog import ModelSpec, load_catalog
 from .download import DEFAULT_TIMEOUT_S, Progress, download_model
-from .hashing import CACHE_TRUSTED_FOR_LOAD, cached_sha256, record_first_sha256, recorded_sha256
+from .hashing import CACHE_TRUSTED_FOR_LOAD, cached_sha256, read_with_sha256, record_first_sha256, recorded_sha256
 
 MANIFEST_NAME = "manifest.json"
+# A protobuf message (an ONNX model held in memory) cannot exceed 2 GiB; a larger model (external
+# data) is checked and then opened by path.
+IN_MEMORY_LIMIT = 2**31 - 1
 _log = logging.getLogger(__name__)
 
 
@@ -36,6 +40,21 @@ class ModelStatus:
     problem: str | None  # one line, set whenever verified is False
     sha256: str | None = None  # the file's actual hash, when it was computed
     note: str | None = None  # a warning that does not stop use (e.g. hash recorded on first use)
+
+
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model as its hash check saw it: `data` holds the very bytes that were hashed, for
+    onnxruntime to parse (None only past IN_MEMORY_LIMIT, where the file is opened by `path`)."""
+
+    path: Path
+    sha256: str
+    data: bytes | None
+
+    @property
+    def source(self) -> bytes | str:
+        """What onnxruntime.InferenceSession (and onnx.load) should be given."""
+        return self.data if self.data is not None else str(self.path)
 
 
 def default_catalog_path() -> Path:
@@ -142,11 +161,21 @@ class ModelStore:
         spec = self.spec(model_id)
         path = self.directory / spec.file
         if not path.is_file():
-            return ModelStatus(spec, path, present=False, verified=False, problem=f"{spec.file} is missing from {self.directory}")
+            return self._missing(spec, path)
         try:
             actual = cached_sha256(path, fresh=fresh)
         except OSError as error:
-            return ModelStatus(spec, path, True, False, f"cannot read {path}: {error.strerror or error}")
+            return self._unreadable(spec, path, error)
+        return self._judge(spec, path, actual)
+
+    def _missing(self, spec: ModelSpec, path: Path) -> ModelStatus:
+        return ModelStatus(spec, path, present=False, verified=False, problem=f"{spec.file} is missing from {self.directory}")
+
+    def _unreadable(self, spec: ModelSpec, path: Path, error: OSError) -> ModelStatus:
+        return ModelStatus(spec, path, True, False, f"cannot read {path}: {error.strerror or error}")
+
+    def _judge(self, spec: ModelSpec, path: Path, actual: str) -> ModelStatus:
+        """The status of a present file whose contents hash to `actual`."""
         expected = spec.sha256 or recorded_sha256(path)
         if expected is None:
             # Placed by hand with no published hash: trust this copy and pin it from now on.
@@ -166,10 +195,35 @@ class ModelStore:
     def require(self, model_id: str) -> Path:
         """The verified file of `model_id`, or a ModelError that says how to get a good one. This is
         the gate before onnxruntime: a file whose hash does not match never gets past it."""
-        status = self.status(model_id, fresh=not CACHE_TRUSTED_FOR_LOAD)
-        if status.verified:
-            return status.path
-        raise ModelError(status.problem or f"{status.path} is not usable", self._fix(status))
+        return self._verified(self.status(model_id, fresh=not CACHE_TRUSTED_FOR_LOAD)).path
+
+    def open_verified(self, model_id: str) -> VerifiedModel:
+        """Like require(), but read once: the bytes hashed are the bytes returned, so a file replaced
+        or rewritten after the check never reaches onnxruntime (the gap between checking a path and
+        opening it). The same ModelErrors as require()."""
+        spec = self.spec(model_id)
+        path = self.directory / spec.file
+        if not path.is_file():
+            raise self._error(self._missing(spec, path))
+        try:
+            read = read_with_sha256(path, IN_MEMORY_LIMIT)
+        except OSError as error:
+            raise self._error(self._unreadable(spec, path, error)) from error
+        if read is None:  # too large to hold in memory: checked, then opened by path
+            status = self._verified(self.status(model_id, fresh=not CACHE_TRUSTED_FOR_LOAD))
+            return VerifiedModel(path, status.sha256 or "", None)
+        data, actual = read
+        self._verified(self._judge(spec, path, actual))
+        return VerifiedModel(path, actual, data)
+
+    def _verified(self, status: ModelStatus) -> ModelStatus:
+        """`status` if it is verified; else raises the ModelError that says how to get a good file."""
+        if not status.verified:
+            raise self._error(status)
+        return status
+
+    def _error(self, status: ModelStatus) -> ModelError:
+        return ModelError(status.problem or f"{status.path} is not usable", self._fix(status))
 
     def _fix(self, status: ModelStatus) -> str:
         spec = status.spec

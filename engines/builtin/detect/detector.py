@@ -8,7 +8,6 @@ the frame's aspect ratio instead (640×384 for 16:9), same scale, far fewer pixe
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -20,13 +19,14 @@ STRIDE = 32  # the coarsest SCRFD stride: input sides must be multiples of it
 
 
 class FaceDetector:
-    def __init__(self, model_path: Path, session: ort.InferenceSession, det_size: int = 640,
-                 threshold: float = 0.5) -> None:
+    def __init__(self, session: ort.InferenceSession, det_size: int = 640, threshold: float = 0.5) -> None:
+        # Our session (our providers and options, the model bytes that were verified) must be the one
+        # that runs: SCRFD gets no model file, so it derives no session from one and reads the input
+        # size from this session, never from a file that may have changed since it was checked.
         try:
-            # Our session (our providers and options) must be the one that runs, not a derived one.
-            self._scrfd = SCRFD(model_file=str(model_path), session=session, static_shape_sessions=False)
+            self._scrfd = SCRFD(model_file=None, session=session, static_shape_sessions=False)
         except TypeError:  # insightface < 2 has no such option and always uses the given session
-            self._scrfd = SCRFD(model_file=str(model_path), session=session)
+            self._scrfd = SCRFD(model_file=None, session=session)
         self.det_size = det_size
         self.threshold = threshold
         shape = session.get_inputs()[0].shape

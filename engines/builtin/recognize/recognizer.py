@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from ..align.transform import crop, estimate_similarity
 
 
 class FaceRecognizer:
-    def __init__(self, model_path: Path, session: ort.InferenceSession) -> None:
-        self._arcface = ArcFaceONNX(model_file=str(model_path), session=session)
+    def __init__(self, model_path: Path, session: ort.InferenceSession, model_bytes: bytes | None = None) -> None:
+        # ArcFaceONNX reads the graph (onnx.load) for its input normalisation: from the bytes that
+        # `session` runs when given, not from a file that may have changed since they were checked.
+        source = io.BytesIO(model_bytes) if model_bytes is not None else str(model_path)
+        self._arcface = ArcFaceONNX(model_file=source, session=session)
         self.size = int(self._arcface.input_size[0])
         self._template = arcface_template(self.size)
 

@@ -51,15 +51,20 @@ def resolve_providers(wanted: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def _provider_options(name: str, tensorrt_cache: Path | None) -> dict[str, str]:
+def _provider_options(name: str, tensorrt_cache: Path | None, model_sha256: str | None) -> dict[str, str]:
     if name == CUDA:
         # Exhaustive cuDNN search pays once at warm-up for faster convolutions every frame.
         return {"cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}
     if name == TENSORRT:
         options = {"trt_fp16_enable": "1"}
         if tensorrt_cache is not None:
-            tensorrt_cache.mkdir(parents=True, exist_ok=True)
-            options.update({"trt_engine_cache_enable": "1", "trt_engine_cache_path": str(tensorrt_cache),
+            # TensorRT's engine cache is keyed on the graph's structure (and the file's name, when
+            # opened by path), never on its weights: two models of one architecture would share an
+            # engine, and a model given as bytes has no name at all. One folder per verified hash
+            # keys it on the weights. Timings depend on layers only: one shared cache.
+            engines = tensorrt_cache / model_sha256[:16] if model_sha256 else tensorrt_cache
+            engines.mkdir(parents=True, exist_ok=True)
+            options.update({"trt_engine_cache_enable": "1", "trt_engine_cache_path": str(engines),
                             "trt_timing_cache_enable": "1", "trt_timing_cache_path": str(tensorrt_cache)})
         return options
     return {}
@@ -92,13 +97,19 @@ def _preload_gpu_libraries() -> None:
 
 
 def create_session(path: Path, providers: tuple[str, ...], threads: int = 0,
-                   tensorrt_cache: Path | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
-    """One session per model; onnxruntime's `run` is thread-safe, so threads share it."""
+                   tensorrt_cache: Path | None = None, *, model_bytes: bytes | None = None,
+                   model_sha256: str | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
+    """One session per model; onnxruntime's `run` is thread-safe, so threads share it.
+
+    `model_bytes`: the model as its hash check read it (ModelStore.open_verified); onnxruntime parses
+    these, not the file at `path` (which names it in messages), so a file replaced since the check
+    never runs. `model_sha256` keys the TensorRT engine cache."""
     requested = resolve_providers(providers)
     if requested[0] in (CUDA, TENSORRT):
         _preload_gpu_libraries()
-    provider_list = [(name, _provider_options(name, tensorrt_cache)) for name in requested]
-    session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=provider_list)
+    provider_list = [(name, _provider_options(name, tensorrt_cache, model_sha256)) for name in requested]
+    source = model_bytes if model_bytes is not None else str(path)
+    session = ort.InferenceSession(source, sess_options=session_options(threads), providers=provider_list)
     actual = session.get_providers()[0]
     reason = None
     if actual != requested[0]:

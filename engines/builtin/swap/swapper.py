@@ -23,9 +23,10 @@ class SwapOutputError(RuntimeError):
     """The swap model produced junk (NaN, inf or a constant image)."""
 
 
-def read_emap(model_path: Path) -> np.ndarray:
-    """inswapper keeps its 512×512 embedding map as the graph's last initializer."""
-    model = onnx.load(str(model_path))
+def read_emap(model_path: Path, model_bytes: bytes | None = None) -> np.ndarray:
+    """inswapper keeps its 512×512 embedding map as the graph's last initializer. From `model_bytes`
+    (the bytes onnxruntime runs) when given, so the map cannot come from a file swapped since."""
+    model = onnx.load_model_from_string(model_bytes) if model_bytes is not None else onnx.load(str(model_path))
     emap = numpy_helper.to_array(model.graph.initializer[-1]).astype(np.float32)
     if emap.shape != (512, 512):
         raise ValueError(f"{model_path.name}: last initializer has shape {emap.shape}, expected (512, 512) — "
@@ -34,10 +35,10 @@ def read_emap(model_path: Path) -> np.ndarray:
 
 
 class Swapper:
-    def __init__(self, model_path: Path, session: ort.InferenceSession) -> None:
+    def __init__(self, model_path: Path, session: ort.InferenceSession, model_bytes: bytes | None = None) -> None:
         self.model_path = model_path
         self.session = session
-        self.emap = read_emap(model_path)
+        self.emap = read_emap(model_path, model_bytes)
         inputs = session.get_inputs()
         if len(inputs) != 2:
             raise ValueError(f"{model_path.name}: expected 2 inputs (target, source), found {len(inputs)}")
