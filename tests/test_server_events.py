@@ -23,7 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from app.jobs import worker as worker_module
+from app.offline import load_runner_factory
 from app.jobs.events import EventKind, JobEvent
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobSpec, JobState, Progress
@@ -117,7 +117,7 @@ def test_a_job_run_by_a_local_executor_with_the_real_runner_streams_to_completio
                        output=str(output), models=str(kit_dir))
     with running_server(tmp_path) as server, subscribe(server) as websocket:
         job = server.context.store.add(job_spec)
-        executor = LocalExecutor(server.context.store, worker_module.default_runner_factory,
+        executor = LocalExecutor(server.context.store, load_runner_factory(),
                                  poll_s=0.05, progress_interval_s=0.05)
         executor.start(job_ids=[job.id])
         try:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from app.cli.main import main
-from app.jobs import worker as worker_module
+from app.offline import load_runner_factory
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobSpec, JobState
 from app.media.probe import probe
@@ -51,7 +51,7 @@ def _files_under(folder: Path) -> list[Path]:
 
 def _run_queue(server: RunningServer, job_id: int) -> None:
     """The real runner on this job, as `swapcast serve --workers 1` would run it."""
-    LocalExecutor(server.context.store, worker_module.default_runner_factory, workers=1, poll_s=0.05).run(
+    LocalExecutor(server.context.store, load_runner_factory(), workers=1, poll_s=0.05).run(
         job_ids=[job_id])
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 
 from app import __version__
 from app.engine_host import cache as engine_cache
+from app.engine_host import settings as engine_settings
 from app.jobs.model import JobState
 from app.server import status_view
 from app.server.auth import require
@@ -137,7 +138,7 @@ def test_status_shows_a_loaded_engine_with_its_models_and_providers(tmp_path: Pa
 def test_a_broken_engine_settings_file_is_reported_not_a_500(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     broken = tmp_path / "integrations.json"
     broken.write_text("{ not json")
-    monkeypatch.setenv(engine_cache.INTEGRATIONS_ENV, str(broken))
+    monkeypatch.setenv(engine_settings.INTEGRATIONS_ENV, str(broken))
     with running_server(tmp_path) as server, server.client(Role.VIEWER) as viewer:
         response = viewer.get("/api/status")
     assert response.status_code == 200

@@ -27,12 +27,12 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from app.jobs import worker as worker_module
 from app.jobs.console import run_in_foreground
 from app.jobs.events import EventBus
 from app.jobs.executor import LocalExecutor
 from app.jobs.model import Job
 from app.jobs.store import JobStore
+from app.offline import load_runner_factory
 from app.paths import UserPaths, user_paths
 from engines.errors import InputError, SwapCastError
 
@@ -305,7 +305,7 @@ def run_service(options: ServeOptions, on_started: Callable[[Started], None],
     try:
         executor: LocalExecutor | _NoWorkers = _NoWorkers()
         if options.workers:
-            factory = worker_module.default_runner_factory  # looked up now: tests and other builds replace it
+            factory = load_runner_factory()  # RunnerUnavailable → one line, before anything is served
             factory()  # a build that cannot run jobs says so (RunnerUnavailable) before anything is served
             executor = LocalExecutor(context.store, factory, workers=options.workers)
         admin_token = context.tokens.ensure_admin()
