@@ -97,13 +97,21 @@ def _with_standins(context: Any) -> Any:
                 return
             await websocket.accept()
             with context.bus.subscribe(maxsize=256) as subscription:
-                try:
+
+                async def forward() -> None:
                     while True:
                         for event in subscription.drain():
                             await websocket.send_json({"type": "job", "data": event.to_dict(), "time": event.time})
                         await asyncio.sleep(0.05)
+
+                sender = asyncio.create_task(forward())
+                try:  # until the page goes (or the server stops): then the sender stops too
+                    while (await websocket.receive())["type"] != "websocket.disconnect":
+                        pass
                 except WebSocketDisconnect:
-                    return
+                    pass
+                finally:
+                    sender.cancel()
 
     app.include_router(router)
     return app
@@ -198,14 +206,18 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 def _wait(driver: Any, condition: Any, message: str) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1).until(condition, message)
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    return WebDriverWait(driver, WAIT_S, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                         ).until(condition, message)
 
 
 def _text(driver: Any, selector: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    """The element's shown text, read in one step in the page (an element the page re-renders between a
+    find and a read would be stale)."""
+    return str(driver.execute_script(
+        "const found = document.querySelector(arguments[0]); return found ? found.innerText.trim() : '';", selector))
 
 
 def _log_in(driver: Any, url: str, token: str) -> None:

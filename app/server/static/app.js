@@ -98,9 +98,12 @@
   }
 
   // The end of a long path (its file name and nearest folders matter most); the title has all of it.
-  function shortPath(path, limit = 40) {
+  function shortPath(path, limit = 36) {
     const text = String(path);
-    return text.length <= limit ? text : `…${text.slice(text.length - limit + 1)}`;
+    if (text.length <= limit) return text;
+    const parts = text.split(/[\\/]/).filter(Boolean);
+    const tail = parts.slice(-2).join("/");
+    return tail.length < limit ? `…/${tail}` : `…${text.slice(text.length - limit + 1)}`;
   }
 
   function toast(message) {
@@ -238,7 +241,7 @@
 
   function setRole(canOperate) {
     app.canOperate = canOperate;
-    if (!$("role").textContent) $("role").textContent = canOperate ? "operator token" : "read-only token";
+    if (!$("role").textContent || !canOperate) $("role").textContent = canOperate ? "can control jobs" : "read-only token";
     document.body.classList.toggle("read-only", !canOperate);
     for (const id of app.jobs.keys()) renderJob(id);
   }
@@ -300,6 +303,8 @@
   // may say provider, loaded, degraded, state, reason.
   function engineModels(engines) {
     const models = [];
+    // One engine (the usual case): its models need no "engine ·" prefix.
+    const single = isObject(engines) && Object.keys(engines).length === 1;
     const add = (name, info) => {
       if (!isObject(info)) {
         models.push({ name, level: typeof info === "string" ? info : "idle" });
@@ -307,7 +312,9 @@
       }
       const inner = pick(info, "models");
       if (Array.isArray(inner) || isObject(inner)) {
-        for (const model of engineModels(inner)) models.push(Object.assign(model, { name: `${name} · ${model.name}` }));
+        for (const model of engineModels(inner)) {
+          models.push(single ? model : Object.assign(model, { name: `${name} · ${model.name}` }));
+        }
         return;
       }
       models.push({
@@ -351,7 +358,9 @@
       const status = el("td", "level", model.reason && level !== "ok" ? `${level}: ${model.reason}` : level);
       status.dataset.level = level;
       if (model.reason) status.title = String(model.reason);
-      tr.append(el("td", "name", model.name), el("td", null, provider === undefined ? "–" : String(provider)),
+      const name = el("td", "name", model.name);
+      name.title = String(model.name);
+      tr.append(name, el("td", null, provider === undefined ? "–" : String(provider)),
         el("td", null, model.loaded === undefined ? "–" : (model.loaded ? "yes" : "no")), status);
       body.append(tr);
     }
@@ -442,11 +451,12 @@
     badge.dataset.level = ["running", "live"].includes(state) ? "ok"
       : ["failed", "error"].includes(state) ? "down" : ["starting", "stopping"].includes(state) ? "degraded" : "idle";
     const src = isObject(live.stats) ? Object.assign({}, live, live.stats) : live;
-    const latency = isObject(src.latency) ? src.latency : src;
+    const latencyBlock = pick(src, "latency_ms", "latency");
+    const latency = isObject(latencyBlock) ? latencyBlock : src;
     const rows = [
       ["fps", fixed(pick(src, "fps", "fps_out", "output_fps"), 1)],
-      ["latency p50", msText(pick(latency, "p50_ms", "latency_p50_ms", "p50"))],
-      ["latency p95", msText(pick(latency, "p95_ms", "latency_p95_ms", "p95"))],
+      ["latency p50", msText(pick(latency, "p50_ms", "latency_p50_ms", "p50", "p50_latency_ms"))],
+      ["latency p95", msText(pick(latency, "p95_ms", "latency_p95_ms", "p95", "p95_latency_ms"))],
       ["dropped", pick(src, "drops", "dropped", "frames_dropped") ?? "–"],
       ["frames", pick(src, "frames", "frames_out", "frames_done") ?? "–"],
     ];
