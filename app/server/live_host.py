@@ -179,7 +179,7 @@ class LiveHost:
         if not 0 <= index < count:
             raise ApiError(404, ErrorCode.SOURCE_NOT_FOUND,
                            f"there is no source #{index} in the session (it has {count}, numbered from 0) — "
-                           "see live.sources in GET /api/status")
+                           "see live.controls.sources in GET /api/status")
         session.set_active_source(index)
         return self.controls()
 
