@@ -262,9 +262,9 @@ def test_dashboard_shows_a_job_run_by_a_real_worker_reaching_completed(server, b
     _wait(browser, lambda d: _text(d, f"{row} .state") == "pending", "the queued job did not appear")
     _wait(browser, lambda d: _text(d, f"{row} .target") == "target.mp4", "the job's target did not show")
 
-    from app.jobs import worker as worker_module
+    from app.offline import load_runner_factory
 
-    executor = LocalExecutor(server.context.store, worker_module.default_runner_factory, poll_s=0.05,
+    executor = LocalExecutor(server.context.store, load_runner_factory(), poll_s=0.05,
                              progress_interval_s=0.0)
     executor.start(job_ids=[job.id])
     try:

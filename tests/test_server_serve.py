@@ -180,4 +180,5 @@ def test_the_python_examples_in_the_api_doc_are_valid_python() -> None:
     client = next(e for e in examples if "switch_face.py" in e)
     assert "/api/live/source" in client and len(client.strip().splitlines()) <= 25
     obs_script = next(e for e in examples if "obspython" in e)
-    assert '"/api/live/controls"' in obs_script and '{"swap": state["swap"]}' in obs_script
+    assert '"/api/live/controls"' in obs_script and '{"swap": not state["swap"]}' in obs_script
+    assert '["data"]["swap"]' in obs_script  # it keeps the state the server answers with, not its own guess

@@ -51,6 +51,9 @@ def test_status_needs_a_token_and_a_viewer_may_read_it(tmp_path: Path) -> None:
         with server.client(Role.VIEWER) as viewer:
             response = viewer.get("/api/status")
         assert response.status_code == 200 and response.json()["ok"] is True
+        assert response.json()["data"]["role"] == "viewer"  # a client shows only the controls it may use
+        with server.client(Role.OPERATOR) as operator:
+            assert operator.get("/api/status").json()["data"]["role"] == "operator"
 
 
 def test_a_revoked_token_is_refused_at_once(tmp_path: Path) -> None:

@@ -11,11 +11,13 @@ from ..auth import require
 from ..envelope import ok
 from ..roles import Role
 from ..status_view import status_snapshot
+from ..tokens import TokenRecord
 
 router = APIRouter(tags=["status"])
 
 
-@router.get("/api/status", dependencies=[Depends(require(Role.VIEWER))])
-def status(request: Request) -> dict[str, Any]:
-    """What this server runs and how it is doing. Never loads an engine to answer."""
-    return ok(status_snapshot(request.app.state.context))
+@router.get("/api/status")
+def status(request: Request, token: TokenRecord = Depends(require(Role.VIEWER))) -> dict[str, Any]:
+    """What this server runs and how it is doing, and the role of the token asking (a client shows
+    only the controls it may use). Never loads an engine to answer."""
+    return ok({**status_snapshot(request.app.state.context), "role": token.role.value})

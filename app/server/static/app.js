@@ -220,23 +220,12 @@
     app.canOperate = null;
   }
 
-  // Whether this token may cancel and retry. The status may say; if not, ask the server with a request
-  // that changes nothing: cancelling job 0 (ids start at 1) is refused with 403 for a viewer before the
-  // job is even looked up, and with 404 for an operator.
-  async function probeRole(status) {
-    const role = pick(status, "role") || pick(pick(status, "token") || {}, "role");
-    if (typeof role === "string") {
-      setRole(role !== "viewer");
-      $("role").textContent = `${role} token`;
-      return;
-    }
-    try {
-      await api("/api/jobs/0/cancel", { method: "POST" });
-      setRole(true);
-    } catch (error) {
-      if (error.status === 401) return;
-      setRole(error.status !== 403);
-    }
+  // Whether this token may cancel and retry: /api/status says which role the token has.
+  function probeRole(status) {
+    const role = pick(status, "role");
+    if (typeof role !== "string") return;
+    $("role").textContent = role === "viewer" ? "read-only token" : `${role} token`;
+    setRole(role !== "viewer");
   }
 
   function setRole(canOperate) {
@@ -310,8 +299,13 @@
         models.push({ name, level: typeof info === "string" ? info : "idle" });
         return;
       }
+      if (info.enabled === false) {  // switched off in integrations.json: not a failure
+        models.push({ name: pick(info, "name") || name, level: "off", reason: "disabled in integrations.json" });
+        return;
+      }
       const inner = pick(info, "models");
-      if (Array.isArray(inner) || isObject(inner)) {
+      // An engine with no model loaded yet is still one row: the user sees it exists and its state.
+      if ((Array.isArray(inner) && inner.length) || (isObject(inner) && Object.keys(inner).length)) {
         for (const model of engineModels(inner)) {
           models.push(single ? model : Object.assign(model, { name: `${name} · ${model.name}` }));
         }
@@ -340,6 +334,7 @@
     if (model.degraded === true || text === "degraded" || text === "retrying") return "degraded";
     if (["down", "failed", "error", "unavailable", "crashed"].includes(text)) return "down";
     if (["ok", "ready", "healthy", "running", "up"].includes(text)) return "ok";
+    if (text === "off") return "off";
     if (model.loaded === true) return "ok";
     return "idle";
   }
@@ -348,8 +343,9 @@
     const models = engineModels(engines);
     const body = $("engine-rows");
     body.replaceChildren();
-    let worst = models.length ? "ok" : "idle";
-    const rank = { ok: 0, idle: 1, degraded: 2, down: 3 };
+    // The badge is the worst of the engines in use; idle or switched-off ones never make it look worse.
+    const rank = { off: -2, idle: -1, ok: 0, degraded: 2, down: 3 };
+    let worst = "off";
     for (const model of models) {
       const level = levelOf(model);
       if (rank[level] > rank[worst]) worst = level;
@@ -369,6 +365,7 @@
     const badge = $("engines-state");
     badge.dataset.level = worst;
     badge.textContent = models.length ? worst : "none";
+    if (worst === "off" && models.length) badge.textContent = "all off";
   }
 
   function meter(label, fraction, text, title) {
