@@ -182,3 +182,34 @@ def test_the_python_examples_in_the_api_doc_are_valid_python() -> None:
     obs_script = next(e for e in examples if "obspython" in e)
     assert '"/api/live/controls"' in obs_script and '{"swap": not state["swap"]}' in obs_script
     assert '["data"]["swap"]' in obs_script  # it keeps the state the server answers with, not its own guess
+
+
+def test_connections_to_the_api_socket_have_nagle_off() -> None:
+    """asyncio sets TCP_NODELAY only on accepted sockets whose protocol says TCP; the socket `serve`
+    binds itself once had proto 0, and every response then waited ~40 ms for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from app.server.runner import bind, check_host
+
+    async def nodelay_of_an_accepted_connection() -> int:
+        accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = bind(check_host("127.0.0.1", False), 0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(accepted, 10)
+        finally:
+            writer.close()
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(nodelay_of_an_accepted_connection()) != 0

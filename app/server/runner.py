@@ -101,7 +101,9 @@ def check_host(host: str, allow_remote: bool) -> Address:
 
 def bind(address: Address, port: int) -> socket.socket:
     """A listening socket on `address`:`port` (0: a free port), or PortBusy in one line."""
-    sock = socket.socket(address.family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on accepted sockets whose
+    # proto says TCP, and with Nagle on every response waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(address.family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # As uvicorn does: a restart may reuse a port in TIME_WAIT; a port someone listens on stays refused.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
