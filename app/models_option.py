@@ -46,8 +46,15 @@ def models_in_environment(args: argparse.Namespace) -> Iterator[None]:
     if value is None:
         yield
         return
+    with models_folder_set(Path(value)):
+        yield
+
+
+@contextmanager
+def models_folder_set(folder: Path) -> Iterator[None]:
+    """SWAPCAST_MODELS=folder for the length of a `with`, then as it was."""
     before = os.environ.get(MODELS_ENV)
-    os.environ[MODELS_ENV] = str(value)
+    os.environ[MODELS_ENV] = str(folder)
     try:
         yield
     finally:
