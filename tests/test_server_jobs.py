@@ -22,7 +22,7 @@ from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobSpec, JobState
 from app.media.probe import probe
 from app.server.roles import Role
-from tests.server_support import RunningServer, running_server
+from server_support import RunningServer, running_server
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import pytest
 
 from app.pipeline.outputs import OutputUnavailable, find_virtual_camera
 from app.server.roles import Role
-from tests.server_support import RunningServer, running_server
+from server_support import RunningServer, running_server
 
 DEADLINE_S = 60.0
 
@@ -244,3 +244,34 @@ def test_a_session_running_when_the_server_stops_is_stopped_and_its_recording_ke
     assert host.snapshot()["state"] == "stopped"
     saved = tmp_path / "uploads" / "recordings" / "left-running.mkv"
     assert saved.is_file() and frame_count(saved) > 0
+
+
+def test_live_stats_and_a_source_switch_reach_an_events_subscriber(server: RunningServer, samples: Path) -> None:
+    """The whole remote loop a dashboard or a Stream Deck script sees: start on the file camera, stats
+    once a second on /api/events, a source switch reflected there, and the stop."""
+    import json
+
+    from websockets.sync.client import connect
+
+    def next_live(websocket: Any, accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            message = json.loads(websocket.recv(timeout=DEADLINE_S))
+            if message["type"] == "live" and accept(message["data"]):
+                return message["data"]
+        raise AssertionError("no such live message in time")
+
+    url = f"{server.ws_url}/api/events?token={server.tokens[Role.VIEWER]}"
+    with server.client(Role.OPERATOR) as operator, connect(url, open_timeout=DEADLINE_S) as websocket:
+        assert start(operator, samples, sources=["Alice"]).status_code == 202
+        first = next_live(websocket, lambda data: data["state"] == "running" and data["frames"] > 0)
+        later = next_live(websocket, lambda data: data["frames"] > first["frames"])  # the stats keep coming
+        assert later["fps_out"] > 0 and later["controls"]["active_source"] == 0
+
+        assert operator.post("/api/live/source", json={"name": "Bob"}).status_code == 200
+        switched = next_live(websocket, lambda data: data["controls"]["sources"] == ["Alice", "Bob"]
+                             and data["controls"]["active_source"] == 1)
+        assert switched["state"] == "running"
+
+        assert operator.post("/api/live/stop").status_code == 200
+        assert next_live(websocket, lambda data: data["state"] == "stopped")["frames"] >= later["frames"]

@@ -10,7 +10,7 @@ import pytest
 
 from app.server.roles import Role
 from app.sources.library import Gallery, SavedIdentity, SourcesLibrary
-from tests.server_support import running_server
+from server_support import running_server
 
 
 def photo(path: Path) -> tuple[str, bytes, str]:
