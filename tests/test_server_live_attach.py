@@ -110,7 +110,11 @@ def test_an_attached_studio_session_is_read_and_driven_over_http_and_start_is_re
         assert refused.json()["error"]["message"] == STUDIO_OWNS
         assert studio_session.state is SessionState.RUNNING
 
-        # A server shutdown (remote control turned off) must not stop the studio's session.
+        # A server shutdown (remote control turned off: detach, then the server stops) must not stop it.
+        server.context.live.close()
+        assert studio_session.state is SessionState.RUNNING
+        server.context.live.attach(studio_session, ("Alice", "Bob"), groups, studio.owner())
+        server.context.live.detach()
         server.context.live.close()
         assert studio_session.state is SessionState.RUNNING
         server.context.live.attach(studio_session, ("Alice", "Bob"), groups, studio.owner())

@@ -187,7 +187,7 @@ class LiveHost:
     def close(self) -> None:
         """Server shutdown: stop a running session, quietly — never one the host only follows."""
         with self._lock:
-            owned = self._owner is None
+            owned = self._run_by == "api"  # a detached studio session is still the studio's
         session = self._running()
         if session is not None and owned:
             session.stop(timeout=STOP_TIMEOUT_S)
