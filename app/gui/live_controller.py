@@ -69,6 +69,7 @@ class LiveController(QObject):
     statsChanged = Signal(object)  # LiveStats, on every poll while a session exists
     stateChanged = Signal(str, str)  # SessionState value, message
     errorRaised = Signal(str)  # the session could not even be created
+    sessionChanged = Signal()  # `session` became a new one, or None (remote control follows it)
 
     def __init__(
         self,
@@ -109,6 +110,7 @@ class LiveController(QObject):
             emit(self.errorRaised, text)
             return False
         self.session = session
+        emit(self.sessionChanged)
         self._set_state(SessionState.STARTING, "starting…")
         self._timer.start()
         return True
@@ -125,6 +127,7 @@ class LiveController(QObject):
         """Detach `session` from the window and let a worker join its threads."""
         self._detach()
         self.session = None
+        emit(self.sessionChanged)
         self._stopping.append(session)
 
         def finish() -> LiveStats | None:
@@ -173,6 +176,7 @@ class LiveController(QObject):
         if session is not None:
             self._detach()
             self.session = None
+            emit(self.sessionChanged)
             session.stop(timeout=timeout)
             session.wait(timeout=timeout)
         self._tasks.wait(int(timeout * 1000))  # sessions already stopping

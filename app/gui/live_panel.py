@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
     QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
@@ -440,6 +440,27 @@ class LivePanel(QWidget):
         label.show_text(text, details)
         colour = output_colour(state)
         label.setStyleSheet(f"color: {colour};" if colour else "")
+
+    def show_controls(self, controls: dict[str, Any]) -> None:
+        """Show a control state the session already has (changed over the remote-control API): the
+        widgets follow it without telling the controller again."""
+        boxes = {"swap": self.swap_check, "mirror": self.mirror_check, "enhancer": self.enhance_check,
+                 "mouth_mask": self.mouth_check}
+        for key, box in boxes.items():
+            value = controls.get(key)
+            if isinstance(value, bool) and box.isChecked() != value:
+                with QSignalBlocker(box):
+                    box.setChecked(value)
+        mode = controls.get("face_mode")
+        index = self.face_combo.findData(mode) if isinstance(mode, str) else -1
+        if index >= 0 and index != self.face_combo.currentIndex():
+            with QSignalBlocker(self.face_combo):  # "reference" must not open the file dialog here
+                self.face_combo.setCurrentIndex(index)
+            self._show_face_mode()
+        position = controls.get("position")
+        if isinstance(position, int):
+            with QSignalBlocker(self.position_spin):
+                self.position_spin.setValue(position + 1)
 
     # ---- hotkey helpers --------------------------------------------------------------------------
     def toggle(self, which: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -131,6 +132,9 @@ class StudioWindow(QMainWindow):
         self.live.statsChanged.connect(self._live_stats)
         self.live.stateChanged.connect(self._live_state)
         self.live.errorRaised.connect(self._live_error)
+        self.live.sessionChanged.connect(self._live_session_changed)
+        self.remote.liveChanged.connect(self._live_changed_remotely)
+        self.remote.liveStopRequested.connect(self.live.stop)
         self.engine.stateChanged.connect(self._engine_state)
         self.sources.identitiesChanged.connect(self._sources_changed)
         self.live_panel.camera_combo.currentIndexChanged.connect(lambda _i: self._update_readiness())
@@ -295,6 +299,18 @@ class StudioWindow(QMainWindow):
             self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message,
                                     self.engine.name)
 
+    def _live_session_changed(self) -> None:
+        # The remote-control API drives the session this window runs (its identities named as the gallery).
+        self.remote.follow_live(self.live.session, self.sources.group_names(), self.sources.groups())
+
+    def _live_changed_remotely(self, controls: dict[str, Any]) -> None:
+        """A request to the remote-control API changed the session (queued here from the server's thread)."""
+        self.live_panel.show_controls(controls)
+        active = controls.get("active_source")
+        row = self.sources.gallery_index(active) if isinstance(active, int) else None
+        if row is not None:
+            self.sources.set_active(row)  # the gallery shows it; the session already has it
+
     def _live_error(self, text: str) -> None:
         # One line in the status bar; the whole text in its tooltip (and in the health panel).
         self.statusBar().showMessage(brief_text(text).line, 8000)
@@ -327,6 +343,7 @@ class StudioWindow(QMainWindow):
             if groups:
                 self.live.set_sources(groups)
                 self.live.set_active_source(self.sources.active_group_index())
+                self.remote.update_live_sources(self.sources.group_names(), groups)
         self._update_job_defaults()
 
     def _active_changed(self, _index: int) -> None:

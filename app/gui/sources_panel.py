@@ -227,6 +227,15 @@ class SourcesPanel(QWidget):
         usable = [i for i, identity in enumerate(self.identities) if identity.usable_photos]
         return usable.index(self.active) if self.active in usable else 0
 
+    def group_names(self) -> tuple[str, ...]:
+        """The names of the identities in `groups()`, in the same order (the remote-control API uses them)."""
+        return tuple(i.name for i in self.identities if i.usable_photos)
+
+    def gallery_index(self, group: int) -> int | None:
+        """The gallery row of `groups()[group]`; None when there is no such group."""
+        usable = [i for i, identity in enumerate(self.identities) if identity.usable_photos]
+        return usable[group] if 0 <= group < len(usable) else None
+
     def active_photos(self) -> tuple[Path, ...]:
         if 0 <= self.active < len(self.identities):
             return self.identities[self.active].usable_photos

@@ -4,6 +4,12 @@ latest frame — through app.pipeline's session API, the interface the CLI and t
 At most one session per server. Every method is thread-safe and returns JSON-ready dicts: routes
 (routes/live.py, routes/sources.py) call it, and the status endpoint and the event stream read
 `snapshot()` (cheap: one stats snapshot, no waiting).
+
+A session the server did not start can be followed with `attach()`: the studio's "Allow remote control"
+attaches the session its window runs, so the API reads and drives that one. While attached, requests
+act on the session directly (its control methods are thread-safe) and `on_change` is called after each
+change (on the server's thread: the studio queues it to its own); `POST /api/live/start` is refused and
+`stop` is handed to the owner (`on_stop`), which stops the session its own way.
 """
 
 from __future__ import annotations
@@ -36,6 +42,16 @@ POLL_S = 0.02
 JPEG_QUALITY = 80
 
 SessionFactory = Callable[[LiveConfig], LiveSession]
+STUDIO_OWNS = "the studio is running the live session — stop it there or use /controls and /source"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who runs a session the host follows but did not start, and how to tell them about API changes."""
+
+    on_change: Callable[[dict[str, Any]], None]  # the new control state, after a request changed it
+    on_stop: Callable[[], None]  # POST /api/live/stop: the owner stops its session (must not block)
+    name: str = "studio"
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,8 @@ class LiveHost:
         self._unsubscribe: Callable[[], None] | None = None
         self._record: Path | None = None
         self._started_at: float | None = None
+        self._owner: Owner | None = None  # set while following a session someone else runs
+        self._run_by = "api"  # who ran the latest session: "api", or the owner's name (kept after a detach)
 
     # ---- life cycle --------------------------------------------------------------------------------
     def _running(self) -> LiveSession | None:
@@ -118,13 +136,19 @@ class LiveHost:
                            "no live session is running — start one with POST /api/live/start")
         return session
 
+    def check_can_start(self) -> None:
+        """409 while a session runs: the studio's (stop it there), or one started over the API."""
+        if self._running() is None:
+            return
+        if self._owner is not None:
+            raise ApiError(409, ErrorCode.CONFLICT, STUDIO_OWNS)
+        raise ApiError(409, ErrorCode.CONFLICT, "a live session is already running — stop it first (POST /api/live/stop)")
+
     def start(self, config: LiveConfig, names: tuple[str, ...]) -> dict[str, Any]:
         """Start a session with `config` (its identities named `names`). 409 when one is running;
         400 with the one-line reason when the preflight refuses (unwritable folder, no virtual camera)."""
         with self._lock:
-            if self._running() is not None:
-                raise ApiError(409, ErrorCode.CONFLICT,
-                               "a live session is already running — stop it first (POST /api/live/stop)")
+            self.check_can_start()
             try:
                 check_face_mode(config.face_mode)
                 check_outputs(config)  # the same refusal the CLI gives, before models load
@@ -134,6 +158,7 @@ class LiveHost:
             except ValueError as error:  # a stream URL the outputs cannot send to
                 raise ApiError(400, ErrorCode.INVALID_REQUEST, str(error)) from None
             self._detach()
+            self._owner, self._run_by = None, "api"
             self._preview = _Preview()
             self._unsubscribe = session.add_preview_listener(self._preview.listener)
             self._names = list(names)
@@ -145,9 +170,14 @@ class LiveHost:
         return self.snapshot() or {}
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> dict[str, Any]:
-        """Stop the running session (the recording is finalised) and return its final snapshot."""
+        """Stop the running session (the recording is finalised) and return its final snapshot. A followed
+        session is stopped by its owner (the studio: so its window shows it stopped); this waits for that."""
         session = self._require()
-        session.stop(timeout=timeout)
+        owner = self._owner
+        if owner is not None:
+            owner.on_stop()
+        else:
+            session.stop(timeout=timeout)
         session.wait(timeout=timeout)
         with self._lock:
             if self._session is session:
@@ -155,11 +185,60 @@ class LiveHost:
         return self.snapshot() or {}
 
     def close(self) -> None:
-        """Server shutdown: stop a running session, quietly."""
+        """Server shutdown: stop a running session, quietly — never one the host only follows."""
+        with self._lock:
+            owned = self._run_by == "api"  # a detached studio session is still the studio's
         session = self._running()
-        if session is not None:
+        if session is not None and owned:
             session.stop(timeout=STOP_TIMEOUT_S)
         self._detach()
+
+    # ---- following a session someone else runs (the studio) ---------------------------------------
+    def attach(self, session: LiveSession, names: tuple[str, ...], groups: tuple[tuple[Path, ...], ...],
+               owner: Owner) -> None:
+        """Follow `session` (run by `owner`, its identities named `names`): the API reads and drives it
+        from now on. A session this host started itself and still runs keeps running unobserved."""
+        with self._lock:
+            self._detach()
+            self._preview = _Preview()
+            self._unsubscribe = session.add_preview_listener(self._preview.listener)
+            self._names, self._groups = list(names), list(groups)
+            self._record = session.config.record_path
+            self._started_at = time.time()
+            self._session = session
+            self._owner, self._run_by = owner, owner.name
+
+    def update_sources(self, names: tuple[str, ...], groups: tuple[tuple[Path, ...], ...]) -> None:
+        """The owner changed the followed session's identities (the studio's gallery changed)."""
+        with self._lock:
+            if self._owner is not None:
+                self._names, self._groups = list(names), list(groups)
+
+    def detach(self) -> None:
+        """Stop following; the last snapshot stays readable (the session's final state)."""
+        with self._lock:
+            self._detach()
+            self._owner = None
+
+    @property
+    def attached(self) -> bool:
+        return self._owner is not None
+
+    def require_own_session(self) -> None:
+        """409 while the host follows the studio's session: a face new to it must be added in the studio
+        (its gallery is what the session's sources are named after)."""
+        if self._owner is not None and self._running() is not None:
+            raise ApiError(409, ErrorCode.CONFLICT,
+                           f"the studio is running the live session — add the face in its Source faces panel, "
+                           f"then switch to it by name (it has: {', '.join(self.source_names) or 'none'})")
+
+    def _changed(self) -> dict[str, Any]:
+        """The new control state, told to the owner of a followed session."""
+        state = self.controls()
+        owner = self._owner
+        if owner is not None:
+            owner.on_change(state)
+        return state
 
     def _detach(self) -> None:
         if self._unsubscribe is not None:
@@ -181,12 +260,17 @@ class LiveHost:
                            f"there is no source #{index} in the session (it has {count}, numbered from 0) — "
                            "see live.controls.sources in GET /api/status")
         session.set_active_source(index)
-        return self.controls()
+        return self._changed()
 
     def activate_name(self, name: str) -> dict[str, Any] | None:
-        """Switch to the session's identity called `name`; None when the session has none by that name."""
+        """Switch to the session's identity called `name`; None when the session has none by that name.
+        Following the studio's session, its gallery is the only place names come from: 404 otherwise."""
         wanted = name.strip().casefold()
         index = next((i for i, n in enumerate(self.source_names) if n.casefold() == wanted), None)
+        if index is None and self._owner is not None and self._running() is not None:
+            raise ApiError(404, ErrorCode.SOURCE_NOT_FOUND,
+                           f"no source named {name!r} in the studio — it has: {', '.join(self.source_names) or 'none'}"
+                           " (add the face in its Source faces panel)")
         return None if index is None else self.activate(index)
 
     def add_and_activate(self, name: str, photos: tuple[Path, ...], wait_s: float = SOURCE_WAIT_S) -> dict[str, Any]:
@@ -195,6 +279,7 @@ class LiveHost:
         when no face is found in them; 503 when recognition takes longer than `wait_s`."""
         with self._switch_lock:
             session = self._require()
+            self.require_own_session()
             before = session.controls.board.state.identities
             with self._lock:
                 names, groups = list(self._names), list(self._groups)
@@ -248,7 +333,7 @@ class LiveHost:
             session.set_face_mode(changes.face_mode)
         if changes.enhancer is not None:
             session.set_enhance(changes.enhancer)  # the model loads off the frame path; refused: back to off
-        return self.controls()
+        return self._changed()
 
     def controls(self) -> dict[str, Any]:
         session = self._session
@@ -276,6 +361,7 @@ class LiveHost:
         outputs = [{**to_jsonable(output), "never_worked": output.never_worked} for output in stats.outputs]
         return {
             "state": stats.state.value, "message": stats.message, "camera": session.config.camera,
+            "run_by": self._run_by,
             "started_at": self._started_at,
             "fps_in": stats.fps_in, "fps_out": stats.fps_out,
             "latency_ms_p50": stats.latency_ms_p50, "latency_ms_p95": stats.latency_ms_p95,

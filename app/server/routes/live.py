@@ -178,6 +178,7 @@ def start(body: StartRequest, request: Request) -> dict[str, Any]:
     `state` in GET /api/status or the events). 409 when one is already running."""
     context = _context(request)
     settings = context.settings
+    context.live.check_can_start()  # before anything is checked: the studio's session is stopped there
     try:
         check_face_mode(body.face_mode)
     except SwapCastError as error:
@@ -196,7 +197,8 @@ def start(body: StartRequest, request: Request) -> dict[str, Any]:
 
 @router.post("/stop", dependencies=[Depends(require(Role.OPERATOR))])
 def stop(request: Request) -> dict[str, Any]:
-    """Stop the session (a recording is finalised first); its final stats."""
+    """Stop the session (a recording is finalised first); its final stats. The studio's session is
+    stopped by the studio (its window shows it stopped)."""
     return ok(_context(request).live.stop())
 
 
@@ -221,6 +223,7 @@ async def source(request: Request) -> dict[str, Any]:
     host = context.live
     host.require_running()  # before an upload is read or stored
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        host.require_own_session()  # the studio's faces come from its gallery: nothing uploaded for nothing
         form = await read_form(request, context.settings)
         uploads = uploads_in(form, "photo")
         if len(uploads) != 1:
