@@ -1,0 +1,36 @@
+"""What a source, target or output string names: a local path, an http(s) URL, an object-store URI
+(`s3://bucket/key`, `gs://…`, `r2://…`), or `PROFILE:key` through a storage profile (storage.json)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from engines.errors import InputError
+
+
+class UriKind(str, Enum):
+    LOCAL = "local"
+    HTTP = "http"  # http:// or https://
+    S3 = "s3"
+    GCS = "gs"
+    R2 = "r2"
+
+
+REMOTE_SCHEMES: dict[str, UriKind] = {"http": UriKind.HTTP, "https": UriKind.HTTP, "s3": UriKind.S3,
+                                      "gs": UriKind.GCS, "r2": UriKind.R2}
+
+
+def uri_kind(text: str) -> UriKind:
+    """LOCAL for a plain path; InputError for a scheme SwapCast does not take (file://, ftp://, …)."""
+    scheme, sep, _ = text.partition("://")
+    if not sep:
+        return UriKind.LOCAL
+    try:
+        return REMOTE_SCHEMES[scheme.lower()]
+    except KeyError:
+        raise InputError(f"{scheme}:// is not a source SwapCast takes: {text}",
+                         "give a local path, an https:// URL or an s3:// / gs:// / r2:// object") from None
+
+
+def is_remote(text: str) -> bool:
+    return uri_kind(text) is not UriKind.LOCAL
