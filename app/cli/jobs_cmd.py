@@ -182,6 +182,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"audio={'yes' if spec.audio else 'no'}",
         f"overwrite={'yes' if spec.overwrite else 'no'}",
     ]
+    if spec.allow_urls:
+        options.append("allow-urls")
+    if spec.keep_local:
+        options.append("keep-local")
     if spec.reference:
         options.append(f"reference={spec.reference}")
     if spec.source_face is not None:
@@ -207,6 +211,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         field("error", job.error)
     for warning in job.warnings:
         field("warning", warning)
+    for stored in job.objects:  # uploaded outputs: where, and a link while it lasts (never credentials)
+        field("object", f"{stored.uri} ({stored.size} bytes, sha256 {stored.sha256[:12]}…)")
+        if stored.presigned_url:
+            expiry = f" (expires {_when(stored.presigned_expires_at)})" if stored.presigned_expires_at else ""
+            field("link", stored.presigned_url + expiry)
     print("\n".join(lines))
     return 0
 

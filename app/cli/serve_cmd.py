@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-paths", action="append", type=Path, default=[], metavar="DIR",
                         help="let jobs name files on this machine, inside DIR only (repeatable; off by default: "
                              "uploads only)")
+    parser.add_argument("--allow-urls", action="store_true",
+                        help="let jobs take http(s) source_url / target_url (public addresses only; s3:// gs:// "
+                             "r2:// objects need no flag)")
     parser.add_argument("--max-upload-mb", type=_positive, default=None, metavar="N",
                         help="largest upload accepted, in MiB (default 2048)")
     parser.add_argument("--show-token", action="store_true",
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from app.server.runner import ServeOptions, Started, run_service
 
     options = ServeOptions(host=args.host, port=args.port, workers=args.workers, allow_remote=args.allow_remote,
-                           allow_paths=tuple(args.allow_paths),
+                           allow_paths=tuple(args.allow_paths), allow_urls=args.allow_urls,
                            max_upload_bytes=args.max_upload_mb * MIB if args.max_upload_mb else DEFAULT_MAX_UPLOAD_BYTES)
 
     def started(info: Started) -> None:

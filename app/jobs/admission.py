@@ -12,7 +12,8 @@ only running can tell (a face in the photo, a readable video) stays the runner's
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import cv2
 
@@ -21,7 +22,7 @@ from engines.external.config import IntegrationsConfig, Mode
 from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from engines.models.catalog import REQUIRED_ROLES  # what the built-in engine cannot run without
 
-from .model import JobSpec
+from .model import JobSpec, is_remote_text, target_name
 from .outputs import TargetPlan, check_format
 
 PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
@@ -30,14 +31,26 @@ PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
 def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> None:
     """Raise InputError / ModelError, one line naming the problem and the fix, if `spec` can never
     run here. `config`: the engine settings (default: the ones the worker would load)."""
+    # Remote inputs are checked by name here (a video URL as the face photo); their content is
+    # checked once fetched, when the job runs.
     for source in spec.sources:
-        _check_photo(Path(source), "source face")
+        _check_photo(Path(source), "source face") if not is_remote_text(source) else _check_remote_photo(source, "source face")
     if spec.reference:
-        _check_photo(Path(spec.reference), "reference face")
+        if is_remote_text(spec.reference):
+            _check_remote_photo(spec.reference, "reference face")
+        else:
+            _check_photo(Path(spec.reference), "reference face")
     for target in spec.targets:
-        _check_target(Path(target))
-    targets = [Path(t) for t in spec.targets]
-    for target, destination in zip(targets, spec.destinations()):
+        if not is_remote_text(target):
+            _check_target(Path(target))
+    targets = [Path(target_name(t)) for t in spec.targets]
+    if spec.remote_output:
+        destinations = [Path(PurePosixPath(urlsplit(uri).path).name) for uri in spec.object_destinations()]
+    else:
+        destinations = spec.destinations()
+    for raw, target, destination in zip(spec.targets, targets, destinations):
+        if is_remote_text(raw) and target.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            continue  # a URL without a media extension: its kind is known once fetched
         check_format(TargetPlan(target, destination, _is_image(target)))
     modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) else Mode.IMAGE_TO_VIDEO for t in targets}
     _check_builtin_models(spec, modes, config)
@@ -54,6 +67,13 @@ def _check_photo(path: Path, what: str) -> None:
                          f"{PHOTO_FIX}, e.g. a frame saved from the video")
     if suffix not in IMAGE_SUFFIXES or not cv2.haveImageReader(str(path)):
         raise InputError(f"the {what} {path.name} is not a picture SwapCast can read", PHOTO_FIX)
+
+
+def _check_remote_photo(uri: str, what: str) -> None:
+    name = target_name(uri)
+    if PurePosixPath(name).suffix.lower() in VIDEO_SUFFIXES:
+        raise InputError(f"the {what} {name} is a video; a job takes the face from a photo",
+                         f"{PHOTO_FIX}, e.g. a frame saved from the video")
 
 
 def _check_target(path: Path) -> None:

@@ -16,8 +16,9 @@ from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 from app.models_option import add_models_option, models_override
 
-from .model import ENCODERS, JobSpec
+from .model import ENCODERS, JobSpec, is_remote_text
 from .outputs import check_not_an_input, output_paths
+from .remote import check_remote_input, check_remote_output
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(IMAGE_SUFFIXES)
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(VIDEO_SUFFIXES)
@@ -31,16 +32,23 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
     """
     parser.add_argument(
         "-s", "--source", dest="sources", action="append", required=True, metavar="SRC",
-        help="image of the face to put in (repeat for several photos of the same person)",
+        help="image of the face to put in (repeat for several photos of the same person); a path, "
+             "s3:// gs:// r2:// object, or https:// URL (with --allow-urls)",
     )
     parser.add_argument(
         "-t", "--target", dest="targets", action="append", required=True, metavar="TARGET",
-        help="image or video to swap faces in, or a folder of them (repeatable)",
+        help="image or video to swap faces in, or a folder of them (repeatable); also s3:// gs:// r2:// "
+             "objects and https:// URLs (with --allow-urls)",
     )
     parser.add_argument(
         "-o", "--output", required=True, metavar="OUTPUT",
-        help="output file (one target) or folder (several targets)",
+        help="output file (one target) or folder (several targets), or an object URI "
+             "(s3://bucket/prefix/name.mp4, gs://…, r2://…; a prefix ending in / for several targets)",
     )
+    parser.add_argument("--allow-urls", action="store_true",
+                        help="accept http(s):// inputs (public addresses only; downloaded into the job's folder)")
+    parser.add_argument("--keep-local", action="store_true",
+                        help="with an object-URI -o: keep the local render (in the job's folder) after the upload")
     parser.add_argument("--enhance", action="store_true", help="restore the swapped faces with the enhancer (GFPGAN)")
     parser.add_argument("--enhance-blend", type=float, default=0.8, metavar="AMOUNT",
                         help="with --enhance: how much of the enhanced face to keep, 0..1 (default 0.8)")
@@ -66,18 +74,26 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
 
 def spec_from_args(args: argparse.Namespace) -> JobSpec:
     """The JobSpec the parsed options describe; InputError (one line) for anything wrong."""
-    sources = [_existing_file(path, "source face image") for path in args.sources]
-    targets = expand_targets(args.targets)
+    allow_urls = bool(getattr(args, "allow_urls", False))
+    keep_local = bool(getattr(args, "keep_local", False))
+    sources = [_input(path, "source face image", allow_urls) for path in args.sources]
+    targets = expand_targets(args.targets, allow_urls=allow_urls)
     faces = FaceSelection.parse(args.faces, OFFLINE_FACE_SELECTIONS) if args.faces else None
-    reference = _existing_file(args.reference, "reference face image") if args.reference else None
+    reference = _input(args.reference, "reference face image", allow_urls) if args.reference else None
     if faces is None:
         faces = FaceSelection.REFERENCE if reference else FaceSelection.LARGEST
     elif faces is FaceSelection.REFERENCE and reference is None:
         raise InputError("--faces reference needs --reference IMAGE", "name the face to replace")
     elif faces is not FaceSelection.REFERENCE and reference is not None:
         raise InputError(f"--reference only applies with --faces reference, not --faces {faces}")
-    output = _absolute(args.output)
-    _check_output(output, targets, sources, args.overwrite)
+    if is_remote_text(args.output):
+        output = check_remote_output(args.output)
+    else:
+        if keep_local:
+            raise InputError("--keep-local only applies to an object-URI output (-o s3://…)",
+                             "drop --keep-local: a local -o is kept anyway")
+        output = _absolute(args.output)
+        _check_output(output, targets, sources, args.overwrite)
     models = models_override(args)
     spec = JobSpec(
         sources=sources,
@@ -94,6 +110,8 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
         audio=bool(args.audio),
         overwrite=bool(args.overwrite),
         models=_absolute(str(models)) if models is not None else None,
+        allow_urls=allow_urls,
+        keep_local=keep_local,
     )
     problems = spec.problems()
     if problems:
@@ -101,10 +119,14 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
     return spec
 
 
-def expand_targets(paths: list[str]) -> list[str]:
-    """Files as given; folders become their image and video files (sorted, not recursive)."""
+def expand_targets(paths: list[str], *, allow_urls: bool = False) -> list[str]:
+    """Files as given; folders become their image and video files (sorted, not recursive); remote
+    targets (URLs, object URIs) as given, once their scheme is one SwapCast fetches."""
     files: list[str] = []
     for raw in paths:
+        if is_remote_text(raw):
+            files.append(check_remote_input(raw, allow_urls, "target"))
+            continue
         path = Path(raw).expanduser()
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
@@ -116,6 +138,12 @@ def expand_targets(paths: list[str]) -> list[str]:
         else:
             raise InputError(f"target not found: {raw}", "check the -t path")
     return list(dict.fromkeys(files))
+
+
+def _input(raw: str, what: str, allow_urls: bool) -> str:
+    if is_remote_text(raw):
+        return check_remote_input(raw, allow_urls, what)
+    return _existing_file(raw, what)
 
 
 def _existing_file(raw: str, what: str) -> str:

@@ -12,9 +12,9 @@ import stat
 from pathlib import Path
 
 from .errors import JobStoreError
-from .model import Job, JobSpec, JobState, Progress
+from .model import Job, JobSpec, JobState, Progress, StoredOutput
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version N-1 to N. Never edit a released entry: add one.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -55,6 +55,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE jobs ADD COLUMN worker_pid INTEGER",
         "ALTER TABLE jobs ADD COLUMN worker_started_at REAL",
     ),
+    # Uploaded outputs (remote -o): a JSON list of {uri, size, sha256, presigned_url, presigned_expires_at}.
+    # Never credentials: those come from the environment when the job runs.
+    3: ("ALTER TABLE jobs ADD COLUMN objects TEXT",),
 }
 
 # The queue holds the paths of the user's photos and videos: owner-only, like the consent file.
@@ -180,4 +183,5 @@ def job_from_row(row: sqlite3.Row) -> Job:
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=bool(row["cancel_requested"]),
         output=row["output"],
+        objects=[StoredOutput.from_dict(item) for item in json.loads(row["objects"] or "[]")],
     )

@@ -11,8 +11,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
 
@@ -57,6 +58,11 @@ class JobSpec:
     audio: bool = True
     overwrite: bool = False
     models: str | None = None  # a --models DIR, resolved when the job was added
+    # Remote inputs/outputs (app.storage): sources, targets and output may be https:// / s3:// / gs:// / r2://
+    # strings. allow_urls: http(s) inputs were allowed when the job was added (--allow-urls, or the
+    # server's setting). keep_local: keep the local render of an uploaded output (in the job's folder).
+    allow_urls: bool = False
+    keep_local: bool = False
 
     def __post_init__(self) -> None:
         # An unknown mode (a hand-written or tampered spec) is refused with the valid ones listed,
@@ -87,9 +93,38 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         return cls.from_dict(json.loads(text))
 
+    @property
+    def remote_output(self) -> bool:
+        """The output is an object URI (s3://, gs://, r2://): rendered in the job's folder, then uploaded."""
+        return is_remote_text(self.output)
+
+    def remote_inputs(self) -> list[str]:
+        """The sources, targets and reference that are fetched before the job runs."""
+        inputs = [*self.sources, *self.targets, *([self.reference] if self.reference else [])]
+        return [text for text in dict.fromkeys(inputs) if is_remote_text(text)]
+
     def destinations(self) -> list[Path]:
-        """The output file of each target, in order (see output_destinations)."""
+        """The local output file of each target, in order (see output_destinations); none for a remote
+        output (its local renders live in the job's folder, removed with it)."""
+        if self.remote_output:
+            return []
         return output_destinations(self.targets, self.output)
+
+    def object_destinations(self) -> list[str]:
+        """The object URI of each target's output, for a remote output (same rule as output_destinations)."""
+        if not self.remote_output:
+            return []
+        several = len(self.targets) > 1 or self.output.endswith("/")
+        found = []
+        for raw in self.targets:
+            name = target_name(raw)
+            if several:
+                found.append(self.output.rstrip("/") + "/" + name)
+            elif PurePosixPath(_uri_path(self.output)).suffix == "":
+                found.append(self.output + PurePosixPath(name).suffix)
+            else:
+                found.append(self.output)
+        return found
 
     def problems(self) -> list[str]:
         """What is structurally wrong (files are checked by the CLI and the runner, not here)."""
@@ -113,6 +148,23 @@ class JobSpec:
         return found
 
 
+def is_remote_text(text: str) -> bool:
+    """Whether a source/target/output string names something not on this disk (by its scheme)."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.isalnum()
+
+
+def _uri_path(text: str) -> str:
+    return urlsplit(text).path if is_remote_text(text) else text
+
+
+def target_name(raw: str) -> str:
+    """The file name of a target: a local path's name, or the last part of a URL's path (no query)."""
+    if is_remote_text(raw):
+        return PurePosixPath(urlsplit(raw).path).name or "input"
+    return Path(raw).name
+
+
 def output_destinations(targets: Sequence[str], output: str) -> list[Path]:
     """Which file each target is written to. One target: OUTPUT is the file (or, if it is a
     folder, the target's name inside it; with no extension, the target's). Several targets:
@@ -121,12 +173,31 @@ def output_destinations(targets: Sequence[str], output: str) -> list[Path]:
     as_folder = len(targets) > 1 or out.is_dir() or output.endswith(("/", os.sep))
     found = []
     for raw in targets:
-        target = Path(raw)
-        destination = out / target.name if as_folder else out
+        name = target_name(raw)
+        destination = out / name if as_folder else out
         if destination.suffix == "" and not as_folder:
-            destination = destination.with_suffix(target.suffix)
+            destination = destination.with_suffix(PurePosixPath(name).suffix)
         found.append(destination)
     return found
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """An uploaded output, as the job row keeps it: where it is and a link to it. Never credentials."""
+
+    uri: str
+    size: int
+    sha256: str
+    presigned_url: str | None = None
+    presigned_expires_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredOutput:
+        return cls(uri=str(data["uri"]), size=int(data.get("size", 0)), sha256=str(data.get("sha256", "")),
+                   presigned_url=data.get("presigned_url"), presigned_expires_at=data.get("presigned_expires_at"))
 
 
 @dataclass(frozen=True)
@@ -163,7 +234,8 @@ class Job:
     worker_id: str | None = None
     lease_expires_at: float | None = None  # a PROCESSING job whose lease ran out is recovered
     cancel_requested: bool = False
-    output: str | None = None  # the final output path, once COMPLETED
+    output: str | None = None  # the final output path (or object URI), once COMPLETED
+    objects: list[StoredOutput] = field(default_factory=list)  # uploaded outputs, once COMPLETED
 
     @property
     def fraction(self) -> float:
@@ -192,5 +264,6 @@ class Job:
             "worker_id": self.worker_id,
             "cancel_requested": self.cancel_requested,
             "output": self.output if self.output is not None else self.spec.output,
+            "objects": [stored.to_dict() for stored in self.objects],
             "spec": self.spec.to_dict(),
         }

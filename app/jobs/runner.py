@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from .model import Job
+from .model import Job, StoredOutput
 
 
 @runtime_checkable
@@ -41,8 +41,9 @@ class ProgressReporter(Protocol):
 
 @dataclass(frozen=True)
 class RunResult:
-    output: str  # the final output path (a file, or a folder for several targets)
+    output: str  # the final output path (a file, or a folder for several targets), or object URI / prefix
     warnings: list[str] = field(default_factory=list)
+    objects: list[StoredOutput] = field(default_factory=list)  # uploaded outputs (confirmed)
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -39,14 +40,14 @@ from . import partials
 from .database import job_from_row, make_private_folder, open_database
 from .errors import JobNotFound, JobStateError
 from .events import EventBus, EventKind, JobEvent
-from .model import Job, JobSpec, JobState
+from .model import Job, JobSpec, JobState, StoredOutput
 from .ownership import ProcessIdentity, this_process
 
 # What a new attempt starts from (claim) and what a retried job starts from (retry): one list, so
 # a column added later is reset by both.
 _FRESH_ATTEMPT = (
     "frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL, error = NULL, cancel_requested = 0,"
-    " output = NULL, finished_at = NULL"
+    " output = NULL, objects = NULL, finished_at = NULL"
 )
 
 _JobList = list[Job]  # `list` is also a method name of JobStore
@@ -299,7 +300,8 @@ class JobStore:
             events.append(JobEvent.from_job(job, EventKind.WARNING, message=message))
 
     def complete(
-        self, job_id: int, output: str, warnings: Iterable[str] = (), *, worker_id: str | None = None
+        self, job_id: int, output: str, warnings: Iterable[str] = (), *, worker_id: str | None = None,
+        objects: Iterable[StoredOutput] = (),
     ) -> Job | None:
         """PROCESSING → COMPLETED. None when the job is not (or no longer) this worker's."""
         now = self.clock()
@@ -311,8 +313,9 @@ class JobStore:
             self._forget_partials(conn, job)
             conn.execute(
                 "UPDATE jobs SET state = 'COMPLETED', output = ?, warnings = ?, finished_at = ?,"
-                " updated_at = ?, eta_s = 0, lease_expires_at = NULL, error = NULL WHERE id = ?",
-                (str(output), json.dumps(merged), now, now, job_id),
+                " updated_at = ?, eta_s = 0, lease_expires_at = NULL, error = NULL, objects = ? WHERE id = ?",
+                (str(output), json.dumps(merged), now, now,
+                 json.dumps([stored.to_dict() for stored in objects]), job_id),
             )
             job = self._get_in(conn, job_id)
             events.append(JobEvent.from_job(job, EventKind.STATE))
@@ -434,6 +437,12 @@ class JobStore:
                 )
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
             events.append(JobEvent.from_job(job, EventKind.REMOVED))
+        shutil.rmtree(self.job_folder(job_id), ignore_errors=True)  # fetched inputs, kept renders
+
+    def job_folder(self, job_id: int) -> Path:
+        """Where a job's fetched inputs and to-be-uploaded renders live (owner-only, beside the database);
+        removed when the job completes (but a --keep-local render) or is removed."""
+        return self.path.parent / "job-files" / str(job_id)
 
     # --- crash recovery ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from engines.errors import SwapCastError, TransientError
 
@@ -104,6 +105,11 @@ class JobReporter:
         self._last_write: float | None = None
         self._last_written = (-1, -1)
         self.warnings: list[str] = []
+
+    @property
+    def job_folder(self) -> Path:
+        """The job's own folder (fetched inputs, renders to upload): see JobStore.job_folder."""
+        return self._store.job_folder(self._job.id)
 
     @property
     def stopping(self) -> bool:
@@ -314,7 +320,7 @@ class Worker:
             message = f"internal error: the runner returned {type(result).__name__}, not RunResult"
             return self.store.fail(job.id, message, transient=False, worker_id=wid)
         warnings = [*reporter.warnings, *result.warnings]  # store.complete() drops duplicates
-        settled = self.store.complete(job.id, result.output, warnings, worker_id=wid)
+        settled = self.store.complete(job.id, result.output, warnings, worker_id=wid, objects=result.objects)
         if settled is None:
             _log.warning("job %s finished here but was no longer this worker's; result not recorded", job.id)
         return settled

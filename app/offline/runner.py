@@ -31,7 +31,14 @@ log = logging.getLogger(__name__)
 
 class SwapRunner:
     def run(self, job: Job, report: ProgressReporter) -> RunResult:
-        spec = job.spec
+        if job.spec.remote_inputs() or job.spec.remote_output:
+            from .remote_job import RemoteJob  # fetch → render as below → upload
+
+            return RemoteJob(job, report, self._render).run()
+        return self._render(job.spec, report)
+
+    def _render(self, spec: JobSpec, report: ProgressReporter) -> RunResult:
+        """Every target of `spec` (local paths only) through the engines, written as today (temp + atomic)."""
         plans = plan_outputs(spec.targets, spec.output, spec.overwrite, spec.sources)
         failures: list[str] = []
         totals: list[int] = []

@@ -21,6 +21,7 @@ class ServerSettings:
     uploads: Path  # the server's own folder for uploaded files (generated names only)
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allow_paths: tuple[Path, ...] = ()  # server-side paths allowed only inside these (resolved); none: paths off
+    allow_urls: bool = False  # `source_url` / `target_url` may be http(s) (public addresses only); objects always
 
 
 @dataclass

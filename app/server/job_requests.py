@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.jobs.admission import check_runnable
 from app.jobs.cli_options import add_swap_options, spec_from_args
-from app.jobs.model import ENCODERS, JobSpec
+from app.jobs.model import ENCODERS, JobSpec, is_remote_text
 from engines.base import OFFLINE_FACE_SELECTIONS
 
 from .envelope import ApiError, ErrorCode
@@ -42,9 +42,22 @@ class JobRequest(BaseModel):
     sources: list[str] = Field(default_factory=list, description="server-side paths of source face photos")
     targets: list[str] = Field(default_factory=list, description="server-side paths of targets (files or folders)")
     reference: str | None = Field(None, description="server-side path of the reference face photo")
+    source_url: list[str] = Field(
+        default_factory=list, description="source face photo(s) to fetch: s3:// gs:// r2:// objects, or https:// "
+                                          "URLs when the server runs with --allow-urls (a string or a list)")
+    target_url: list[str] = Field(
+        default_factory=list, description="target(s) to fetch: s3:// gs:// r2:// objects, or https:// URLs when the "
+                                          "server runs with --allow-urls (a string or a list)")
     output: str | None = Field(
         None, description="output file name (no folders: stored in the server's folder; default 'swapped' + the "
-                          "target's extension), or an absolute path inside --allow-paths")
+                          "target's extension), an absolute path inside --allow-paths, or an object URI "
+                          "(s3://bucket/key.mp4, gs://…, r2://…) the result is uploaded to")
+    keep_local: bool = Field(False, description="with an object-URI output: keep the server's local render too")
+
+    @field_validator("source_url", "target_url", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
     faces: str | None = Field(None, description=f"one of {', '.join(m.value for m in OFFLINE_FACE_SELECTIONS)}")
     enhance: bool = False
     enhance_blend: float = Field(0.8, ge=0.0, le=1.0)
@@ -60,7 +73,7 @@ class JobRequest(BaseModel):
 # server-side paths when they are text; the other fields are the JSON body's, as text.
 FILE_FIELDS: tuple[str, ...] = ("source", "target", "reference")
 _FORM_PATH_FIELDS = {"source": "sources", "target": "targets", "reference": "reference"}
-_LIST_FIELDS = {"sources", "targets"}
+_LIST_FIELDS = {"sources", "targets", "source_url", "target_url"}
 
 
 def parse_json(body: bytes) -> JobRequest:
@@ -104,7 +117,7 @@ def _cli_defaults() -> argparse.Namespace:
 
 
 def build_spec(request: JobRequest, uploads: Sequence[StoredFile], area: UploadArea, key: str,
-               allow_paths: Sequence[Path]) -> JobSpec:
+               allow_paths: Sequence[Path], *, allow_urls: bool = False) -> JobSpec:
     """The JobSpec to queue, checked as `swapcast jobs add` checks it (InputError / ModelError: 400)."""
 
     def server(raw: str, what: str) -> str:
@@ -112,6 +125,8 @@ def build_spec(request: JobRequest, uploads: Sequence[StoredFile], area: UploadA
 
     sources = [str(f.path) for f in uploads if f.field == "source"] + [server(s, "source") for s in request.sources]
     targets = [str(f.path) for f in uploads if f.field == "target"] + [server(t, "target") for t in request.targets]
+    sources += [_remote(u, "source_url") for u in request.source_url]
+    targets += [_remote(u, "target_url") for u in request.target_url]
     references = [str(f.path) for f in uploads if f.field == "reference"]
     if request.reference:
         references.append(server(request.reference, "reference"))
@@ -126,21 +141,38 @@ def build_spec(request: JobRequest, uploads: Sequence[StoredFile], area: UploadA
     args = _cli_defaults()
     args.sources, args.targets = sources, targets
     args.reference = references[0] if references else None
-    args.output = _output(request.output, area, key, allow_paths, several=_several_targets(targets))
+    if request.output is not None and is_remote_text(request.output):
+        args.output = request.output  # an object URI: checked (scheme, bucket, credentials) by spec_from_args
+    else:
+        if request.keep_local:
+            raise ApiError(400, ErrorCode.INVALID_REQUEST,
+                           "'keep_local' applies only to an object-URI 'output' (s3://…) — leave it out")
+        args.output = _output(request.output, area, key, allow_paths, several=_several_targets(targets))
+    args.allow_urls, args.keep_local = allow_urls, request.keep_local
     args.faces, args.enhance, args.enhance_blend = request.faces, request.enhance, request.enhance_blend
     args.source_face, args.trim, args.quality = request.source_face, request.trim, request.quality
     args.encoder, args.audio, args.overwrite = request.encoder, request.audio, request.overwrite
     spec = spec_from_args(args)
     # A folder target is expanded to its files, each resolved: none may lead out of the allowed folders.
     for path in [*spec.sources, *spec.targets, *([spec.reference] if spec.reference else [])]:
+        if is_remote_text(path):
+            continue  # fetched into the job's folder when it runs
         if not area.owns(path):
             allowed_path(path, allow_paths, "input")
     check_runnable(spec)
     return spec
 
 
+def _remote(text: str, what: str) -> str:
+    if not is_remote_text(text):
+        raise ApiError(400, ErrorCode.INVALID_REQUEST,
+                       f"'{what}' {text!r} is not a URL — give https://… or s3:// / gs:// / r2://…; server-side "
+                       "paths go in 'sources' / 'targets'")
+    return text
+
+
 def _several_targets(targets: list[str]) -> bool:
-    return len(targets) > 1 or any(Path(t).is_dir() for t in targets)
+    return len(targets) > 1 or any(not is_remote_text(t) and Path(t).is_dir() for t in targets)
 
 
 def _output(raw: str | None, area: UploadArea, key: str, allow_paths: Sequence[Path], *, several: bool) -> str:

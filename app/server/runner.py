@@ -66,6 +66,7 @@ class ServeOptions:
     allow_remote: bool = False
     allow_paths: tuple[Path, ...] = ()
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    allow_urls: bool = False  # http(s) source_url / target_url (public addresses only)
 
 
 # ---- the address ---------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def build_context(options: ServeOptions, paths: UserPaths | None = None, *, stor
     elif bus is None:
         bus = store.events or EventBus()
     settings = ServerSettings(uploads=paths.data / UPLOADS_FOLDER, max_upload_bytes=options.max_upload_bytes,
-                              allow_paths=resolve_allowed(options.allow_paths))
+                              allow_paths=resolve_allowed(options.allow_paths), allow_urls=options.allow_urls)
     return ServerContext(store=store, bus=bus, tokens=TokenStore(tokens_path(paths.settings)), settings=settings)
 
 

@@ -137,7 +137,8 @@ def _queue(context: ServerContext, area: UploadArea, key: str, job_request: JobR
            uploads: list[StoredFile]) -> Job:
     """Build, check and queue the spec; on any failure the request's folders are removed."""
     try:
-        spec = build_spec(job_request, uploads, area, key, context.settings.allow_paths)
+        spec = build_spec(job_request, uploads, area, key, context.settings.allow_paths,
+                          allow_urls=context.settings.allow_urls)
         return context.store.add(spec)
     except BaseException:
         area.remove_request(key)
@@ -228,6 +229,10 @@ def job_output(request: Request, job_id: int,
         raise ApiError(409, ErrorCode.CONFLICT,
                        f"job {job_id} is {job.state.value.lower()}, it has no output yet — wait until it is "
                        f"completed (GET /api/jobs/{job_id})")
+    if job.spec.remote_output:
+        raise ApiError(409, ErrorCode.CONFLICT,
+                       f"the output of job {job_id} was uploaded to {job.output} — download it from there (GET "
+                       f"/api/jobs/{job_id} gives its presigned link)")
     destinations = job.spec.destinations()
     if index is None and len(destinations) > 1:
         raise ApiError(400, ErrorCode.INVALID_REQUEST,
