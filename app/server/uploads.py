@@ -5,7 +5,7 @@ part goes straight to disk, in chunks, under the server's own folder — never i
 a name the client chose. The request body is counted as it streams: past `max_bytes` the request ends
 with 413 at once and the partial files are removed (a Content-Length over the limit is refused before
 a byte is read). Once stored, every file's real format is read from its bytes — a picture by its
-header (Pillow, with SwapCast's pixel limit), a video by probing it (PyAV, app.media.probe) — and it
+header (Pillow, with SwapCast's pixel limit), a video by probing it (PyAV) — app.media.sniff — and it
 is renamed `<uuid><real extension>`. A file that is neither (a text file named .mp4) is 415.
 
 Server-side paths are off unless the server was started with `--allow-paths DIR`; then a path must
@@ -15,34 +15,25 @@ resolve (symlinks followed, `..` collapsed) inside one of those folders (403 pat
 from __future__ import annotations
 
 import shutil
-import struct
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import IO
 
 from fastapi import Request
-from PIL import Image, UnidentifiedImageError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from app.media.probe import probe
+from app.media.sniff import MediaKind, Sniffed, sniff_media
 from engines.errors import InputError
-from engines.pixel_limit import check_pixels
 
 from .envelope import ApiError, ErrorCode
 
 MAX_TEXT_BYTES = 64 * 1024  # all text fields of one form together: options, never data
 MAX_FILES = 64  # file parts in one request
 _CHUNK_WRITE = 1 << 20  # buffer this much of a part before one write (fewer thread hops)
-
-
-class MediaKind(str, Enum):
-    IMAGE = "image"
-    VIDEO = "video"
 
 
 @dataclass(frozen=True)
@@ -305,72 +296,14 @@ def _close_all(reader: _FormReader) -> None:
 
 # ---- what a stored file really is ----------------------------------------------------------------
 
-# Pillow's name for each picture format SwapCast reads → the extensions that say it (first: default).
-_PICTURES: dict[str, tuple[str, ...]] = {
-    "PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "BMP": (".bmp",), "WEBP": (".webp",), "TIFF": (".tif", ".tiff"),
-}
-# FFmpeg's demuxer name → the extensions SwapCast treats as video for it (first: default).
-_VIDEOS: dict[str, tuple[str, ...]] = {
-    "mov,mp4,m4a,3gp,3g2,mj2": (".mp4", ".mov", ".m4v"),
-    "matroska,webm": (".mkv", ".webm"),
-    "avi": (".avi",),
-    "gif": (".gif",),
-}
-
-
-@dataclass(frozen=True)
-class Sniffed:
-    kind: MediaKind
-    extension: str
-
 
 def sniff(path: Path, client_name: str) -> Sniffed:
-    """What `path` holds, from its bytes; ApiError 415 (one line, the client's file name) if nothing usable."""
-    if path.stat().st_size == 0:
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA, f"{client_name} is empty (0 bytes) — send the file itself")
-    suffix = Path(client_name).suffix.lower()
-    picture = _picture_format(path, client_name)
-    if picture is not None:
-        return Sniffed(MediaKind.IMAGE, _extension(_PICTURES[picture], suffix))
+    """What `path` holds, from its bytes (app.media.sniff); ApiError 415 (one line, the client's file name)
+    if nothing usable."""
     try:
-        info = probe(path)
-    except InputError as error:
-        message = error.one_line().replace(str(path), client_name)
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA, f"not a picture or a video SwapCast can read: {message}") from None
-    extensions = _VIDEOS.get(info.container)
-    if info.kind != "video" or extensions is None:
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA,
-                       f"{client_name} is a {info.container} {info.kind}, not a format SwapCast takes — convert it "
-                       "to .mp4 (video) or .png/.jpg (picture)")
-    return Sniffed(MediaKind.VIDEO, _extension(extensions, suffix))
-
-
-def _picture_format(path: Path, client_name: str) -> str | None:
-    """Pillow's format name when the header is a picture SwapCast reads; its size is checked against
-    the pixel limit (engines/pixel_limit) before anything decodes it."""
-    try:
-        with Image.open(path, formats=list(_PICTURES)) as picture:
-            width, height = picture.size
-            found = str(picture.format)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
-        return None  # not a picture: perhaps a video
-    try:
-        check_pixels(client_name, width, height)
+        return sniff_media(path, client_name)
     except InputError as error:
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA, error.one_line()) from None
-    try:
-        with Image.open(path, formats=[found]) as picture:
-            picture.verify()  # structure only (PNG: every chunk and checksum), no pixel decoded
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA,
-                       f"{client_name} is a damaged {found} picture ({str(error).strip() or type(error).__name__}) — "
-                       "open it in an image viewer and save it again") from None
-    return found
-
-
-def _extension(choices: tuple[str, ...], suffix: str) -> str:
-    """The client's extension when it names the real format (.jpeg stays .jpeg), else the format's own."""
-    return suffix if suffix in choices else choices[0]
 
 
 def store_checked(path: Path, field_name: str, client_name: str, content_type: str) -> StoredFile:
