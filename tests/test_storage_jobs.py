@@ -186,3 +186,73 @@ def test_the_api_refuses_a_url_source_unless_the_server_allows_urls(tmp_path: Pa
         job = response.json()["data"]
         assert job["spec"]["sources"] == [body["source_url"]] and job["spec"]["targets"] == [body["target_url"]]
         assert job["outputs"][0]["name"] == "swapped.mp4"  # stored in the server's folder, as for uploads
+
+
+# ---- http(s) inputs through a local server ----------------------------------------------------------
+
+
+@pytest.fixture()
+def media_site(kit_dir: Path):  # noqa: ANN201 - yields the server's port
+    """A real http server on 127.0.0.1 serving the kit's clip at /v/target.mp4, with /share/clip → a redirect."""
+    import http.server
+    import threading
+    from functools import partial
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path == "/share/target.mp4":
+                self.send_response(302)
+                self.send_header("Location", "/v/target.mp4")
+                self.end_headers()
+                return
+            if self.path == "/v/target.mp4":
+                self.path = "/target.mp4"
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(kit_dir / "samples")))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture()
+def public_name_is_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """media.example.test (a public-looking name) resolves to the test server: the fetch helper's
+    test-only policy hook, as the runner would build it for a job queued with --allow-urls."""
+    from app.storage.fetch import FetchPolicy
+
+    def policy(spec: JobSpec) -> FetchPolicy:
+        return FetchPolicy(allow_urls=spec.allow_urls, resolver=lambda host, port: ["127.0.0.1"],
+                           allow_loopback_for_tests=True)
+
+    monkeypatch.setattr("app.offline.remote_job.fetch_policy", policy)
+
+
+def test_swap_with_an_http_target_behind_a_redirect_renders_it_and_leaves_no_job_files(
+    kit_dir: Path, tmp_path: Path, media_site: int, public_name_is_loopback: None, swapcast_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.media.probe import probe
+    from app.paths import user_paths
+
+    out = tmp_path / "out.mp4"
+    url = f"http://media.example.test:{media_site}/share/target.mp4"
+    assert main(["swap", "--allow-urls", "-s", str(kit_dir / "samples/source_a.png"), "-t", url,
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    original = probe(kit_dir / "samples/target.mp4")
+    result = probe(out)
+    assert (result.frame_count, round(result.fps), result.has_audio) == (
+        original.frame_count, round(original.fps), original.has_audio)
+    with JobStore() as store:
+        [job] = store.list()
+        assert job.state is JobState.COMPLETED and job.spec.targets == [url] and job.output == str(out)
+        assert not store.job_folder(job.id).exists()  # the fetched clip went with the completed job
+    assert not (user_paths().data / "job-files" / "1").exists()

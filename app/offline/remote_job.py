@@ -19,21 +19,31 @@ import dataclasses
 import logging
 import shutil
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from app.jobs.model import Job, JobSpec, StoredOutput, is_remote_text
 from app.jobs.runner import ProgressReporter, RunResult
 
+if TYPE_CHECKING:
+    from app.storage.fetch import FetchPolicy
+
 log = logging.getLogger(__name__)
 
 FETCH_SHARE = 0.10  # of the job's progress: downloading the inputs
 UPLOAD_SHARE = 0.10  # uploading the outputs
-DEFAULT_MAX_FETCH_BYTES = 8 * 1024**3  # one input; a long 4K clip fits
-DEFAULT_FETCH_TIMEOUT_S = 60.0  # without a byte from the server
 _PRE_TOTAL = 1000  # progress units while the frame count is not known yet (before the inputs are here)
 
 Render = Callable[[JobSpec, ProgressReporter], RunResult]
+
+
+def fetch_policy(spec: JobSpec) -> FetchPolicy:
+    """How this job's inputs may be fetched: URLs only if allowed when it was queued; the size and time
+    limits of app.storage.fetch."""
+    from app.storage.fetch import FetchPolicy
+
+    return FetchPolicy(allow_urls=spec.allow_urls)
 
 
 class _Shifted:
@@ -100,10 +110,9 @@ class RemoteJob:
         remote = self.spec.remote_inputs()
         if not remote:
             return self.spec
-        from app.storage.fetch import FetchPolicy, fetch_input
+        from app.storage.fetch import FetchCancelled, fetch_input
 
-        policy = FetchPolicy(allow_urls=self.spec.allow_urls, max_bytes=DEFAULT_MAX_FETCH_BYTES,
-                             timeout_s=DEFAULT_FETCH_TIMEOUT_S)
+        policy = fetch_policy(self.spec)
         share = FETCH_SHARE * _PRE_TOTAL / len(remote)
         fetched: dict[str, str] = {}
         self.report.progress(0, _PRE_TOTAL)
@@ -114,7 +123,11 @@ class RemoteJob:
                 part = done / total if total else 0.0
                 self.report.progress(int(base + share * min(1.0, part)), _PRE_TOTAL)
 
-            path = fetch_input(uri, self.inputs, policy=policy, progress=relay, cancelled=self._cancelled)
+            try:
+                path = fetch_input(uri, self.inputs, policy=policy, progress=relay, cancelled=self._cancelled)
+            except FetchCancelled:
+                self.report.progress(int(base), _PRE_TOTAL)  # raises the queue's own JobCancelled / JobReleased
+                raise
             fetched[uri] = str(path)
             self.report.progress(int(base + share), _PRE_TOTAL)
 
