@@ -18,11 +18,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from engines.errors import SwapCastError
+
+from app.jobs.errors import JobInterrupted
 from app.jobs.model import Job, JobSpec, StoredOutput, is_remote_text
 from app.jobs.runner import ProgressReporter, RunResult
 
@@ -79,11 +83,24 @@ class RemoteJob:
         self.folder = Path(folder)
         self.inputs = self.folder / "inputs"
         self.outputs = self.folder / "output"
+        self._thread = threading.current_thread()
         self.frames = 0  # of the render, once known
         self.extra = 0  # progress units of fetch and upload together, once the frames are known
 
     def _cancelled(self) -> bool:
         return self.report.stopping
+
+    def _relay(self, done: int, total: int) -> None:
+        """Progress from inside a download/upload. The storage library may call it on its own threads:
+        there a stop signal is not raised (it would land in the library's worker) but seen through
+        `cancelled()`, and raised on this job's thread once the transfer returns."""
+        if threading.current_thread() is self._thread:
+            self.report.progress(done, total)
+            return
+        try:
+            self.report.progress(done, total)
+        except JobInterrupted:
+            pass
 
     # --- the three steps ----------------------------------------------------------------------------
 
@@ -110,7 +127,7 @@ class RemoteJob:
         remote = self.spec.remote_inputs()
         if not remote:
             return self.spec
-        from app.storage.fetch import FetchCancelled, fetch_input
+        from app.storage.fetch import fetch_input
 
         policy = fetch_policy(self.spec)
         share = FETCH_SHARE * _PRE_TOTAL / len(remote)
@@ -121,12 +138,13 @@ class RemoteJob:
 
             def relay(done: int, total: int | None, base: float = base) -> None:
                 part = done / total if total else 0.0
-                self.report.progress(int(base + share * min(1.0, part)), _PRE_TOTAL)
+                self._relay(int(base + share * min(1.0, part)), _PRE_TOTAL)
 
             try:
                 path = fetch_input(uri, self.inputs, policy=policy, progress=relay, cancelled=self._cancelled)
-            except FetchCancelled:
-                self.report.progress(int(base), _PRE_TOTAL)  # raises the queue's own JobCancelled / JobReleased
+            except SwapCastError:  # FetchCancelled, or a failure while stopping: the stop is what counts
+                if self.report.stopping:
+                    self.report.progress(int(base), _PRE_TOTAL)  # raises the queue's JobCancelled / JobReleased
                 raise
             fetched[uri] = str(path)
             self.report.progress(int(base + share), _PRE_TOTAL)
@@ -161,9 +179,14 @@ class RemoteJob:
 
             def relay(done: int, size: int | None, base: float = base) -> None:
                 part = done / size if size else 0.0
-                self.report.progress(int(base + share * min(1.0, part)), before + total + after)
+                self._relay(int(base + share * min(1.0, part)), before + total + after)
 
-            stored = upload_object(path, uri, progress=relay, cancelled=self._cancelled)
+            try:
+                stored = upload_object(path, uri, progress=relay, cancelled=self._cancelled)
+            except SwapCastError:  # an aborted upload: no object under the key
+                if self.report.stopping:
+                    self.report.progress(int(base), before + total + after)  # raises JobCancelled / JobReleased
+                raise
             self.report.progress(int(base + share), before + total + after)  # raises if cancelled meanwhile
             objects.append(StoredOutput(uri=stored.uri, size=stored.size, sha256=stored.sha256,
                                         presigned_url=stored.presigned_url,
