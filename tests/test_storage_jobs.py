@@ -256,3 +256,166 @@ def test_swap_with_an_http_target_behind_a_redirect_renders_it_and_leaves_no_job
         assert job.state is JobState.COMPLETED and job.spec.targets == [url] and job.output == str(out)
         assert not store.job_folder(job.id).exists()  # the fetched clip went with the completed job
     assert not (user_paths().data / "job-files" / "1").exists()
+
+
+# ---- s3:// in and out, against a real SeaweedFS ------------------------------------------------------
+
+try:
+    import storage_support
+    from storage_support import s3_env, seaweedfs  # noqa: F401 - fixtures
+except ImportError:  # the storage helper's fixture has not landed in this build
+    storage_support = None
+
+    @pytest.fixture()
+    def s3_env() -> None:
+        pytest.skip("the SeaweedFS fixture (tests/storage_support.py) is not in this build")
+
+
+def _put_inputs(server, kit_dir: Path, prefix: str) -> tuple[str, str]:  # noqa: ANN001 - storage_support.SeaweedServer
+    client = server.client()
+    for name in ("source_a.png", "target.mp4"):
+        client.put_object(Bucket=server.bucket, Key=f"{prefix}/{name}", Body=(kit_dir / "samples" / name).read_bytes())
+    return f"s3://{server.bucket}/{prefix}/source_a.png", f"s3://{server.bucket}/{prefix}/target.mp4"
+
+
+def test_a_video_job_from_s3_to_s3_keeps_frames_fps_audio_and_the_ai_tag(
+    s3_env, kit_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    import hashlib
+
+    import av
+
+    from app.media.probe import probe
+    from app.paths import user_paths
+    from engines.metadata import AI_TAG
+
+    source, target = _put_inputs(s3_env, kit_dir, "e2e")
+    output = f"s3://{s3_env.bucket}/e2e/out/result.mp4"
+    assert main(["swap", "-s", source, "-t", target, "-o", output]) == 0, capsys.readouterr().err
+    assert f"done: {output}" in capsys.readouterr().out
+    body = s3_env.read("e2e/out/result.mp4")
+    local = tmp_path / "read-back.mp4"
+    local.write_bytes(body)
+    original, result = probe(kit_dir / "samples/target.mp4"), probe(local)
+    assert (result.frame_count, round(result.fps), result.width, result.height, result.has_audio) == (
+        original.frame_count, round(original.fps), original.width, original.height, True)
+    with av.open(str(local)) as container:
+        assert AI_TAG in container.metadata.get("comment", "")
+    with JobStore() as store:
+        [job] = store.list()
+        assert job.state is JobState.COMPLETED and job.output == output
+        [stored] = job.objects
+        assert (stored.uri, stored.size, stored.sha256) == (output, len(body), hashlib.sha256(body).hexdigest())
+        assert not store.job_folder(job.id).exists()  # fetched inputs and the local render are gone
+    assert main(["jobs", "show", str(job.id)]) == 0
+    shown = capsys.readouterr().out
+    assert f"object     {output}" in shown
+    # Credentials come from the environment when the job runs: never in the queue, nor shown.
+    assert storage_support.SECRET_KEY.encode() not in (user_paths().jobs_db).read_bytes()
+    assert storage_support.SECRET_KEY not in shown and storage_support.ACCESS_KEY not in shown
+
+
+def test_keep_local_keeps_the_render_in_the_jobs_folder(s3_env, kit_dir: Path,  # noqa: ANN001
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    source, _ = _put_inputs(s3_env, kit_dir, "keep")
+    output = f"s3://{s3_env.bucket}/keep/out/"
+    assert main(["swap", "--keep-local", "-s", source, "-t", str(kit_dir / "samples/target.png"),
+                 "-o", output]) == 0, capsys.readouterr().err
+    assert s3_env.keys(prefix="keep/out/") == ["keep/out/target.png"]
+    with JobStore() as store:
+        [job] = store.list()
+        kept = store.job_folder(job.id) / "output" / "target.png"
+        assert kept.read_bytes() == s3_env.read("keep/out/target.png")
+        assert not (store.job_folder(job.id) / "inputs").exists()
+        store.remove(job.id)
+        assert not store.job_folder(job.id).exists()  # removing the job takes its folder
+
+
+def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
+    s3_env, kit_dir: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    import threading
+
+    import app.storage.objects as objects
+    from app.jobs.errors import JobCancelled
+    from app.jobs.model import Job
+    from app.offline.runner import SwapRunner
+
+    source, target = _put_inputs(s3_env, kit_dir, "cancel")
+    output = f"s3://{s3_env.bucket}/cancel/out/result.mp4"
+    stop = threading.Event()
+    real_upload = objects.upload_object
+
+    def upload_then_cancel(local: Path, uri: str, *, progress=None, cancelled=None):  # noqa: ANN001, ANN202
+        def relay(done: int, total: int | None) -> None:
+            stop.set()  # the user presses cancel as soon as bytes start going up
+            if progress is not None:
+                progress(done, total)
+        return real_upload(local, uri, progress=relay, cancelled=cancelled)
+
+    monkeypatch.setattr(objects, "upload_object", upload_then_cancel)
+
+    class Reporter:
+        def __init__(self, folder: Path) -> None:
+            self.job_folder = folder
+
+        def progress(self, done: int, total: int) -> None:
+            if stop.is_set():
+                raise JobCancelled(7)
+
+        def warn(self, message: str) -> None:
+            pass
+
+        @property
+        def stopping(self) -> bool:
+            return stop.is_set()
+
+    folder = Path(kit_dir.parent) / "cancel-job-7"
+    job = Job(id=7, spec=JobSpec(sources=[source], targets=[target], output=output), state=JobState.PROCESSING)
+    with pytest.raises(JobCancelled):
+        SwapRunner().run(job, Reporter(folder))
+    assert stop.is_set()
+    assert s3_env.keys(prefix="cancel/out/") == []
+    assert not (folder / "output").exists()  # no local render left either
+
+
+def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
+    s3_env, kit_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    source, target = _put_inputs(s3_env, kit_dir, "wrong")
+    output = "s3://swapcast-no-such-bucket/out/result.mp4"
+    code = main(["swap", "-s", source, "-t", target, "-o", output])
+    err = capsys.readouterr().err
+    assert code in (1, 2) and err.count("\n") == 1 and "swapcast-no-such-bucket" in err, err
+    with JobStore() as store:
+        jobs = store.list()
+        assert all(job.state is JobState.FAILED and job.attempts == 1 and job.objects == [] for job in jobs)
+    assert "swapcast-no-such-bucket" not in [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
+
+
+def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
+    s3_env, kit_dir: Path, tmp_path: Path  # noqa: ANN001
+) -> None:
+    import httpx
+
+    from app.jobs.executor import LocalExecutor
+    from app.offline import load_runner_factory
+    from app.server.roles import Role
+
+    source, target = _put_inputs(s3_env, kit_dir, "api")
+    output = f"s3://{s3_env.bucket}/api/out/result.mp4"
+    with _server(tmp_path, allow_urls=False) as server, server.client(Role.OPERATOR) as client:
+        response = client.post("/api/jobs", json={"source_url": source, "target_url": target, "output": output})
+        assert response.status_code == 201, response.text
+        job_id = response.json()["data"]["id"]
+        LocalExecutor(server.context.store, load_runner_factory(), workers=1, poll_s=0.05).run(job_ids=[job_id])
+        answer = client.get(f"/api/jobs/{job_id}")
+        done = answer.json()["data"]
+        assert done["state"] == "COMPLETED", done["error"]
+        assert done["output"] == output and done["objects"][0]["uri"] == output
+        assert done["outputs"][0]["uri"] == output
+        body = s3_env.read("api/out/result.mp4")
+        assert done["objects"][0]["size"] == len(body)
+        if done["objects"][0]["presigned_url"]:  # when the storage asks for a link: it gives the same bytes
+            assert httpx.get(done["objects"][0]["presigned_url"]).content == body
+        assert storage_support.SECRET_KEY not in answer.text and storage_support.ACCESS_KEY not in answer.text
