@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api", action="store_true",
                         help="time the task API instead (no models needed): GET /api/status and image-job posts per "
                              "second, and progress-write → /api/events latency, on a server it starts on 127.0.0.1")
-    parser.add_argument("--quick", action="store_true", help="with --api: small counts (a smoke test)")
+    parser.add_argument("--storage", action="store_true",
+                        help="time object storage instead: 200 MB upload/download to a local S3 server (SeaweedFS it "
+                             "starts, or the AWS_* environment's) and what an s3:// → s3:// job adds over a local one")
+    parser.add_argument("--quick", action="store_true", help="with --api / --storage: small counts (a smoke test)")
     parser.set_defaults(handler=run)
 
 
@@ -50,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.api:
         return _run_api(args)
+    if args.storage:
+        return _run_storage(args)
     if args.quick:
-        raise InputError("--quick goes with --api", "add --api, or use --iterations for the engine benchmark")
+        raise InputError("--quick goes with --api or --storage",
+                         "add --api or --storage, or use --iterations for the engine benchmark")
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown:
@@ -104,5 +110,19 @@ def _run_api(args: argparse.Namespace) -> int:
         print(json.dumps({"device": describe_device(), "results": [result.as_dict()]}, indent=2))
     else:
         print(f"API on 127.0.0.1 — {describe_device()}; server and clients on this machine")
+        print(result.table())
+    return 0
+
+
+def _run_storage(args: argparse.Namespace) -> int:
+    from app.benchmark.machine import describe_device
+    from app.benchmark.storage_bench import QUICK, StorageBenchPlan, run_storage_benchmark
+
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    result = run_storage_benchmark(QUICK if args.quick else StorageBenchPlan(), log)
+    if args.json:
+        print(json.dumps({"device": describe_device(), "results": [result.as_dict()]}, indent=2))
+    else:
+        print(f"object storage — {describe_device()}; server on this machine ({result.server})")
         print(result.table())
     return 0
