@@ -18,7 +18,7 @@ from app.models_option import add_models_option, models_override
 
 from .model import ENCODERS, JobSpec, is_remote_text
 from .outputs import check_not_an_input, output_paths
-from .remote import check_remote_input, check_remote_output
+from .remote import check_object_outputs, check_remote_input, check_remote_output
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(IMAGE_SUFFIXES)
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(VIDEO_SUFFIXES)
@@ -116,6 +116,7 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
     problems = spec.problems()
     if problems:
         raise InputError("; ".join(problems))
+    check_object_outputs(spec.object_destinations())
     return spec
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
@@ -114,12 +115,13 @@ class JobSpec:
         """The object URI of each target's output, for a remote output (same rule as output_destinations)."""
         if not self.remote_output:
             return []
-        several = len(self.targets) > 1 or self.output.endswith("/")
+        several = len(self.targets) > 1 or self.output.endswith(("/", ":"))
         found = []
         for raw in self.targets:
             name = target_name(raw)
             if several:
-                found.append(self.output.rstrip("/") + "/" + name)
+                prefix = self.output if self.output.endswith(("/", ":")) else self.output + "/"
+                found.append(prefix + name)
             elif PurePosixPath(_uri_path(self.output)).suffix == "":
                 found.append(self.output + PurePosixPath(name).suffix)
             else:
@@ -148,10 +150,24 @@ class JobSpec:
         return found
 
 
+# `PROFILE:key` through a storage profile (storage.json): a name of 2+ characters, so `C:\clip.mp4` is not one.
+_PROFILE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{1,39}:(?!//)")
+
+
 def is_remote_text(text: str) -> bool:
-    """Whether a source/target/output string names something not on this disk (by its scheme)."""
+    """Whether a source/target/output string names something not on this disk: a scheme (https://,
+    s3://…; an unknown one too, refused by the checks with its fix), or `PROFILE:key` for a profile
+    of storage.json."""
     scheme, sep, _ = text.partition("://")
-    return bool(sep) and scheme.isalnum()
+    if sep:
+        return scheme.isalnum()
+    if not _PROFILE_URI.match(text):
+        return False
+    try:
+        from app.storage.objects import is_object_uri
+    except ImportError:
+        return False
+    return is_object_uri(text)
 
 
 def _uri_path(text: str) -> str:

@@ -33,14 +33,20 @@ def check_remote_inputs(texts: Iterable[str], allow_urls: bool, what: str) -> li
 
 
 def check_remote_output(text: str) -> str:
-    """An object URI the upload can go to; OutputError / InputError (one line) otherwise."""
+    """An object URI (not http); OutputError / InputError (one line) otherwise."""
     kind = uri_kind(text)
     if kind is UriKind.HTTP:
         raise OutputError(f"an output cannot be an http(s) URL: {text}",
                           "give an object URI (s3://bucket/key.mp4, gs://…, r2://…) or a local path")
+    return text
+
+
+def check_object_outputs(uris: Iterable[str]) -> None:
+    """Each output object can be placed: bucket, key, profile, endpoint and credentials known (no request
+    is made). One-line errors from app.storage.objects.resolve_output."""
     try:
         from app.storage.objects import resolve_output
-    except ImportError:  # the storage backend is not installed here: the upload reports it
-        return text
-    resolve_output(text)  # bucket/key/profile/credentials: one-line error
-    return text
+    except ImportError:  # a build without object storage: the upload reports it
+        return
+    for uri in uris:
+        resolve_output(uri)
