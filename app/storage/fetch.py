@@ -27,13 +27,14 @@ import hashlib
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from app.media.sniff import sniff_media
@@ -361,30 +362,37 @@ def _mb(size: int) -> str:
 def _stream(response: requests.Response, part: Path, offset: int, total: int | None, shown: str,
             policy: FetchPolicy, progress: Progress | None, cancelled: Cancelled | None) -> None:
     done = offset
-    over = False
-    try:
-        with part.open("ab" if offset else "wb") as out:
-            for chunk in response.iter_content(_CHUNK):
-                if cancelled is not None and cancelled():
-                    raise FetchCancelled(f"the download of {shown} was stopped",
-                                         "run the job again to resume it")
-                if done + len(chunk) > policy.max_bytes:
-                    over = True
-                    break
-                out.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError, requests.exceptions.Timeout) as error:
-        raise TransientError(f"the download of {shown} broke off after {_mb(done)} ({_reason(error)})",
-                             "try again: the download resumes where it stopped") from None
-    if over:
-        part.unlink(missing_ok=True)
-        raise _too_large(shown, policy.max_bytes)
-    if total is not None and done != total:
-        raise TransientError(f"the download of {shown} ended after {_mb(done)} of {_mb(total)}",
-                             "try again: the download resumes where it stopped")
+    with part.open("ab" if offset else "wb") as out:
+        for chunk in _chunks(response, shown, lambda: done):
+            if cancelled is not None and cancelled():
+                raise FetchCancelled(f"the download of {shown} was stopped", "run the job again to resume it")
+            if done + len(chunk) > policy.max_bytes:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        else:
+            if total is not None and done != total:
+                raise TransientError(f"the download of {shown} ended after {_mb(done)} of {_mb(total)}",
+                                     "try again: the download resumes where it stopped")
+            return
+    part.unlink(missing_ok=True)
+    raise _too_large(shown, policy.max_bytes)
+
+
+def _chunks(response: requests.Response, shown: str, done: Callable[[], int]) -> Iterator[bytes]:
+    """The body as it arrives: read1 hands over every byte received before a connection breaks (a
+    whole-chunk read would drop them), so the `.part` holds all of them for the resume."""
+    while True:
+        try:
+            data = response.raw.read1(_CHUNK, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise TransientError(f"the download of {shown} broke off after {_mb(done())} ({_reason(error)})",
+                                 "try again: the download resumes where it stopped") from None
+        if not data:
+            return
+        yield data
 
 
 def _finish(part: Path, dest_dir: Path, stem: str, shown: str, declared_type: str) -> Path:
