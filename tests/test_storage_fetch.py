@@ -41,6 +41,7 @@ class Route:
     ranges: bool = True  # honours Range with 206 + Content-Range
     drop_after: int | None = None  # first request only: send this many bytes of the body, then hang up
     declare_length: bool = True
+    etag: str | None = None
 
 
 @dataclass
@@ -73,11 +74,14 @@ class LocalServer:
                     return
                 body, status, start = route.body, route.status, 0
                 wanted = self.headers.get("Range")
-                if wanted and route.ranges:
+                if_range = self.headers.get("If-Range")
+                if wanted and route.ranges and (if_range is None or if_range == route.etag):
                     start = int(wanted.removeprefix("bytes=").split("-")[0])
                     status = 206
                 self.send_response(status)
                 self.send_header("Content-Type", route.content_type)
+                if route.etag:
+                    self.send_header("ETag", route.etag)
                 if route.declare_length:
                     self.send_header("Content-Length", str(len(body) - start))
                 if status == 206:
@@ -317,7 +321,7 @@ def test_an_undeclared_oversized_download_stops_at_the_limit_and_leaves_no_file(
 def test_an_interrupted_download_resumes_with_range_and_completes(server: LocalServer, clip_bytes: bytes,
                                                                   tmp_path: Path) -> None:
     half = len(clip_bytes) // 2
-    server.routes["/clip.mp4"] = Route(clip_bytes, "video/mp4", drop_after=half)
+    server.routes["/clip.mp4"] = Route(clip_bytes, "video/mp4", drop_after=half, etag='"v1"')
     uri = server.url("/clip.mp4")
     with pytest.raises(TransientError, match=r"broke off|ended after") as caught:
         fetch_input(uri, tmp_path, policy=test_policy())
@@ -326,8 +330,22 @@ def test_an_interrupted_download_resumes_with_range_and_completes(server: LocalS
     assert part.read_bytes() == clip_bytes[:half]
     path = fetch_input(uri, tmp_path, policy=test_policy())
     assert server.seen[-1].headers["range"] == f"bytes={half}-"
+    assert server.seen[-1].headers["if-range"] == '"v1"'  # the same file, or the whole new one
     assert path.read_bytes() == clip_bytes
-    assert not part.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_file_changed_since_the_interruption_is_fetched_whole_not_spliced(
+        server: LocalServer, clip_bytes: bytes, png_bytes: bytes, tmp_path: Path) -> None:
+    server.routes["/clip.mp4"] = Route(png_bytes * 4, "video/mp4", drop_after=len(png_bytes), etag='"v1"')
+    uri = server.url("/clip.mp4")
+    with pytest.raises(TransientError):
+        fetch_input(uri, tmp_path, policy=test_policy())
+    server.routes["/clip.mp4"] = Route(clip_bytes, "video/mp4", etag='"v2"')  # replaced meanwhile
+    path = fetch_input(uri, tmp_path, policy=test_policy())
+    assert server.seen[-1].headers["if-range"] == '"v1"'
+    assert path.read_bytes() == clip_bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
 def test_a_server_without_ranges_restarts_the_download(server: LocalServer, clip_bytes: bytes,
