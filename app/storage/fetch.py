@@ -25,18 +25,20 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
-from app.media.sniff import sniff_media
+from app.media.sniff import PICTURES, VIDEOS, sniff_media
 from engines.errors import InputError, SwapCastError, TransientError
 from engines.external.origin import Origin
 
@@ -50,6 +52,7 @@ DEFAULT_TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+MEDIA_EXTENSIONS = frozenset(ext for table in (PICTURES, VIDEOS) for exts in table.values() for ext in exts)
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
@@ -134,7 +137,7 @@ def _already_fetched(dest_dir: Path, stem: str) -> Path | None:
     if not dest_dir.is_dir():
         return None
     for candidate in sorted(dest_dir.glob(f"{stem}.*")):
-        if candidate.suffix != ".part" and candidate.is_file():
+        if candidate.suffix in MEDIA_EXTENSIONS and candidate.is_file():
             return candidate
     return None
 
@@ -222,7 +225,8 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def _send(target: _Target, policy: FetchPolicy, offset: int) -> tuple[requests.Session, requests.Response]:
+def _send(target: _Target, policy: FetchPolicy, offset: int,
+          if_range: str | None) -> tuple[requests.Session, requests.Response]:
     parts = urlsplit(target.url)
     origin = target.origin
     ip = f"[{target.address}]" if ":" in target.address else target.address
@@ -233,6 +237,8 @@ def _send(target: _Target, policy: FetchPolicy, offset: int) -> tuple[requests.S
                "Accept-Encoding": "identity", "User-Agent": "SwapCast"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range  # a changed file comes back whole (200), not as a spliced rest
     session = requests.Session()
     session.trust_env = False  # no proxy (it would resolve the name again), no .netrc
     session.mount(f"{origin.scheme}://", _PinnedAdapter(origin.host))
@@ -260,11 +266,12 @@ def _reason(error: BaseException) -> str:
     return text[:160]
 
 
-def _open(url: str, policy: FetchPolicy, offset: int) -> tuple[requests.Session, requests.Response]:
+def _open(url: str, policy: FetchPolicy, offset: int = 0,
+          if_range: str | None = None) -> tuple[requests.Session, requests.Response]:
     """Follow redirects ourselves, checking every hop before connecting to it."""
     for _hop in range(policy.max_redirects + 1):
         target = _checked_target(url, policy)
-        session, response = _send(target, policy, offset)
+        session, response = _send(target, policy, offset, if_range)
         location = response.headers.get("location")
         if response.status_code not in _REDIRECTS or not location:
             return session, response
@@ -283,36 +290,80 @@ def _fetch_http(uri: str, dest_dir: Path, stem: str, policy: FetchPolicy, progre
     shown = _shown(uri)
     dest_dir.mkdir(parents=True, exist_ok=True)
     part = dest_dir / f"{stem}.part"
+    memo = _memo_of(part)  # what the part is a piece of: its validator, its whole size
     offset = part.stat().st_size if part.is_file() else 0
-    session, response = _open(uri, policy, offset)
+    previous = _read_memo(memo) if offset else {}
+    session, response = _open(uri, policy, offset, previous.get("validator"))
     try:
         if offset and response.status_code == 200:
-            offset = 0  # the server sent the whole file instead: start over with it
-        elif offset and not _resumes(response, offset):
+            offset = 0  # the server sent the whole file instead (changed, or no ranges): start over with it
+        elif offset and response.status_code in (206, 416) and not _resumes(response, offset, previous.get("total")):
             response.close()
             session.close()
-            part.unlink(missing_ok=True)  # a range that does not fit the part (or 416): start over
+            _discard(part)  # a range that does not fit the part (or 416): start over
             offset = 0
-            session, response = _open(uri, policy, 0)
+            session, response = _open(uri, policy)
         _check_status(response, shown)
         declared_type = _check_type(response, shown, part)
         total = _declared_total(response, offset)
         if total is not None and total > policy.max_bytes:
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise _too_large(shown, policy.max_bytes, total)
-        _stream(response, part, offset, total, shown, policy, progress, cancelled)
+        encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        if encoded:
+            # The server compressed it anyway: lengths and ranges count the compressed bytes, so the
+            # decoded file can neither be checked against them nor resumed.
+            total = None
+            memo.unlink(missing_ok=True)
+        elif offset == 0:
+            _write_memo(memo, response, total)
+        try:
+            _stream(response, part, offset, total, shown, policy, progress, cancelled)
+        except TransientError:
+            if encoded:
+                _discard(part)
+            raise
     finally:
         response.close()
         session.close()
+    memo.unlink(missing_ok=True)
     return _finish(part, dest_dir, stem, shown, declared_type)
 
 
-def _resumes(response: requests.Response, offset: int) -> bool:
-    """A 206 whose Content-Range starts where the part ends; anything else means start over."""
+def _memo_of(part: Path) -> Path:
+    return part.with_name(f"{part.name.removesuffix('.part')}.resume.json")
+
+
+def _discard(part: Path) -> None:
+    """The part cannot be continued: remove it and what was noted about it."""
+    part.unlink(missing_ok=True)
+    _memo_of(part).unlink(missing_ok=True)
+
+
+def _read_memo(memo: Path) -> dict[str, Any]:
+    try:
+        found = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_memo(memo: Path, response: requests.Response, total: int | None) -> None:
+    """A strong ETag (or Last-Modified) and the size, so a resume continues the same file only."""
+    etag = response.headers.get("etag", "").strip()
+    validator = etag if etag and not etag.startswith("W/") else response.headers.get("last-modified")
+    memo.write_text(json.dumps({"validator": validator, "total": total}), encoding="utf-8")
+
+
+def _resumes(response: requests.Response, offset: int, total: int | None) -> bool:
+    """A 206 whose Content-Range starts where the part ends (and of a file of the size the part was
+    a piece of, when that was known); anything else means start over."""
     if response.status_code != 206:
         return False
     match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
-    return bool(match) and int(match.group(1)) == offset
+    if not match or int(match.group(1)) != offset:
+        return False
+    return total is None or match.group(3) == str(total)
 
 
 def _check_status(response: requests.Response, shown: str) -> None:
@@ -332,7 +383,7 @@ def _check_type(response: requests.Response, shown: str, part: Path) -> str:
     declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if declared in _GENERIC_TYPES or declared.startswith(("image/", "video/")):
         return declared
-    part.unlink(missing_ok=True)
+    _discard(part)
     raise InputError(f"{shown} is served as {declared}, not a picture or a video",
                      "give the URL of the file itself (.mp4, .mov, .png, .jpg…), not of a web page")
 
@@ -361,30 +412,37 @@ def _mb(size: int) -> str:
 def _stream(response: requests.Response, part: Path, offset: int, total: int | None, shown: str,
             policy: FetchPolicy, progress: Progress | None, cancelled: Cancelled | None) -> None:
     done = offset
-    over = False
-    try:
-        with part.open("ab" if offset else "wb") as out:
-            for chunk in response.iter_content(_CHUNK):
-                if cancelled is not None and cancelled():
-                    raise FetchCancelled(f"the download of {shown} was stopped",
-                                         "run the job again to resume it")
-                if done + len(chunk) > policy.max_bytes:
-                    over = True
-                    break
-                out.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError, requests.exceptions.Timeout) as error:
-        raise TransientError(f"the download of {shown} broke off after {_mb(done)} ({_reason(error)})",
-                             "try again: the download resumes where it stopped") from None
-    if over:
-        part.unlink(missing_ok=True)
-        raise _too_large(shown, policy.max_bytes)
-    if total is not None and done != total:
-        raise TransientError(f"the download of {shown} ended after {_mb(done)} of {_mb(total)}",
-                             "try again: the download resumes where it stopped")
+    with part.open("ab" if offset else "wb") as out:
+        for chunk in _chunks(response, shown, lambda: done):
+            if cancelled is not None and cancelled():
+                raise FetchCancelled(f"the download of {shown} was stopped", "run the job again to resume it")
+            if done + len(chunk) > policy.max_bytes:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        else:
+            if total is not None and done != total:
+                raise TransientError(f"the download of {shown} ended after {_mb(done)} of {_mb(total)}",
+                                     "try again: the download resumes where it stopped")
+            return
+    _discard(part)
+    raise _too_large(shown, policy.max_bytes)
+
+
+def _chunks(response: requests.Response, shown: str, done: Callable[[], int]) -> Iterator[bytes]:
+    """The body as it arrives: read1 hands over every byte received before a connection breaks (a
+    whole-chunk read would drop them), so the `.part` holds all of them for the resume."""
+    while True:
+        try:
+            data = response.raw.read1(_CHUNK, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise TransientError(f"the download of {shown} broke off after {_mb(done())} ({_reason(error)})",
+                                 "try again: the download resumes where it stopped") from None
+        if not data:
+            return
+        yield data
 
 
 def _finish(part: Path, dest_dir: Path, stem: str, shown: str, declared_type: str) -> Path:
@@ -392,12 +450,12 @@ def _finish(part: Path, dest_dir: Path, stem: str, shown: str, declared_type: st
     try:
         found = sniff_media(part, shown)
     except InputError:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
     declared = declared_type.split("/")[0] if declared_type not in _GENERIC_TYPES else ""
     # A GIF is a picture to browsers (image/gif) and an animation (a video target) to SwapCast.
     if declared and declared != found.kind.value and found.extension != ".gif":
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise InputError(f"{shown} is served as {declared_type} but holds a {found.kind.value}",
                          "check that the URL names the file you meant")
     final = dest_dir / f"{stem}{found.extension}"
