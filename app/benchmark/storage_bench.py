@@ -241,7 +241,7 @@ def _start_weed(directory: Path, weed: str, bucket: str, log: Log) -> tuple[subp
                f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
                "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
                "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
-               f"-metricsPort={metrics}", f"-iam.port={iam}"]
+               f"-metricsPort={metrics}", f"-iam.port={iam}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
     log_file = directory / "weed.log"
     with log_file.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
