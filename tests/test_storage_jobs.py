@@ -390,10 +390,13 @@ def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
     output = "s3://swapcast-no-such-bucket/out/result.mp4"
     code = main(["swap", "-s", source, "-t", target, "-o", output])
     err = capsys.readouterr().err
-    assert code in (1, 2) and err.count("\n") == 1 and "swapcast-no-such-bucket" in err, err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "bucket 'swapcast-no-such-bucket' does not exist" in err and "fix the bucket name" in err
+    assert storage_support.SECRET_KEY not in err
     with JobStore() as store:
-        jobs = store.list()
-        assert all(job.state is JobState.FAILED and job.attempts == 1 and job.objects == [] for job in jobs)
+        [job] = store.list()
+        assert (job.state, job.attempts, job.objects) == (JobState.FAILED, 1, [])  # failed once, not retried
+        assert not store.job_folder(job.id).joinpath("output").exists()  # no local render left behind
     assert "swapcast-no-such-bucket" not in [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
 
 
