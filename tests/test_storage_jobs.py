@@ -426,3 +426,14 @@ def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
         if done["objects"][0]["presigned_url"]:  # when the storage asks for a link: it gives the same bytes
             assert httpx.get(done["objects"][0]["presigned_url"]).content == body
         assert storage_support.SECRET_KEY not in answer.text and storage_support.ACCESS_KEY not in answer.text
+
+
+def test_the_storage_benchmark_runs_against_the_servers_in_the_aws_environment(
+    s3_env, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    assert main(["benchmark", "--storage", "--quick", "--json"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert result["kind"] == "storage" and result["server"] == "the AWS_ENDPOINT_URL server"
+    assert result["size_mb"] == 20 and result["upload_mb_s"] > 0 and result["download_mb_s"] > 0
+    assert result["local_job_s"] > 0 and result["s3_job_s"] > 0 and "added_s" in result
+    assert s3_env.keys("swapcast-bench", prefix="bench/out/") == ["bench/out/s3.mp4"]
