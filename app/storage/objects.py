@@ -551,3 +551,29 @@ def download_object(uri: str, dest: Path, *, max_bytes: int, progress: Progress 
         raise TransientError(f"download of {uri} ended at {part.stat().st_size} of {size} bytes", "try again to resume")
     os.replace(part, dest)
     return dest
+
+
+# ---------------------------------------------------------------- small reads and deletes (storage test)
+
+def read_object(target: ObjectTarget, *, max_bytes: int = 1024 * 1024) -> bytes:
+    """A small object's bytes (for `swapcast storage test`); one-line errors."""
+    if target.kind is StorageKind.LOCAL:
+        try:
+            return target.local_path.read_bytes()[:max_bytes]
+        except OSError as error:
+            raise OutputError(f"reading {target.address}: {error.strerror or error}", "check the folder") from None
+    try:
+        body = _client(target).get_object(Bucket=target.bucket, Key=target.key, Range=f"bytes=0-{max_bytes - 1}")["Body"]
+        return body.read()
+    except Exception as error:  # noqa: BLE001
+        raise storage_error(error, target, "reading") from None
+
+
+def delete_object(target: ObjectTarget) -> None:
+    if target.kind is StorageKind.LOCAL:
+        target.local_path.unlink(missing_ok=True)
+        return
+    try:
+        _client(target).delete_object(Bucket=target.bucket, Key=target.key)
+    except Exception as error:  # noqa: BLE001
+        raise storage_error(error, target, "deleting") from None
