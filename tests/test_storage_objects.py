@@ -243,3 +243,14 @@ def test_object_uri_recognition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert not objects.is_object_uri("C:\\video.mp4") and not objects.is_object_uri("https://h/x")
     with pytest.raises(InputError, match="no bucket name"):
         resolve_output("s3:///key.mp4")
+
+
+def test_a_stored_size_or_etag_that_does_not_match_removes_the_object(s3_env: SeaweedServer, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the store reports after the upload is compared with the local file: a mismatch is a failure,
+    and the object it reported on is not left behind."""
+    real = objects._verify
+    monkeypatch.setattr(objects, "_verify", lambda client, target, size, etag: real(client, target, size + 1, etag))
+    with pytest.raises(OutputError, match="the object was removed"):
+        upload_object(_file(tmp_path / "a.mp4", 10 * 1024 * 1024), f"s3://{s3_env.bucket}/verify/a.mp4")
+    assert s3_env.keys(prefix="verify/") == []

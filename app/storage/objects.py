@@ -52,6 +52,7 @@ PART_ATTEMPTS = 4
 BACKOFF_S = 0.5
 READ_CHUNK = 1024 * 1024
 SHA256_METADATA = "sha256"
+ETAG_SHAPE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 # `NAME:key` — a profile name is 2+ characters, so `C:\video.mp4` is never taken for one.
 PROFILE_URI = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]{1,39}):(?P<key>(?!//).*)$")
 SCHEME_FOR_KIND = {StorageKind.S3: "s3", StorageKind.R2: "r2", StorageKind.GCS: "gs", StorageKind.LOCAL: "file"}
@@ -435,7 +436,10 @@ def _verify(client: Any, target: ObjectTarget, size: int, expected_etag: str) ->
     head = _with_backoff(lambda: client.head_object(Bucket=target.bucket, Key=target.key), target, "checking")
     stored_size = int(head.get("ContentLength", -1))
     etag = str(head.get("ETag", "")).strip('"')
-    if stored_size != size or (etag and etag != expected_etag):
+    # Stores whose ETag is not MD5-based (GCS's XML API for multipart objects) give an opaque ETag: then
+    # the per-request Content-MD5 checks and the size stand; an MD5-shaped ETag must match exactly.
+    comparable = bool(ETAG_SHAPE.match(etag)) and ("-" in etag) == ("-" in expected_etag)
+    if stored_size != size or (comparable and etag != expected_etag):
         try:
             client.delete_object(Bucket=target.bucket, Key=target.key)
         except Exception:  # noqa: BLE001
