@@ -39,7 +39,7 @@ def weed_binary() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("weed")
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """`count` distinct ports free on 127.0.0.1 now (held open together so none repeats)."""
     sockets = []
     try:
@@ -111,7 +111,7 @@ def start_seaweedfs(directory: Path, weed: str) -> SeaweedServer:
     data.mkdir(exist_ok=True)
     config = directory / "s3.json"
     _s3_config(config)
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam) = _free_ports(10)
+    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam) = free_ports(10)
     log = directory / "weed.log"
     command = [
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

@@ -13,12 +13,11 @@ from app.cli.main import main
 from app.paths import user_paths
 from app.storage import objects
 from storage_support import (  # noqa: F401
-    ACCESS_KEY,
     READONLY_KEY,
     READONLY_SECRET,
     SECRET_KEY,
     SeaweedServer,
-    _free_ports,
+    free_ports,
     s3_env,
     seaweedfs,
 )
@@ -90,7 +89,7 @@ def test_storage_test_unknown_access_key(s3_env: SeaweedServer, capsys: pytest.C
 def test_storage_test_unreachable_endpoint(s3_env: SeaweedServer, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(objects, "BACKOFF_S", 0.0)
-    down = f"http://127.0.0.1:{_free_ports(1)[0]}"
+    down = f"http://127.0.0.1:{free_ports(1)[0]}"
     _write_storage({"down": _profile(s3_env, endpoint=down)})
     assert main(["storage", "test", "down"]) == 1
     line = _one_error_line(capsys)

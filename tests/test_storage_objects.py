@@ -100,9 +100,9 @@ def test_denied_credentials_fail_in_one_line_and_leave_no_object(s3_env: Seaweed
 
 def test_an_unreachable_endpoint_is_a_transient_one_line(s3_env: SeaweedServer, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage_support import _free_ports
+    from storage_support import free_ports
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_ports(1)[0]}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_ports(1)[0]}")
     monkeypatch.setattr(objects, "BACKOFF_S", 0.0)
     with pytest.raises(TransientError) as caught:
         upload_object(_file(tmp_path / "a.bin", 1000), f"s3://{s3_env.bucket}/x/a.bin")
