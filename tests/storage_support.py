@@ -121,7 +121,6 @@ def start_seaweedfs(directory: Path, weed: str) -> SeaweedServer:
         "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}", "-s3.autoCreateBucket=false",
         "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra catalogs on fixed ports: off
         f"-metricsPort={metrics}", f"-iam.port={iam}",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",  # fixed default ports (8181, 9101): two runs at once collide
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
