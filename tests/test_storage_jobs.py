@@ -437,3 +437,37 @@ def test_the_storage_benchmark_runs_against_the_servers_in_the_aws_environment(
     assert result["size_mb"] == 20 and result["upload_mb_s"] > 0 and result["download_mb_s"] > 0
     assert result["local_job_s"] > 0 and result["s3_job_s"] > 0 and "added_s" in result
     assert s3_env.keys("swapcast-bench", prefix="bench/out/") == ["bench/out/s3.mp4"]
+
+
+def test_a_remote_jobs_progress_gives_the_fetch_and_the_upload_their_shares(
+    s3_env, kit_dir: Path, tmp_path: Path  # noqa: ANN001
+) -> None:
+    from app.jobs.model import Job
+    from app.offline.runner import SwapRunner
+
+    source, target = _put_inputs(s3_env, kit_dir, "shares")
+    output = f"s3://{s3_env.bucket}/shares/out/result.mp4"
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.job_folder = tmp_path / "job-9"
+            self.fractions: list[float] = []
+
+        def progress(self, done: int, total: int) -> None:
+            self.fractions.append(done / total if total else 0.0)
+
+        def warn(self, message: str) -> None:
+            pass
+
+        stopping = False
+
+    report = Recorder()
+    job = Job(id=9, spec=JobSpec(sources=[source], targets=[target], output=output), state=JobState.PROCESSING)
+    result = SwapRunner().run(job, report)
+    assert result.output == output and [o.uri for o in result.objects] == [output]
+    seen = report.fractions
+    assert all(later >= earlier - 0.01 for earlier, later in zip(seen, seen[1:])), seen  # never goes back
+    assert seen[-1] == pytest.approx(1.0)
+    assert any(abs(f - 0.10) < 0.015 for f in seen)  # inputs fetched: the first tenth
+    assert any(abs(f - 0.90) < 0.015 for f in seen)  # rendered, not uploaded yet: the last tenth to go
+    assert not report.job_folder.exists()  # inputs and render removed after the confirmed upload
