@@ -84,8 +84,6 @@ class RemoteJob:
         self.inputs = self.folder / "inputs"
         self.outputs = self.folder / "output"
         self._thread = threading.current_thread()
-        self.frames = 0  # of the render, once known
-        self.extra = 0  # progress units of fetch and upload together, once the frames are known
 
     def _cancelled(self) -> bool:
         return self.report.stopping
@@ -105,7 +103,8 @@ class RemoteJob:
     # --- the three steps ----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the users' files: owner-only
+        self.folder.mkdir(exist_ok=True, mode=0o700)
         try:
             local = self._fetch_all()
             objects: list[StoredOutput] = []
