@@ -289,11 +289,11 @@ def test_a_video_job_from_s3_to_s3_keeps_frames_fps_audio_and_the_ai_tag(
     from app.paths import user_paths
     from engines.metadata import AI_TAG
 
-    source, target = _put_inputs(s3_env, kit_dir, "e2e")
-    output = f"s3://{s3_env.bucket}/e2e/out/result.mp4"
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-e2e")
+    output = f"s3://{s3_env.bucket}/jobs-e2e/out/result.mp4"
     assert main(["swap", "-s", source, "-t", target, "-o", output]) == 0, capsys.readouterr().err
     assert f"done: {output}" in capsys.readouterr().out
-    body = s3_env.read("e2e/out/result.mp4")
+    body = s3_env.read("jobs-e2e/out/result.mp4")
     local = tmp_path / "read-back.mp4"
     local.write_bytes(body)
     original, result = probe(kit_dir / "samples/target.mp4"), probe(local)
@@ -317,15 +317,15 @@ def test_a_video_job_from_s3_to_s3_keeps_frames_fps_audio_and_the_ai_tag(
 
 def test_keep_local_keeps_the_render_in_the_jobs_folder(s3_env, kit_dir: Path,  # noqa: ANN001
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    source, _ = _put_inputs(s3_env, kit_dir, "keep")
-    output = f"s3://{s3_env.bucket}/keep/out/"
+    source, _ = _put_inputs(s3_env, kit_dir, "jobs-keep")
+    output = f"s3://{s3_env.bucket}/jobs-keep/out/"
     assert main(["swap", "--keep-local", "-s", source, "-t", str(kit_dir / "samples/target.png"),
                  "-o", output]) == 0, capsys.readouterr().err
-    assert s3_env.keys(prefix="keep/out/") == ["keep/out/target.png"]
+    assert s3_env.keys(prefix="jobs-keep/out/") == ["jobs-keep/out/target.png"]
     with JobStore() as store:
         [job] = store.list()
         kept = store.job_folder(job.id) / "output" / "target.png"
-        assert kept.read_bytes() == s3_env.read("keep/out/target.png")
+        assert kept.read_bytes() == s3_env.read("jobs-keep/out/target.png")
         assert not (store.job_folder(job.id) / "inputs").exists()
         store.remove(job.id)
         assert not store.job_folder(job.id).exists()  # removing the job takes its folder
@@ -341,8 +341,8 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
     from app.jobs.model import Job
     from app.offline.runner import SwapRunner
 
-    source, target = _put_inputs(s3_env, kit_dir, "cancel")
-    output = f"s3://{s3_env.bucket}/cancel/out/result.mp4"
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-cancel")
+    output = f"s3://{s3_env.bucket}/jobs-cancel/out/result.mp4"
     stop = threading.Event()
     real_upload = objects.upload_object
 
@@ -379,14 +379,14 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
     with pytest.raises(JobCancelled):
         SwapRunner().run(job, Reporter(folder))
     assert stop.is_set()
-    assert s3_env.keys(prefix="cancel/out/") == []
+    assert s3_env.keys(prefix="jobs-cancel/out/") == []
     assert not (folder / "output").exists()  # no local render left either
 
 
 def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
     s3_env, kit_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
 ) -> None:
-    source, target = _put_inputs(s3_env, kit_dir, "wrong")
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-wrong")
     output = "s3://swapcast-no-such-bucket/out/result.mp4"
     code = main(["swap", "-s", source, "-t", target, "-o", output])
     err = capsys.readouterr().err
@@ -409,8 +409,8 @@ def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
     from app.offline import load_runner_factory
     from app.server.roles import Role
 
-    source, target = _put_inputs(s3_env, kit_dir, "api")
-    output = f"s3://{s3_env.bucket}/api/out/result.mp4"
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-api")
+    output = f"s3://{s3_env.bucket}/jobs-api/out/result.mp4"
     with _server(tmp_path, allow_urls=False) as server, server.client(Role.OPERATOR) as client:
         response = client.post("/api/jobs", json={"source_url": source, "target_url": target, "output": output})
         assert response.status_code == 201, response.text
@@ -421,7 +421,7 @@ def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
         assert done["state"] == "COMPLETED", done["error"]
         assert done["output"] == output and done["objects"][0]["uri"] == output
         assert done["outputs"][0]["uri"] == output
-        body = s3_env.read("api/out/result.mp4")
+        body = s3_env.read("jobs-api/out/result.mp4")
         assert done["objects"][0]["size"] == len(body)
         if done["objects"][0]["presigned_url"]:  # when the storage asks for a link: it gives the same bytes
             assert httpx.get(done["objects"][0]["presigned_url"]).content == body
@@ -445,8 +445,8 @@ def test_a_remote_jobs_progress_gives_the_fetch_and_the_upload_their_shares(
     from app.jobs.model import Job
     from app.offline.runner import SwapRunner
 
-    source, target = _put_inputs(s3_env, kit_dir, "shares")
-    output = f"s3://{s3_env.bucket}/shares/out/result.mp4"
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-shares")
+    output = f"s3://{s3_env.bucket}/jobs-shares/out/result.mp4"
 
     class Recorder:
         def __init__(self) -> None:
