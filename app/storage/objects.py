@@ -295,27 +295,13 @@ def _part_size(size: int) -> int:
     return part
 
 
-def _file_digests(local: Path, part_size: int) -> tuple[str, list[bytes]]:
-    """SHA-256 of the file and the MD5 of each part (for Content-MD5 and the ETag check)."""
+def _file_sha256(local: Path) -> str:
+    """SHA-256 of the file (kept in the object's metadata and returned)."""
     sha = hashlib.sha256()
-    md5s: list[bytes] = []
     with local.open("rb") as handle:
-        while True:
-            part = hashlib.md5()  # noqa: S324 — what S3's ETag and Content-MD5 are, not security
-            left = part_size
-            while left:
-                chunk = handle.read(min(READ_CHUNK, left))
-                if not chunk:
-                    break
-                sha.update(chunk)
-                part.update(chunk)
-                left -= len(chunk)
-            if left == part_size:
-                break
-            md5s.append(part.digest())
-            if left:
-                break
-    return sha.hexdigest(), md5s
+        while chunk := handle.read(READ_CHUNK * 8):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def _read_part(local: Path, offset: int, length: int) -> bytes:
@@ -347,7 +333,7 @@ def upload_object(local: Path, uri: str, *, progress: Progress | None = None,
     if target.kind is StorageKind.LOCAL:
         return _upload_local(local, target, size, progress, cancelled)
     part_size = _part_size(size)
-    sha256, md5s = _file_digests(local, part_size)
+    sha256 = _file_sha256(local)
     client = _client(target)
     if cancelled is not None and cancelled():
         raise UploadCancelled(f"upload to {target.address} cancelled before it started")
@@ -361,17 +347,19 @@ def upload_object(local: Path, uri: str, *, progress: Progress | None = None,
         if progress:
             progress(size, size)
     else:
-        expected_etag = _multipart(client, local, target, size, part_size, md5s, sha256, progress, cancelled)
+        expected_etag = _multipart(client, local, target, size, part_size, sha256, progress, cancelled)
     _verify(client, target, size, expected_etag)
     url, expires = _presign(client, target)
     return StoredObject(uri=target.uri, size=size, sha256=sha256, presigned_url=url, presigned_expires_at=expires)
 
 
-def _multipart(client: Any, local: Path, target: ObjectTarget, size: int, part_size: int, md5s: list[bytes],
+def _multipart(client: Any, local: Path, target: ObjectTarget, size: int, part_size: int,
                sha256: str, progress: Progress | None, cancelled: Cancelled | None) -> str:
     created = _with_backoff(lambda: client.create_multipart_upload(
         Bucket=target.bucket, Key=target.key, Metadata={SHA256_METADATA: sha256}), target, "uploading to")
     upload_id = created["UploadId"]
+    count = -(-size // part_size)
+    md5s: list[bytes] = [b""] * count  # each part's MD5, computed by the thread that sends it
     done = 0
     lock = threading.Lock()
     stop = threading.Event()
@@ -381,7 +369,8 @@ def _multipart(client: Any, local: Path, target: ObjectTarget, size: int, part_s
             raise UploadCancelled(f"upload to {target.address} cancelled")
         offset = (number - 1) * part_size
         body = _read_part(local, offset, part_size)
-        md5 = md5s[number - 1]
+        md5 = hashlib.md5(body).digest()  # noqa: S324 — Content-MD5 and the ETag, not security
+        md5s[number - 1] = md5
         answer = _with_backoff(lambda: client.upload_part(
             Bucket=target.bucket, Key=target.key, UploadId=upload_id, PartNumber=number, Body=body,
             ContentMD5=base64.b64encode(md5).decode()), target, "uploading to")
@@ -400,7 +389,7 @@ def _multipart(client: Any, local: Path, target: ObjectTarget, size: int, part_s
         with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="upload-part") as pool:
             pending: set[Future[dict[str, Any]]] = set()
             parts: list[dict[str, Any]] = []
-            numbers = iter(range(1, len(md5s) + 1))
+            numbers = iter(range(1, count + 1))
             exhausted = False
             while pending or not exhausted:
                 while not exhausted and len(pending) < CONCURRENCY:
