@@ -1,9 +1,13 @@
 """Remote inputs and cloud outputs: `https://`, `s3://`, `gs://`, `r2://` and storage-profile URIs.
 
 The interface the job runner, the CLI and the API use (one path for all of them):
-- `is_remote(text)`: whether a source/target/output names something not on this disk.
-- `fetch_input(...)` (`fetch.py`): a remote input streamed into a job's folder, size-limited, resumable,
-  SSRF-checked for http(s).
-- `upload_output(...)` (`upload.py`): a finished local file to its object key — the object appears
-  under the final key only when complete and verified; a cancel leaves none.
+- `uri.py`: what a source/target/output string names (`uri_kind`, `is_remote`; file:// and others refused).
+- `fetch.py`: `fetch_input` — a remote input streamed into a job's folder: size-limited, resumable,
+  format-sniffed; http(s) only with --allow-urls and only to public addresses, checked after DNS and
+  after every redirect, connected to the checked address.
+- `objects.py` (boto3): `upload_object` — a finished local file to its object key, verified (size,
+  Content-MD5 per part, ETag); the object appears under the final key only when complete, a cancel
+  aborts the multipart upload; `download_object`, `resolve_output`, presigned links.
+- `profiles.py`: storage.json profiles (s3, r2, gcs, local); credentials only from the provider's
+  standard environment or files, never stored, logged or returned.
 """
