@@ -42,7 +42,7 @@ from app.media.sniff import PICTURES, VIDEOS, sniff_media
 from engines.errors import InputError, SwapCastError, TransientError
 from engines.external.origin import Origin
 
-from .uri import UriKind, uri_kind
+from .uri import UriKind, looks_like_profile_uri, uri_kind
 
 Progress = Callable[[int, int | None], None]
 Cancelled = Callable[[], bool]
@@ -105,7 +105,7 @@ def fetch_input(uri: str, dest_dir: Path, *, policy: FetchPolicy, progress: Prog
         return done
     if kind is UriKind.HTTP:
         return _fetch_http(uri, dest_dir, stem, policy, progress, cancelled)
-    if kind is UriKind.LOCAL and not _looks_like_profile_uri(uri):
+    if kind is UriKind.LOCAL and not looks_like_profile_uri(uri):
         raise InputError(f"{uri} is a local path, not a remote input", "give it to the job as a path")
     try:
         from app.storage.objects import download_object  # the store's part; imported when first needed
@@ -124,12 +124,6 @@ def stable_stem(uri: str) -> str:
     base = Path(urlsplit(uri).path).stem if "://" in uri else Path(uri.partition(":")[2]).stem
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_")[:40]
     return f"{base}-{digest}" if base else digest
-
-
-def _looks_like_profile_uri(text: str) -> bool:
-    """`PROFILE:key` (a storage profile in storage.json), not `C:\\…` nor a plain path."""
-    name, sep, key = text.partition(":")
-    return bool(sep and key and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]+", name))
 
 
 def _already_fetched(dest_dir: Path, stem: str) -> Path | None:

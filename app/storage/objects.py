@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from engines.errors import InputError, OutputError, SwapCastError, TransientError
 
 from .profiles import StorageKind, StorageProfile, get_profile, load_profiles
-from .uri import REMOTE_SCHEMES, UriKind
+from .uri import PROFILE_URI, REMOTE_SCHEMES, UriKind
 
 Progress = Callable[[int, int | None], None]
 Cancelled = Callable[[], bool]
@@ -54,7 +54,6 @@ READ_CHUNK = 1024 * 1024
 SHA256_METADATA = "sha256"
 ETAG_SHAPE = re.compile(r"^[0-9a-f]{32}(-[0-9]+)?$")
 # `NAME:key` — a profile name is 2+ characters, so `C:\video.mp4` is never taken for one.
-PROFILE_URI = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]{1,39}):(?P<key>(?!//).*)$")
 SCHEME_FOR_KIND = {StorageKind.S3: "s3", StorageKind.R2: "r2", StorageKind.GCS: "gs", StorageKind.LOCAL: "file"}
 
 

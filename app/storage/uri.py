@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 from engines.errors import InputError
@@ -18,6 +19,15 @@ class UriKind(str, Enum):
 
 REMOTE_SCHEMES: dict[str, UriKind] = {"http": UriKind.HTTP, "https": UriKind.HTTP, "s3": UriKind.S3,
                                       "gs": UriKind.GCS, "r2": UriKind.R2}
+
+
+# `PROFILE:key` through storage.json: a name of two or more characters, so `C:\\…` is never one.
+PROFILE_URI = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9_-]{1,39}):(?P<key>(?!//).*)$")
+
+
+def looks_like_profile_uri(text: str) -> bool:
+    """Shaped like `PROFILE:key` (whether the profile exists is storage.json's to say)."""
+    return PROFILE_URI.match(text) is not None
 
 
 def uri_kind(text: str) -> UriKind:
