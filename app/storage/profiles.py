@@ -22,6 +22,7 @@ from app.paths import user_paths
 from engines.errors import InputError
 from engines.external.config import describe
 from engines.external.schema import SchemaChecker
+from engines.json_file import read_json
 from engines.resources import resources_dir
 
 STORAGE_FILE = "storage.json"
@@ -152,16 +153,9 @@ def load_profiles(path: Path | None = None) -> dict[str, StorageProfile]:
     """The profiles of storage.json; none when the file does not exist (s3:// still works from the env)."""
     path = path or storage_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_json(path, StorageConfigError, _fix(path))
     except FileNotFoundError:
         return {}
-    except OSError as error:
-        raise StorageConfigError(f"{path}: cannot read ({error.strerror or error})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise StorageConfigError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
-                                 _fix(path)) from None
     return parse_profiles(data, path)
 
 

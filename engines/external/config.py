@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.json_file import read_json
 from engines.resources import resources_dir
 
 from .errors import IntegrationConfigError
@@ -160,17 +161,10 @@ def load_schema() -> dict[str, Any]:
 def load_integrations(path: Path | None = None) -> IntegrationsConfig:
     path = Path(path) if path is not None else default_integrations_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_json(path, IntegrationConfigError, _fix(path))
     except FileNotFoundError:
         raise IntegrationConfigError(f"{path}: engine settings file not found",
                                      "restore it from the SwapCast install, or unset SWAPCAST_INTEGRATIONS") from None
-    except OSError as error:
-        raise IntegrationConfigError(f"{path}: cannot read ({error.strerror or error})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise IntegrationConfigError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
-                                     _fix(path)) from None
     return parse_integrations(data, path)
 
 
