@@ -65,7 +65,10 @@ ORT_SPEC="$ORT"
 [[ "$MODE" == gpu ]] && ORT_SPEC="onnxruntime-gpu[cuda,cudnn]"  # NVIDIA's CUDA/cuDNN libraries as wheels
 EXTRAS="$MODE"
 [[ "$DEV" == 1 ]] && EXTRAS="$EXTRAS,dev"
-LOCK="requirements/lock-$MODE$([[ "$DEV" == 1 ]] && echo -dev).txt"
+# (an if, not `$([[ … ]] && echo -dev)`: under set -e that substitution's failure ended the script,
+# silently, for every set-up without --dev — the README's main command)
+LOCK="requirements/lock-$MODE.txt"
+if [[ "$DEV" == 1 ]]; then LOCK="requirements/lock-$MODE-dev.txt"; fi
 [[ "$LOCKED" == 0 || -f "$LOCK" ]] || die "no lock file $LOCK — run installers/refresh_lock.sh, or leave out --locked"
 
 # A stamp of what was installed makes a second run quick and change nothing.
