@@ -157,8 +157,10 @@ def test_restarted_split_reuses_complete_segments_and_redoes_broken_ones(long_cl
     (folder / ".seg_00001.1a2b3c.part.mp4").write_bytes(original_bytes[1][:500])
     # ... and segment 2 cut short on disk.
     first[2].path.write_bytes(original_bytes[2][: len(original_bytes[2]) // 2])
-    again = split_video(long_clip, 2.0, folder)
+    seen: list[tuple[int, int]] = []
+    again = split_video(long_clip, 2.0, folder, progress=lambda d, t: seen.append((d, t)))
     assert [s.reused for s in again] == [True, False, False, True]
+    assert seen == [(2, 4), (3, 4), (4, 4)]  # the reused ones count as done from the start
     assert [s.path.read_bytes() for s in again] == original_bytes
     assert again[0].path.stat().st_mtime_ns == kept_mtime
     assert _leftovers(folder) == []
@@ -184,7 +186,7 @@ def test_joined_output_is_the_sources_timing_sound_rotation_and_tag(
     seen: list[tuple[int, int]] = []
     result = join_segments(encoded, long_clip, output, plan=[s.plan for s in split], progress=lambda d, t: seen.append((d, t)))
     assert result.output == output and result.frames == 195 and result.segments == 4 and result.audio == "copied"
-    assert seen[-1] == (195, 195)
+    assert result.warnings == [] and seen[-1] == (195, 195)
     before, after = probe(long_clip), probe(output)
     source_times, source_frames = _frames(long_clip)
     joined_times, joined_frames = _frames(output)
@@ -292,3 +294,23 @@ def test_an_existing_output_is_kept_without_overwrite(long_clip: Path, split: li
     with pytest.raises(InputError, match="already exists"):
         join_segments(encoded, long_clip, output, plan=[s.plan for s in split])
     assert output.read_bytes() == b"mine"
+
+
+def test_sound_the_container_refuses_is_encoded_once_and_said(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "pcm.mkv", frames=60, fps=FPS, audio="pcm_u8", options=KEYFRAME_EVERY_S)
+    segments = split_video(clip.path, 1.0, tmp_path / "segments")
+    output = tmp_path / "pcm_joined.mp4"
+    result = join_segments(_encode_all(segments, tmp_path), clip.path, output, plan=[s.plan for s in segments])
+    assert result.audio == "re-encoded" and any("re-encoded to AAC" in w and "pcm_u8" in w for w in result.warnings)
+    with av.open(str(output)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+    # AAC works in 1024-sample frames: the re-encoded track is the source's length within one frame.
+    assert abs(_audio_samples(output) - _audio_samples(clip.path)) <= 1024
+    assert _frames(output)[0] == _frames(clip.path)[0]
+
+
+def test_a_container_that_moves_frame_times_is_said(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:
+    # Matroska counts milliseconds, and shifts everything when the AAC track starts before 0.
+    result = join_segments(encoded, long_clip, tmp_path / "joined.mkv", plan=[s.plan for s in split])
+    assert result.frames == 195 and len(_frames(result.output)[0]) == 195
+    assert any("matroska container moved frame times" in w and ".mp4" in w for w in result.warnings)

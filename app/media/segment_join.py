@@ -152,6 +152,7 @@ class _Joiner:
 
     def __init__(self, temp: Path, template: Any, info: MediaInfo, index: VideoIndex, audio: bool, tag_extra: str | None) -> None:
         self.container: Any = av.open(str(temp), mode="w")
+        self.format_name: str = self.container.format.name
         self.time_base = index.time_base
         self.stream = self.container.add_stream_from_template(template)
         self.stream.time_base = index.time_base
@@ -190,6 +191,21 @@ class _Joiner:
         except Exception:  # a half-written file may not close cleanly; it is deleted anyway
             pass
         self.close_audio()
+
+
+def _timing_warning(path: Path, container: str, index: VideoIndex) -> str | None:
+    """Read back (demux only) the written file's frame times; say so when its container moved them
+    (Matroska keeps milliseconds; a sound track that starts before 0 shifts everything there)."""
+    expected = [pts * index.time_base for pts, _ in index.presentation()]
+    with av.open(str(path)) as written:
+        stream = written.streams.video[0]
+        got = sorted(p.pts * stream.time_base for p in written.demux(stream) if p.size and p.pts is not None)
+    if len(got) != len(expected):
+        raise SwapCastError(f"{path}: the joined file holds {len(got)} frames, not {len(expected)}", "report this as a bug")
+    if got == expected:
+        return None
+    worst = max(abs(a - b) for a, b in zip(got, expected))
+    return f"the {container} container moved frame times by up to {float(worst) * 1000:.1f} ms; use .mp4 to keep them exactly"
 
 
 def _check_plan(processed: Sequence[Path], plan: Sequence[SegmentPlan], index: VideoIndex, original: Path) -> None:
@@ -255,6 +271,7 @@ def join_segments(
                 progress(joined, index.frames)
         assert joiner is not None
         joiner.finish()
+        moved = _timing_warning(temp, joiner.format_name, index)
         if output.exists() and not overwrite:
             raise InputError(f"{output}: the output appeared while joining", "pick another name or pass --overwrite")
         os.replace(temp, output)
@@ -269,7 +286,7 @@ def join_segments(
         discard(temp)
         raise
     track = joiner.audio
-    warnings = [track.warning] if track is not None and track.warning else []
+    warnings = [w for w in (track.warning if track is not None else None, moved) if w]
     return JoinResult(
         output=output,
         frames=joined,

@@ -137,32 +137,32 @@ def _write_segments(
     progress: Callable[[], None],
 ) -> None:
     """One pass over the source's packets, writing the segments in `todo` (in plan order)."""
-    if not todo:
+    pending = list(reversed(todo))  # next segment to write at the end
+    if not pending:
         return
     container = open_input(video)
     current: _SegmentFile | None = None
-    pending = iter(todo)
-    target = next(pending, None)
     try:
         stream = container.streams.video[0]
         for position, packet in _source_packets(container, stream):
-            if current is None and target is not None and position == target[0].first_packet:
-                current = _SegmentFile(target[1], stream, target[0])
+            if current is None and position == pending[-1][0].first_packet:
+                plan, path = pending.pop()
+                current = _SegmentFile(path, stream, plan)
             if current is None:
                 continue
             current.mux(packet)
             if position + 1 == current.plan.end_packet:
                 manifest.segments[current.plan.index] = current.finish()
+                current = None
                 save_manifest(folder, manifest)
                 progress()
-                current = None
-                target = next(pending, None)
-                if target is None:
+                if not pending:
                     return
-        if current is not None or target is not None:
-            missing = current.plan if current is not None else target[0] if target is not None else None
-            name = missing.name if missing is not None else "?"
-            raise InputError(f"{video}: ended before segment {name} was complete (the file changed?)", "split it again")
+        unfinished = current.plan if current is not None else pending[-1][0]
+        raise InputError(
+            f"{video}: ended before segment {unfinished.index} was complete (the file changed while splitting?)",
+            "split it again",
+        )
     except av.FFmpegError as error:
         raise SwapCastError(f"{video}: copying packets into segments failed ({error})", "check free disk space") from error
     finally:
