@@ -110,6 +110,15 @@ def test_plan_longer_than_the_video_is_one_segment(long_clip: Path) -> None:
     assert len(plans) == 1 and plans[0].frames == 195
 
 
+def test_no_cut_where_frames_reorder_across_a_keyframe(tmp_path: Path) -> None:
+    # Open GOPs: frames after a keyframe (in decode order) are shown before it and need the previous
+    # GOP, so a segment starting there would lose them. Such keyframes are never cut at.
+    open_gop = {**KEYFRAME_EVERY_S, "x264-params": "open-gop=1"}
+    clip = make_clip(tmp_path / "open_gop.mp4", frames=120, fps=FPS, options=open_gop)
+    assert sum(keyframe for _, keyframe, _ in _packets(clip.path)) >= 3
+    assert [p.frames for p in plan_segments(clip.path, 1.0)] == [120]
+
+
 def test_non_positive_length_is_refused(long_clip: Path) -> None:
     with pytest.raises(InputError, match="not positive"):
         plan_segments(long_clip, 0)
@@ -286,6 +295,13 @@ def test_the_input_is_never_the_output(long_clip: Path, split: list[Segment], en
         with pytest.raises(InputError, match="the output is the input file itself"):
             join_segments(encoded, copy, target, plan=[s.plan for s in split], overwrite=True)
     assert copy.read_bytes() == before
+
+
+def test_a_folder_that_cannot_be_made_is_named(long_clip: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="segment folder .*a_file/job cannot be created"):
+        split_video(long_clip, 2.0, blocker / "job")
 
 
 def test_an_existing_output_is_kept_without_overwrite(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:

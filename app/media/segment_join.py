@@ -71,16 +71,17 @@ def _read_encoded(path: Path, plan: SegmentPlan) -> _Encoded:
             if not container.streams.video:
                 raise _segment_error(plan, path, "has no video stream")
             stream = container.streams.video[0]
-            pts = [int(p.pts if p.pts is not None else -1) for p in container.demux(stream) if p.size]
+            stamps = [p.pts for p in container.demux(stream) if p.size]
             context = stream.codec_context
-            encoded = _Encoded(path, plan, pts, context.name, (context.width, context.height), bytes(context.extradata or b""))
+            codec, size, extradata = context.name, (context.width, context.height), bytes(context.extradata or b"")
     except av.FFmpegError as error:
         raise _segment_error(plan, path, f"cannot be read, truncated or corrupt ({error})") from None
-    if len(encoded.pts) != plan.frames:
-        raise _segment_error(plan, path, f"has {len(encoded.pts)} frames, its plan says {plan.frames}")
-    if -1 in encoded.pts:
+    if len(stamps) != plan.frames:
+        raise _segment_error(plan, path, f"has {len(stamps)} frames, its plan says {plan.frames}")
+    pts = [int(stamp) for stamp in stamps if stamp is not None]
+    if len(pts) != len(stamps):
         raise _segment_error(plan, path, "has frames without timestamps")
-    return encoded
+    return _Encoded(path, plan, pts, codec, size, extradata)
 
 
 def check_processed(path: Path, plan: SegmentPlan) -> None:
@@ -154,15 +155,22 @@ class _Joiner:
         self.container: Any = av.open(str(temp), mode="w")
         self.format_name: str = self.container.format.name
         self.time_base = index.time_base
+        self.audio: AudioTrack | None = None
+        try:
+            self._add_streams(template, info, audio, tag_extra)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_streams(self, template: Any, info: MediaInfo, audio: bool, tag_extra: str | None) -> None:
         self.stream = self.container.add_stream_from_template(template)
-        self.stream.time_base = index.time_base
+        self.stream.time_base = self.time_base
         _set_rotation(self.stream, info)
         self.container.metadata.update(output_tags(tag_extra))
         self.container.metadata["encoder"] = f"SwapCast (joined {template.codec_context.name})"
         self.stream.metadata["encoder"] = f"SwapCast ({template.codec_context.name})"
         if self.container.format.name in _FASTSTART_FORMATS:
             self.container.options["movflags"] = "+faststart"
-        self.audio: AudioTrack | None = None
         if audio and info.has_audio:
             # The whole track, unshifted: the video keeps the source's timestamps, so sync holds.
             self.audio = AudioTrack(info.path, self.container, AudioPlan())

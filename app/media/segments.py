@@ -180,7 +180,12 @@ def split_video(video: Path, seconds: float, folder: Path, *, progress: Progress
     video = Path(video)
     index: VideoIndex = read_video_index(video)
     plans = plan_from_index(index, seconds)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"segment folder {folder} cannot be created ({error.strerror or error})", "choose a folder you can write to"
+        ) from None
     _remove_partials(folder)
     stamp = SourceStamp.of(video)
     manifest = load_manifest(folder)
