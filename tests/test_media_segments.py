@@ -249,6 +249,7 @@ def test_matroska_with_a_legacy_rotate_tag(tmp_path: Path) -> None:
 def test_the_kits_sample_video_round_trips(kit_dir: Path, tmp_path: Path) -> None:
     sample = kit_dir / "samples" / "target.mp4"
     segments = split_video(sample, 1.0, tmp_path / "segments")
+    assert len(segments) == 1  # x264's default GOP: its only keyframe is the first frame
     output = tmp_path / "sample_joined.mp4"
     join_segments(_encode_all(segments, tmp_path), sample, output, plan=[s.plan for s in segments])
     source_times, _ = _frames(sample)
