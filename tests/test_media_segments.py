@@ -331,3 +331,15 @@ def test_a_container_that_moves_frame_times_is_said(long_clip: Path, split: list
     result = join_segments(encoded, long_clip, tmp_path / "joined.mkv", plan=[s.plan for s in split])
     assert result.frames == 195 and len(_frames(result.output)[0]) == 195
     assert any("matroska container moved frame times" in w and ".mp4" in w for w in result.warnings)
+
+
+def test_a_codec_mp4_refuses_is_cut_into_matroska_segments(tmp_path: Path) -> None:
+    # Microsoft's MPEG-4 v3 (old AVI files): Matroska takes it, MP4 does not.
+    clip = make_clip(tmp_path / "msmpeg4.mkv", frames=30, fps=FPS, codec="msmpeg4", time_base=Fraction(1, 1000),
+                     options={"g": "12"})
+    segments = split_video(clip.path, 0.35, tmp_path / "segments")  # keyframes every 396 ms
+    assert [s.path.name for s in segments] == ["seg_00000.mkv", "seg_00001.mkv", "seg_00002.mkv"]
+    assert [s.plan.frames for s in segments] == [12, 12, 6]
+    output = tmp_path / "msmpeg4_joined.mp4"
+    join_segments(_encode_all(segments, tmp_path), clip.path, output, plan=[s.plan for s in segments])
+    assert _frames(output)[0] == _frames(clip.path)[0]
