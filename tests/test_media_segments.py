@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from app.media import TranscodeOptions, VideoReader, identity, probe, transcode
-from app.media.segments import MANIFEST_NAME, Segment, join_segments, plan_segments, split_video
+from app.media.segments import (
+    MANIFEST_NAME,
+    Segment,
+    SegmentError,
+    check_processed,
+    join_segments,
+    plan_segments,
+    split_video,
+)
 from app.media.synth import make_clip
 from app.media.transcode import ProcessBatch
 from engines.errors import InputError
@@ -263,8 +271,9 @@ def test_the_kits_sample_video_round_trips(kit_dir: Path, tmp_path: Path) -> Non
 def test_a_missing_segment_is_named(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:
     plan = [s.plan for s in split]
     gone = tmp_path / "gone.mp4"
-    with pytest.raises(InputError) as error:
+    with pytest.raises(SegmentError) as error:
         join_segments([encoded[0], gone, *encoded[2:]], long_clip, tmp_path / "out.mp4", plan=plan)
+    assert error.value.index == 1  # an executor can run just that one again
     text = str(error.value)
     assert "segment 1" in text and "gone.mp4" in text and "missing" in text and "\n" not in text
     with pytest.raises(InputError, match="segment 3 missing"):
@@ -275,9 +284,12 @@ def test_a_missing_segment_is_named(long_clip: Path, split: list[Segment], encod
 def test_a_short_segment_is_named(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:
     short = tmp_path / "short.mp4"
     transcode(split[2].path, short, identity, TranscodeOptions(audio=False, end_s=1.0))
-    with pytest.raises(InputError) as error:
+    with pytest.raises(SegmentError) as error:
         join_segments([*encoded[:2], short, encoded[3]], long_clip, tmp_path / "out.mp4", plan=[s.plan for s in split])
-    assert "segment 2" in str(error.value) and "has 30 frames, its plan says 60" in str(error.value)
+    assert error.value.index == 2 and "segment 2" in str(error.value) and "has 30 frames, its plan says 60" in str(error.value)
+    with pytest.raises(SegmentError, match="has 30 frames"):
+        check_processed(short, split[2].plan)  # what a worker checks before reporting a segment done
+    check_processed(encoded[2], split[2].plan)
     assert not (tmp_path / "out.mp4").exists()
 
 
