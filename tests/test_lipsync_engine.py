@@ -199,3 +199,15 @@ def test_sample_video_mouth_follows_the_bursts_frame_by_frame(engine: BuiltinEng
     assert all(moved[i] for i in voiced)
     assert not any(moved[i] for i in silent)
     assert context.stream_state.get(FRAMES_WITHOUT_FACE, 0) == 0
+
+
+def test_memory_plan_of_a_lip_sync_only_load_matches_what_it_loads(kit_dir: Path) -> None:
+    from engines.allocator import ResourceAllocator
+
+    store = ModelStore.from_manifest(kit_dir)
+    options = LoadOptions(load_swapper=False, load_lip_syncer=True, providers=("cpu",))
+    plan = ResourceAllocator().plan(store, options)
+    engine = BuiltinEngine(store=store)
+    engine.load(options)
+    assert [(f.role, f.model_id) for f in plan] == [(m.role, m.model_id) for m in engine.health().models]
+    assert [f.role for f in plan] == ["detector", "lip_syncer"]
