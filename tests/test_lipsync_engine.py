@@ -10,13 +10,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from engines.base import (
-    FRAMES_WITHOUT_FACE, Capability, LipSyncFrame, LoadOptions, SwapContext,
-)
+from engines.base import FRAMES_WITHOUT_FACE, Capability, HealthState, LipSyncFrame, LoadOptions, SwapContext
 from engines.builtin.detect.faces import DetectedFace
 from engines.builtin.engine import BuiltinEngine
 from engines.builtin.lipsync.lip_syncer import LipSyncer
 from engines.builtin.lipsync.mel import mel_spectrogram, mel_window
+from engines.errors import ModelError
 from engines.imaging import read_image
 from engines.models.store import ModelStore
 from engines.testing.lipsync_model import MAX_OPEN, build_lip_syncer, opening
@@ -211,3 +210,23 @@ def test_memory_plan_of_a_lip_sync_only_load_matches_what_it_loads(kit_dir: Path
     engine.load(options)
     assert [(f.role, f.model_id) for f in plan] == [(m.role, m.model_id) for m in engine.health().models]
     assert [f.role for f in plan] == ["detector", "lip_syncer"]
+
+
+def test_a_missing_lip_sync_model_shows_on_its_health_row_and_frames_pass(kit_dir: Path, tmp_path: Path,
+                                                                         target) -> None:
+    import shutil
+
+    folder = tmp_path / "kit"
+    shutil.copytree(kit_dir, folder, ignore=shutil.ignore_patterns("samples", "kit_wav2lip_gan_96.onnx"))
+    engine = BuiltinEngine(store=ModelStore.from_manifest(folder))
+    engine.load(LoadOptions())
+    frame, _ = target
+    out = engine.process(frame, SwapContext(swap_faces=False, lip_sync=lip(VOICED)))  # live: pass through
+    np.testing.assert_array_equal(out, frame)
+    health = engine.health()
+    row = {m.role: m for m in health.models}["lip_syncer"]
+    assert row.model_id == "wav2lip_gan_96" and not row.loaded and not row.healthy
+    assert "kit_wav2lip_gan_96.onnx is missing" in (row.note or "")
+    assert health.state is HealthState.DEGRADED
+    with pytest.raises(ModelError, match="kit_wav2lip_gan_96.onnx is missing"):  # an offline job hears why
+        engine.process(frame, SwapContext(swap_faces=False, lip_sync=lip(VOICED), on_error="raise"))
