@@ -143,6 +143,8 @@ def test_lip_sync_only_needs_no_recognizer_or_swapper(kit_dir: Path, target) -> 
     assert "lip_sync" in engine.health().stages_ms
     nothing = engine.process(frame, SwapContext())  # no swapper, no lip sync: the frame as it was
     np.testing.assert_array_equal(nothing, frame)
+    with pytest.raises(ModelError, match="loaded without the recognizer"):
+        engine.identity([kit_dir / "samples" / "source_a.png"])
 
 
 def _kit_lip_syncer(kit_dir: Path) -> LipSyncer:

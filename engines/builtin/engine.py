@@ -2,8 +2,9 @@
 
 Where each step lives: detect/ (SCRFD, face selection, smoothing), recognize/ (ArcFace, source
 identities), align/ (templates and crops), swap/ (inswapper), paste/ (region-limited blend),
-enhance/ (GFPGAN), lipsync/ (Wav2Lip). This module only wires them and keeps the stream alive: a model error returns
-the frame unchanged and marks the engine degraded, it never raises into the caller's loop.
+enhance/ (GFPGAN), lipsync/ (Wav2Lip). This module only wires them and keeps the stream alive: a
+model error returns the frame unchanged and marks the engine degraded, it never raises into the
+caller's loop.
 """
 
 from __future__ import annotations
@@ -249,6 +250,9 @@ class BuiltinEngine(Engine):
     # ---- identities ------------------------------------------------------------------------
     def identity(self, paths: Sequence[Path], name: str | None = None, face_index: int | None = None) -> Identity:
         if self._identities is None:
+            if self._detector is not None:  # loaded for lip sync only
+                raise ModelError("this engine was loaded without the recognizer (lip sync only)",
+                                 "load it with LoadOptions(load_swapper=True) to use source photos")
             raise ModelError("engine not loaded", "call load() first")
         return self._identities.identity([Path(p) for p in paths], name, face_index)
 
@@ -341,7 +345,8 @@ class BuiltinEngine(Engine):
         return {job.frame_index for job in jobs}
 
     def _lip_sync_into(self, out: list[Frame], frames: Sequence[Frame], detected: list[list[DetectedFace]],
-                       context: SwapContext, lip_sync: Sequence[LipSyncFrame], timer: StageTimer | TimerSet) -> set[int]:
+                       context: SwapContext, lip_sync: Sequence[LipSyncFrame],
+                       timer: StageTimer | TimerSet) -> set[int]:
         """Redraws the mouths of the selected faces in `out` (after the swap, on the same detections);
         the indices of the frames that had a face to lip-sync."""
         self.ensure_lip_syncer()
