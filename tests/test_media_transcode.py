@@ -379,3 +379,20 @@ def test_still_image_refused(tmp_path: Path) -> None:
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(InputError, match="still image"):
         transcode(image, tmp_path / "face.mp4", identity)
+
+
+def _mean_level(path: Path) -> float:
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="bgr24").astype(np.float64) for f in container.decode(video=0)]
+    return float(np.mean(frames))
+
+
+def test_repeated_identity_transcodes_do_not_darken(clips: dict[str, Any], tmp_path: Path) -> None:
+    # A job's output is often the next job's input: each pass must keep the picture's levels. Before
+    # full-chroma interpolation each pass lost about a level (half of one on grey).
+    generations = [clips["silent"].path]
+    for n in range(3):
+        generations.append(tmp_path / f"gen{n}.mp4")
+        transcode(generations[-2], generations[-1], identity, TranscodeOptions(quality=0))
+    levels = [_mean_level(p) for p in generations[1:]]
+    assert abs(levels[-1] - levels[0]) < 0.3, levels

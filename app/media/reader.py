@@ -24,8 +24,11 @@ from .probe import MediaInfo, check_stream_pixels, open_input, probe
 log = logging.getLogger(__name__)
 
 # swscale's fast YUV→BGR path rounds down (a mid grey comes back ~3.7 levels darker, every pass);
-# accurate rounding costs ~1 ms a 1080p frame here and keeps levels exact.
-SCALE_FLAGS = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+# accurate rounding alone still left half a level (1.1 on colour) lost per pass, because the chroma
+# of the half-width path is truncated: full-chroma interpolation both ways removes that bias and, at
+# 1080p here, is faster than the half-width path (BGR→YUV 14 vs 34 ms, YUV→BGR 21 vs 31 ms).
+SCALE_FLAGS = (Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+               | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP)
 
 OnDecodeError = Literal["stop", "skip"]
 
