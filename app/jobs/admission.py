@@ -48,11 +48,12 @@ def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> N
         destinations = [Path(PurePosixPath(urlsplit(uri).path).name) for uri in spec.object_destinations()]
     else:
         destinations = spec.destinations()
+    videos_only = spec.lip_sync is not None  # a lip-synced photo is a video
     for raw, target, destination in zip(spec.targets, targets, destinations):
         if is_remote_text(raw) and target.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
             continue  # a URL without a media extension: its kind is known once fetched
-        check_format(TargetPlan(target, destination, _is_image(target)))
-    modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) else Mode.IMAGE_TO_VIDEO for t in targets}
+        check_format(TargetPlan(target, destination, _is_image(target) and not videos_only))
+    modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) and not videos_only else Mode.IMAGE_TO_VIDEO for t in targets}
     _check_builtin_models(spec, modes, config)
 
 

@@ -131,7 +131,7 @@ def lip_sync_transcode(
                                    fps=float(timeline.fps), start_pts=0, has_audio=False, is_vfr=False,
                                    frame_count=timeline.frames, frame_count_exact=True,
                                    duration_s=timeline.frames / float(timeline.fps))
-    writer = VideoWriter(dst, out_info, encode_settings(dataclasses.replace(options, audio=True)),
+    writer = VideoWriter(dst, out_info, encode_settings(options),
                          end_s=timeline.audio_end_s, audio_file=sound.path)
     frames = FittedFrames(target, None if info.kind == "image" else info, timeline)
     return run_pipeline(frames, lambda batch: process([f.image for f in batch], [f.time_s for f in batch]),
