@@ -155,16 +155,7 @@ class InProcessAdapter(EngineAdapter):
                   progress: ProgressCallback) -> VideoOutcome:
         """Swap (when there are sources) and lip-sync in one pass: each frame gets the mel window of
         the moment it is shown, on the same detections."""
-        from engines.builtin.lipsync.mel import mel_spectrogram, mel_window
-
-        mel = mel_spectrogram(runtime.speech(request))  # the whole audio: a few MB for an hour
-        weight = request.lip_sync_weight
-
-        def process(frames: Sequence[Frame], times: Sequence[float]) -> list[Frame]:
-            # One pipeline thread calls this, in frame order: the shared context is safe to set here.
-            context.lip_sync_batch = [LipSyncFrame(mel_window(mel, t), weight) for t in times]
-            return engine.process_batch(frames, context)
-
+        process = lip_sync_process(engine, context, runtime.speech(request), request.lip_sync_weight)
         return runtime.lip_sync_video(request, process, progress)
 
     def _context(self, engine: Engine, request: SwapRequest, warnings: list[str]) -> SwapContext:
@@ -193,6 +184,21 @@ class InProcessAdapter(EngineAdapter):
                                 "(pick another with --source-face N)")
         return SwapContext(identities=[identity], selection=request.faces, references=references, enhance=enhance,
                            enhance_blend=request.enhance_blend, smoothing=True, on_error="raise", in_place=True)
+
+
+def lip_sync_process(engine: Engine, context: SwapContext, speech: np.ndarray, weight: float) -> TimedBatchFn:
+    """The frame function of a lip-synced video: each frame through `engine` with the mel window of the
+    moment it is shown (16 kHz mono `speech`), swapped too when `context` has an identity."""
+    from engines.builtin.lipsync.mel import mel_spectrogram, mel_window
+
+    mel = mel_spectrogram(speech)  # the whole audio at once: 80 floats per 12.5 ms, ~90 MB for an hour
+
+    def process(frames: Sequence[Frame], times: Sequence[float]) -> list[Frame]:
+        # One pipeline thread calls this, in frame order: the stream's context is safe to set here.
+        context.lip_sync_batch = [LipSyncFrame(mel_window(mel, t), weight) for t in times]
+        return engine.process_batch(frames, context)
+
+    return process
 
 
 def _face_warnings(context: SwapContext, request: SwapRequest, outcome: VideoOutcome) -> list[str]:
