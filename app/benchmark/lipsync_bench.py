@@ -61,7 +61,21 @@ def run_lipsync_benchmark(store, seconds: float, encoder: str, providers: tuple[
         synced = lip_sync_transcode(clip, audio, folder / "synced.mp4", process, options)
         log(f"lip sync: {synced.fps:.1f} fps, {synced.fps / plain.fps:.2f}× the plain transcode's speed")
     engine.release()
+    live = _live_latency(store.directory, seconds, log)
     return LipSyncResult(clip=f"kit sample 1280x720 30 fps, {seconds:g} s of speech", frames=synced.frames,
                          fps=round(synced.fps, 2), transcode_fps=round(plain.fps, 2),
                          ratio=round(synced.fps / plain.fps, 3), encoder=synced.encoder,
-                         stage_busy_s={k: round(v, 3) for k, v in synced.stage_busy_s.items()})
+                         stage_busy_s={k: round(v, 3) for k, v in synced.stage_busy_s.items()},
+                         live_p50_ms=round(live.p50_ms, 1) if live else None,
+                         live_p95_ms=round(live.p95_ms, 1) if live else None)
+
+
+def _live_latency(models_dir: Path, seconds: float, log: Callable[[str], None]):
+    """The live half (audio sample → output frame, p50/p95) from the live pipeline's own benchmark, in
+    builds that have live lip sync; None (said once) in builds without it."""
+    try:
+        from .lipsync_live import live_latency
+    except ImportError:
+        log("lip sync live: not in this build (app.benchmark.lipsync_live): no live latency figures")
+        return None
+    return live_latency(models_dir, seconds, log)
