@@ -4,6 +4,7 @@ given audio, and the job goes through the queue with progress, cancel and the AI
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +249,16 @@ def test_cancel_stops_the_job_and_leaves_no_file(kit_dir: Path, speech: Path, tm
     assert final.state is JobState.CANCELLED
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_benchmark_lipsync_times_lip_sync_against_a_plain_transcode(kit_dir: Path, capsys) -> None:
+    assert main(["benchmark", "--models", str(kit_dir), "--no-frame", "--lipsync", "--lipsync-seconds", "1",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["results"][-1]
+    assert result["mode"] == "lipsync" and result["frames"] == 30  # 1 s of speech at the clip's 30 fps
+    assert result["fps"] > 0 and result["transcode_fps"] > 0
+    assert result["ratio"] == pytest.approx(result["fps"] / result["transcode_fps"], rel=0.01)
+    # The live half comes from the live pipeline's benchmark where the build has it.
+    assert (result["live_p50_ms"] is None) == (result["live_p95_ms"] is None)
+    if result["live_p50_ms"] is not None:
+        assert 0 < result["live_p50_ms"] <= result["live_p95_ms"]
