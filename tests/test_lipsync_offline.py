@@ -262,3 +262,46 @@ def test_benchmark_lipsync_times_lip_sync_against_a_plain_transcode(kit_dir: Pat
     assert (result["live_p50_ms"] is None) == (result["live_p95_ms"] is None)
     if result["live_p50_ms"] is not None:
         assert 0 < result["live_p50_ms"] <= result["live_p95_ms"]
+
+
+def write_audio(path: Path, samples: np.ndarray, codec: str, rate: int, layout: str) -> Path:
+    """`samples` (mono, 16 kHz) encoded with PyAV as `codec` at `rate` in `layout`: a user's audio file."""
+    from fractions import Fraction
+
+    import av.audio.resampler
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        resampler = av.audio.resampler.AudioResampler(format=fmt, layout=layout, rate=rate)
+        source = av.AudioFrame.from_ndarray(samples[None, :], format="flt", layout="mono")
+        source.sample_rate, source.pts, source.time_base = 16000, 0, Fraction(1, 16000)
+        for frame in [*resampler.resample(source), *resampler.resample(None)]:
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("name, codec, rate, layout", [
+    ("speech.mp3", "libmp3lame", 44100, "stereo"),
+    ("speech.m4a", "aac", 48000, "mono"),
+    ("speech.ogg", "libopus", 48000, "stereo"),
+    ("speech.flac", "flac", 22050, "mono"),
+])
+def test_any_audio_pyav_reads_drives_the_mel_and_becomes_the_sound(tmp_path: Path, name, codec, rate, layout) -> None:
+    from app.media.synth import make_clip
+
+    voice = speech_like(2.0, [(0.5, 1.5)])
+    audio = write_audio(tmp_path / name, voice, codec, rate, layout)
+    decoded = decode_speech(audio)  # 16 kHz mono, whatever the file's rate and channels
+    assert abs(len(decoded) - len(voice)) <= 0.06 * 16000  # encoder padding at most
+    loud = np.abs(decoded[int(0.7 * 16000):int(1.3 * 16000)]).mean()
+    quiet = np.abs(decoded[int(1.7 * 16000):int(1.95 * 16000)]).mean()
+    assert loud > 0.1 and quiet < 0.01  # the bursts are where they were
+    clip = make_clip(tmp_path / "clip.mp4", frames=30, fps=30).path  # 1 s: loops to the audio's 2 s
+    out = lip_sync_transcode(clip, audio, tmp_path / "out.mkv", lambda frames, _times: list(frames))
+    assert out.frames == probe(out.output).frame_count == 60
+    with av.open(str(out.output)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.sample_rate == rate
+    assert decode_speech(out.output).size == pytest.approx(decoded.size, abs=0.03 * 16000)

@@ -65,8 +65,9 @@ def plan_timeline(target: MediaInfo | None, audio: SpeechAudio, fit: VideoFit,
 class FittedFrames:
     """The target's frames on the output's timeline (a FrameSource for run_pipeline)."""
 
-    def __init__(self, target: Path, info: MediaInfo | None, timeline: Timeline) -> None:
-        self.target, self.info, self.timeline = target, info, timeline
+    def __init__(self, target: Path, info: MediaInfo | None, timeline: Timeline, still: np.ndarray | None = None) -> None:
+        """`info` None: `still` is the photo, held for the whole timeline."""
+        self.target, self.info, self.timeline, self.still = target, info, timeline, still
         self.warnings: list[str] = []
         self._reader: VideoReader | None = None
         self._time_base = 1 / timeline.fps
@@ -77,9 +78,9 @@ class FittedFrames:
 
     def _pictures(self) -> Iterator[np.ndarray]:
         if self.info is None:
-            still = read_image(self.target)
+            assert self.still is not None
             while True:
-                yield still.copy()  # the engine pastes into the frame it is given
+                yield self.still.copy()  # the engine pastes into the frame it is given
         while True:
             self._reader = VideoReader(self.target, info=self.info)
             count = 0
@@ -126,6 +127,9 @@ def lip_sync_transcode(
     if info.kind == "image" and not is_photo(target):
         raise InputError(f"{target.name}: a one-frame video cannot be lip-synced", "give a photo or a video")
     timeline = plan_timeline(None if info.kind == "image" else info, sound, fit, still_fps)
+    still = read_image(target) if info.kind == "image" else None
+    if still is not None:  # the picture as decoded sets the size (and it carries no display rotation)
+        info = dataclasses.replace(info, width=still.shape[1], height=still.shape[0], rotation=0, display_matrix=None)
     # The writer's clock is the output's constant rate; the sound is the given audio's, never the target's.
     out_info = dataclasses.replace(info, kind="video", time_base=1 / timeline.fps, frame_rate=timeline.fps,
                                    fps=float(timeline.fps), start_pts=0, has_audio=False, is_vfr=False,
@@ -133,6 +137,6 @@ def lip_sync_transcode(
                                    duration_s=timeline.frames / float(timeline.fps))
     writer = VideoWriter(dst, out_info, encode_settings(options),
                          end_s=timeline.audio_end_s, audio_file=sound.path)
-    frames = FittedFrames(target, None if info.kind == "image" else info, timeline)
+    frames = FittedFrames(target, None if still is not None else info, timeline, still)
     return run_pipeline(frames, lambda batch: process([f.image for f in batch], [f.time_s for f in batch]),
                         writer, options, progress, cancel)
