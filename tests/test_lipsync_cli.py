@@ -137,3 +137,24 @@ def test_engines_without_a_lip_syncer_say_so(kit_dir, tmp_path, speech, name, en
     assert adapter.unsupported(plain) is None
     synced = SwapRequest(**{**plain.__dict__, "lip_sync": speech})
     assert "no lip-sync stage" in adapter.unsupported(synced)
+
+
+def test_a_missing_lip_syncer_is_refused_with_its_download_command(kit_dir, tmp_path, speech, capsys) -> None:
+    from engines.models.catalog import REQUIRED_ROLES
+    from engines.models.store import ModelStore
+
+    from app.paths import user_paths
+
+    store = ModelStore.resolve(user_paths().models, None)  # the catalog, in the user's (empty) models folder
+    store.directory.mkdir(parents=True, exist_ok=True)
+    for role in REQUIRED_ROLES:  # the swap's models are there (only their presence is checked here)
+        (store.directory / store.default_for(role).file).write_bytes(b"")
+    lip_syncer = store.default_for("lip_syncer")
+    capsys.readouterr()
+    assert main(["jobs", "add", "-t", str(kit_dir / "samples/target.mp4"), "--lip-sync", str(speech),
+                 "-s", str(kit_dir / "samples/source_a.png"), "-o", str(tmp_path / "o.mp4")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and lip_syncer.file in err[0]
+    assert f"swapcast models download {lip_syncer.id}" in err[0]
+    assert main(["jobs", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
