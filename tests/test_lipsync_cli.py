@@ -103,9 +103,12 @@ def test_jobs_add_records_the_lip_sync_options(kit_dir, tmp_path, speech, capsys
     assert main(["jobs", "add", "--models", str(kit_dir), "-s", str(kit_dir / "samples/source_a.png"),
                  "-t", str(kit_dir / "samples/target.mp4"), "-o", str(out), "--lip-sync", str(speech),
                  "--lip-sync-weight", "0.5", "--fit", "trim", "--json"]) == 0
-    spec = json.loads(capsys.readouterr().out)["spec"]
+    job = json.loads(capsys.readouterr().out)
+    spec = job["spec"]
     assert spec["lip_sync"] == str(speech.resolve()) and spec["lip_sync_weight"] == 0.5 and spec["fit"] == "trim"
     assert JobSpec.from_dict(spec).fit is VideoFit.TRIM
+    assert main(["jobs", "show", str(job["id"])]) == 0
+    assert f"lip-sync={speech.resolve()} (weight 0.5, fit trim" in capsys.readouterr().out
 
 
 def test_a_spec_from_before_lip_sync_reads_with_lip_sync_off() -> None:

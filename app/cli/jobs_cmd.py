@@ -200,6 +200,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         options.append(f"quality={spec.quality}")
     if spec.models:
         options.append(f"models={spec.models}")
+    if spec.lip_sync:
+        options.append(f"lip-sync={spec.lip_sync} (weight {spec.lip_sync_weight:g}, fit {spec.fit}, photo {spec.still_fps:g} fps)")
     field("options", " ".join(options))
     field("attempts", f"{job.attempts} of {job.max_attempts}")
     field("created", _when(job.created_at))
