@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--storage", action="store_true",
                         help="time object storage instead: 200 MB upload/download to a local S3 server (SeaweedFS it "
                              "starts, or the AWS_* environment's) and what an s3:// → s3:// job adds over a local one")
+    parser.add_argument("--lipsync", action="store_true",
+                        help="also time lip sync: `swapcast lipsync` on the kit's sample clip vs a plain transcode of "
+                             "the same timeline and audio (fps)")
+    parser.add_argument("--lipsync-seconds", type=float, default=6.0,
+                        help="seconds of speech for --lipsync (default 6: the 3 s clip loops once)")
     parser.add_argument("--quick", action="store_true", help="with --api / --storage: small counts (a smoke test)")
     parser.set_defaults(handler=run)
 
@@ -89,6 +94,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--live-seconds must be positive")
         results += run_live_benchmark(store, sizes, args.live_seconds, extra, providers=(args.provider,),
                                       swapper_id=args.swapper, detector_id=args.detector, log=log)
+    if args.lipsync:
+        from app.benchmark.lipsync_bench import run_lipsync_benchmark
+
+        if args.lipsync_seconds <= 0:
+            raise InputError("--lipsync-seconds must be positive")
+        results.append(run_lipsync_benchmark(store, args.lipsync_seconds, args.encoder, providers=(args.provider,),
+                                             log=log))
     document = {
         "device": describe_device(),
         "models": {spec.role: spec.id for spec in store.specs() if spec.default},

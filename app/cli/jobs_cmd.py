@@ -85,6 +85,10 @@ def open_store() -> JobStore:
 def cmd_add(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # InputError → one line, exit 2 (before anything is queued)
     check_runnable(spec)  # a job that could never run is refused now, not failed later
+    if spec.lip_sync is not None:
+        from app.offline.lipsync_checks import check_lip_sync_photos  # loads the engine: lip sync of a photo only
+
+        check_lip_sync_photos(spec)
     with open_store() as store:
         job = store.add(spec)
     if args.json:
@@ -196,6 +200,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         options.append(f"quality={spec.quality}")
     if spec.models:
         options.append(f"models={spec.models}")
+    if spec.lip_sync:
+        options.append(f"lip-sync={spec.lip_sync} (weight {spec.lip_sync_weight:g}, fit {spec.fit}, photo {spec.still_fps:g} fps)")
     field("options", " ".join(options))
     field("attempts", f"{job.attempts} of {job.max_attempts}")
     field("created", _when(job.created_at))

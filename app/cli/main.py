@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "app.cli.live_cmd",
     "app.cli.cameras_cmd",
     "app.cli.swap_cmd",
+    "app.cli.lipsync_cmd",
     "app.cli.jobs_cmd",
     "app.cli.worker_cmd",
     "app.cli.serve_cmd",

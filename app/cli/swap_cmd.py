@@ -19,6 +19,7 @@ from app.jobs.executor import LocalExecutor
 from app.jobs.model import JobState
 from app.jobs.store import JobStore
 from app.offline import load_runner_factory
+from app.offline.lipsync_checks import check_lip_sync_photos
 from app.paths import user_paths
 from engines.errors import SwapCastError
 
@@ -65,6 +66,7 @@ class _OtherWorkerRelay(threading.Thread):
 def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)  # one-line errors for missing files and bad options, before queueing
     check_runnable(spec)  # a job that could never run is refused now, not failed later
+    check_lip_sync_photos(spec)  # a lip-sync photo without a face: refused now (loads the engine the job reuses)
     runner_factory = load_runner_factory()  # a build without the runner queues nothing here
     bus = EventBus()
     with JobStore(user_paths().jobs_db, events=bus) as store, bus.subscribe(maxsize=1024) as events:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import numpy as np
+
 from engines.allocator import MemoryReading, ResourceAllocator
 from engines.base import Engine, EngineHealth, LoadOptions
 from engines.external.base import ProgressCallback, SwapRequest
 from engines.external.config import IntegrationsConfig, load_integrations
-from engines.external.inprocess import BatchFn, InProcessAdapter, VideoOutcome
+from engines.external.inprocess import BatchFn, InProcessAdapter, TimedBatchFn, VideoOutcome
 from engines.manager import EngineManager
 
 from app.models_option import models_folder
@@ -156,6 +158,16 @@ class AppRuntime:
         from .video import swap_video  # PyAV loads only when a video is swapped
 
         return swap_video(request, process, progress)
+
+    def lip_sync_video(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
+        from .video import lip_sync_video
+
+        return lip_sync_video(request, process, progress)
+
+    def speech(self, request: SwapRequest) -> np.ndarray:
+        from .video import speech_samples
+
+        return speech_samples(request)
 
 
 def loaded_health(owner: str) -> EngineHealth | None:

@@ -8,11 +8,14 @@ helper thread and the caller's thread relays progress and cancellation.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+import numpy as np
 
 from engines.external.base import ProgressCallback, SwapRequest
-from engines.external.inprocess import BatchFn, VideoOutcome
+from engines.external.inprocess import BatchFn, TimedBatchFn, VideoOutcome
 
-from app.media.transcode import TranscodeOptions, TranscodeResult, transcode
+from app.media.transcode import Progress, TranscodeOptions, TranscodeResult, transcode
 
 
 def crf_from_quality(quality: int | None) -> int:
@@ -30,19 +33,44 @@ def transcode_options(request: SwapRequest) -> TranscodeOptions:
 
 
 def swap_video(request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
+    return _relayed(request, progress, lambda on_frames, cancel: transcode(
+        request.target, request.output, process, transcode_options(request), progress=on_frames, cancel=cancel))
+
+
+def lip_sync_video(request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
+    """request.target (a video or a photo) fitted to request.lip_sync, its frames through `process`
+    with their times, the audio as the output's sound."""
+    from app.media.lipsync_video import lip_sync_transcode
+
+    assert request.lip_sync is not None
+    return _relayed(request, progress, lambda on_frames, cancel: lip_sync_transcode(
+        request.target, request.lip_sync, request.output, lambda frames, times: process(frames, times),
+        transcode_options(request), fit=request.fit, still_fps=request.still_fps, progress=on_frames, cancel=cancel))
+
+
+def speech_samples(request: SwapRequest) -> np.ndarray:
+    """request.lip_sync as 16 kHz mono float32 (what the mel spectrogram takes)."""
+    from app.media.speech_audio import decode_speech
+
+    assert request.lip_sync is not None
+    return decode_speech(request.lip_sync)
+
+
+def _relayed(request: SwapRequest, progress: ProgressCallback,
+             work: Callable[[Progress, threading.Event], TranscodeResult]) -> VideoOutcome:
+    """Run `work` on a helper thread; relay its progress here, where a cancel raises and stops it."""
     expected = max(1, request.frames_hint)
     done = [0]
     cancel = threading.Event()
     outcome: dict[str, object] = {}
 
-    def work() -> None:
+    def run() -> None:
         try:
-            outcome["result"] = transcode(request.target, request.output, process, transcode_options(request),
-                                          progress=lambda d, _t: done.__setitem__(0, d), cancel=cancel)
+            outcome["result"] = work(lambda d, _t: done.__setitem__(0, d), cancel)
         except BaseException as error:  # noqa: BLE001 — handed to the caller's thread below
             outcome["error"] = error
 
-    thread = threading.Thread(target=work, name=f"transcode-{request.target.name}", daemon=True)
+    thread = threading.Thread(target=run, name=f"transcode-{request.target.name}", daemon=True)
     thread.start()
     try:
         while thread.is_alive():

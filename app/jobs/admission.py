@@ -26,6 +26,7 @@ from .model import JobSpec, is_remote_text, target_name
 from .outputs import TargetPlan, check_format
 
 PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
+LIP_SYNC_ROLE = "lip_syncer"  # the model role a lip-sync job needs besides REQUIRED_ROLES
 
 
 def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> None:
@@ -48,11 +49,12 @@ def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> N
         destinations = [Path(PurePosixPath(urlsplit(uri).path).name) for uri in spec.object_destinations()]
     else:
         destinations = spec.destinations()
+    videos_only = spec.lip_sync is not None  # a lip-synced photo is a video
     for raw, target, destination in zip(spec.targets, targets, destinations):
         if is_remote_text(raw) and target.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
             continue  # a URL without a media extension: its kind is known once fetched
-        check_format(TargetPlan(target, destination, _is_image(target)))
-    modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) else Mode.IMAGE_TO_VIDEO for t in targets}
+        check_format(TargetPlan(target, destination, _is_image(target) and not videos_only))
+    modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) and not videos_only else Mode.IMAGE_TO_VIDEO for t in targets}
     _check_builtin_models(spec, modes, config)
 
 
@@ -97,7 +99,9 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
         config = load_config()  # a broken settings file fails every job: say so now
     wanted = set(modes)
     engines = [e for e in config.engines if e.enabled and wanted & set(e.modes)]
-    if not engines or any(not engine.in_process for engine in engines):
+    in_process_only = bool(engines) and all(engine.in_process for engine in engines)
+    # Lip sync runs in the built-in engine only (the others refuse it), so its models are checked anyway.
+    if not (in_process_only or (spec.lip_sync is not None and any(e.in_process for e in engines))):
         return  # none: the runner says "no engine can …" with the engine settings' fix
     from engines.models.store import ModelStore
 
@@ -106,19 +110,23 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
 
     override = models_folder(spec.models)
     store = ModelStore.resolve(user_paths().models, override)
-    missing = []
-    for role in REQUIRED_ROLES:
+    missing: dict[str, str | None] = {}  # what is missing → the model id to download (None: no model of that role)
+    for role in (*REQUIRED_ROLES, *((LIP_SYNC_ROLE,) if spec.lip_sync is not None else ())):
         try:
             spec_of_role = store.default_for(role)
         except ModelError:
-            missing.append(f"a {role}")
+            missing[f"a {role}"] = None
             continue
         if not (store.directory / spec_of_role.file).is_file():
-            missing.append(spec_of_role.file)
+            missing[spec_of_role.file] = spec_of_role.id
     if not missing:
         return
+    ids = list(missing.values())
     if override:
         fix = f"regenerate the folder with `swapcast models kit {override}`, or drop --models / {MODELS_ENV}"
+    elif len(ids) == 1 and ids[0] is not None:
+        fix = f"run `swapcast models download {ids[0]}`"
     else:
         fix = "run `swapcast models download --all` (or pass --models DIR with models made by `swapcast models kit DIR`)"
     raise ModelError(f"the built-in engine cannot run without {', '.join(missing)} (not in {store.directory})", fix)
+

@@ -13,6 +13,7 @@ from pathlib import Path
 from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
 from engines.errors import InputError
 from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from engines.video_fit import DEFAULT_STILL_FPS, VideoFit
 
 from app.models_option import add_models_option, models_override
 
@@ -68,15 +69,33 @@ def add_swap_options(parser: argparse.ArgumentParser, *, models_option: bool = T
     parser.add_argument("--encoder", choices=ENCODERS, default="auto", help="video encoder (default: auto)")
     parser.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--lip-sync", dest="lip_sync", metavar="AUDIO",
+                        help="also move the mouths with this audio (any file with sound), in the same pass; the "
+                             "output gets this audio and its length (see --fit)")
+    add_lip_sync_tuning(parser)
     if models_option:
         add_models_option(parser)
+
+
+def add_lip_sync_tuning(parser: argparse.ArgumentParser) -> None:
+    """--lip-sync-weight, --fit, --photo-fps: for `swap --lip-sync`, `jobs add --lip-sync` and `lipsync`."""
+    parser.add_argument("--lip-sync-weight", type=float, default=1.0, metavar="W",
+                        help="with lip sync: how much of the synced mouth to blend in, 0..1 (default 1)")
+    # Parsed by spec_from_args, not argparse choices: a bad value is one line with the fix, like every other error.
+    parser.add_argument("--fit", default=VideoFit.LOOP.value, metavar="loop|trim",
+                        help="with lip sync, a target video shorter than the audio: loop it to the audio's end "
+                             "(default), or trim: stop with the video and cut the audio there")
+    parser.add_argument("--photo-fps", type=float, default=DEFAULT_STILL_FPS, metavar="FPS",
+                        help=f"with lip sync, the frame rate of the video a photo becomes (default {DEFAULT_STILL_FPS:g})")
 
 
 def spec_from_args(args: argparse.Namespace) -> JobSpec:
     """The JobSpec the parsed options describe; InputError (one line) for anything wrong."""
     allow_urls = bool(getattr(args, "allow_urls", False))
     keep_local = bool(getattr(args, "keep_local", False))
-    sources = [_input(path, "source face image", allow_urls) for path in args.sources]
+    sources = [_input(path, "source face image", allow_urls) for path in getattr(args, "sources", None) or []]
+    lip_sync = _lip_sync_audio(getattr(args, "lip_sync", None))
+    fit = VideoFit.parse(getattr(args, "fit", VideoFit.LOOP.value))
     targets = expand_targets(args.targets, allow_urls=allow_urls)
     faces = FaceSelection.parse(args.faces, OFFLINE_FACE_SELECTIONS) if args.faces else None
     reference = _input(args.reference, "reference face image", allow_urls) if args.reference else None
@@ -93,7 +112,8 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
             raise InputError("--keep-local only applies to an object-URI output (-o s3://…)",
                              "drop --keep-local: a local -o is kept anyway")
         output = _absolute(args.output)
-        _check_output(output, targets, sources, args.overwrite)
+        _check_output(output, targets, [*sources, *([lip_sync] if lip_sync else [])], args.overwrite,
+                      videos_only=lip_sync is not None)
     models = models_override(args)
     spec = JobSpec(
         sources=sources,
@@ -112,6 +132,10 @@ def spec_from_args(args: argparse.Namespace) -> JobSpec:
         models=_absolute(str(models)) if models is not None else None,
         allow_urls=allow_urls,
         keep_local=keep_local,
+        lip_sync=lip_sync,
+        lip_sync_weight=_unit(getattr(args, "lip_sync_weight", 1.0), "--lip-sync-weight", "1"),
+        fit=fit,
+        still_fps=float(getattr(args, "photo_fps", DEFAULT_STILL_FPS)),
     )
     problems = spec.problems()
     if problems:
@@ -156,18 +180,36 @@ def _existing_file(raw: str, what: str) -> str:
 
 
 def _blend(value: float) -> float:
+    return _unit(value, "--enhance-blend", "0.8")
+
+
+def _unit(value: float, option: str, example: str) -> float:
     if not 0.0 <= float(value) <= 1.0:
-        raise InputError(f"--enhance-blend {value:g} is out of range", "use a value from 0 to 1, e.g. 0.8")
+        raise InputError(f"{option} {value:g} is out of range", f"use a value from 0 to 1, e.g. {example}")
     return float(value)
+
+
+def _lip_sync_audio(raw: str | None) -> str | None:
+    """The lip-sync audio as an absolute path, once it is known to hold sound (checked before queueing)."""
+    if raw is None:
+        return None
+    if is_remote_text(raw):
+        raise InputError(f"the lip-sync audio must be a file on this machine, not {raw}", "download it first")
+    from app.media.speech_audio import probe_speech  # PyAV: only when lip sync is asked for
+
+    path = _existing_file(raw, "lip-sync audio")
+    probe_speech(path)  # no audio stream, empty, unreadable: one line now, nothing queued
+    return path
 
 
 def _absolute(raw: str) -> str:
     return str(Path(raw).expanduser().resolve())
 
 
-def _check_output(output: str, targets: list[str], sources: list[str], overwrite: bool) -> None:
+def _check_output(output: str, targets: list[str], sources: list[str], overwrite: bool,
+                  videos_only: bool = False) -> None:
     path = Path(output)
-    plans = output_paths(targets, output)
+    plans = output_paths(targets, output, videos_only=videos_only)
     for plan in plans:
         check_not_an_input(plan.output, [Path(t) for t in targets], [Path(s) for s in sources])
     if len(targets) > 1:

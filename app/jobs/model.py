@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
+from engines.imaging import IMAGE_SUFFIXES
+from engines.video_fit import DEFAULT_STILL_FPS, VideoFit
 
 ENCODERS: tuple[str, ...] = ("auto", "libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 
@@ -64,15 +66,24 @@ class JobSpec:
     # server's setting). keep_local: keep the local render of an uploaded output (in the job's folder).
     allow_urls: bool = False
     keep_local: bool = False
+    # Lip sync (`swapcast lipsync`, `swap --lip-sync`): the mouths follow this audio file, which is also
+    # the output's sound; with no sources, nothing is swapped. Older rows lack these keys: from_dict
+    # gives them the defaults (the spec column is JSON, so no schema migration is needed).
+    lip_sync: str | None = None
+    lip_sync_weight: float = 1.0  # 0..1
+    fit: VideoFit = VideoFit.LOOP  # a target video shorter than the audio: loop it, or stop with it
+    still_fps: float = DEFAULT_STILL_FPS  # frame rate of the video a photo target becomes
 
     def __post_init__(self) -> None:
         # An unknown mode (a hand-written or tampered spec) is refused with the valid ones listed,
         # never read as "largest".
         object.__setattr__(self, "faces", FaceSelection.parse(self.faces, OFFLINE_FACE_SELECTIONS))
+        object.__setattr__(self, "fit", VideoFit.parse(self.fit))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["trim"] = list(self.trim) if self.trim is not None else None
+        data["fit"] = self.fit.value
         return data
 
     @classmethod
@@ -109,7 +120,7 @@ class JobSpec:
         output (its local renders live in the job's folder, removed with it)."""
         if self.remote_output:
             return []
-        return output_destinations(self.targets, self.output)
+        return output_destinations(self.targets, self.output, videos_only=self.lip_sync is not None)
 
     def object_destinations(self) -> list[str]:
         """The object URI of each target's output, for a remote output (same rule as output_destinations)."""
@@ -131,7 +142,7 @@ class JobSpec:
     def problems(self) -> list[str]:
         """What is structurally wrong (files are checked by the CLI and the runner, not here)."""
         found: list[str] = []
-        if not self.sources:
+        if not self.sources and self.lip_sync is None:
             found.append("no source face given")
         if not self.targets:
             found.append("no target given")
@@ -147,6 +158,12 @@ class JobSpec:
             found.append("quality must be between 0 and 100")
         if self.encoder not in ENCODERS:
             found.append(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        if not 0.0 <= self.lip_sync_weight <= 1.0:
+            found.append("lip-sync weight must be between 0 and 1")
+        if not 1.0 <= self.still_fps <= 120.0:
+            found.append("the frame rate of a photo's video must be between 1 and 120")
+        if self.lip_sync is not None and self.trim is not None:
+            found.append("--trim does not go with lip sync (the audio sets the output's length)")
         return found
 
 
@@ -181,15 +198,18 @@ def target_name(raw: str) -> str:
     return Path(raw).name
 
 
-def output_destinations(targets: Sequence[str], output: str) -> list[Path]:
+def output_destinations(targets: Sequence[str], output: str, *, videos_only: bool = False) -> list[Path]:
     """Which file each target is written to. One target: OUTPUT is the file (or, if it is a
     folder, the target's name inside it; with no extension, the target's). Several targets:
-    OUTPUT is a folder and each output keeps its target's name."""
+    OUTPUT is a folder and each output keeps its target's name. `videos_only` (lip sync, where a
+    photo becomes a video): a photo's name takes .mp4."""
     out = Path(output)
     as_folder = len(targets) > 1 or out.is_dir() or output.endswith(("/", os.sep))
     found = []
     for raw in targets:
         name = target_name(raw)
+        if videos_only and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
+            name = str(PurePosixPath(name).with_suffix(".mp4"))
         destination = out / name if as_folder else out
         if destination.suffix == "" and not as_folder:
             destination = destination.with_suffix(PurePosixPath(name).suffix)

@@ -26,16 +26,18 @@ class TargetPlan:
     is_image: bool
 
 
-def output_paths(targets: list[str], output: str) -> list[TargetPlan]:
+def output_paths(targets: list[str], output: str, *, videos_only: bool = False) -> list[TargetPlan]:
     """Each target with its output file (the rule lives in app.jobs.model.output_destinations, which the
-    queue also uses to find a killed job's partial files)."""
-    return [TargetPlan(Path(raw), destination, Path(raw).suffix.lower() in IMAGE_SUFFIXES)
-            for raw, destination in zip(targets, output_destinations(targets, output))]
+    queue also uses to find a killed job's partial files). `videos_only`: lip sync, where every
+    output is a video, a photo target's too."""
+    return [TargetPlan(Path(raw), destination, not videos_only and Path(raw).suffix.lower() in IMAGE_SUFFIXES)
+            for raw, destination in zip(targets, output_destinations(targets, output, videos_only=videos_only))]
 
 
-def plan_outputs(targets: list[str], output: str, overwrite: bool, sources: Iterable[str] = ()) -> list[TargetPlan]:
+def plan_outputs(targets: list[str], output: str, overwrite: bool, sources: Iterable[str] = (), *,
+                 videos_only: bool = False) -> list[TargetPlan]:
     """output_paths() with every check; InputError / OutputError (one line) for the first problem."""
-    plans = output_paths(targets, output)
+    plans = output_paths(targets, output, videos_only=videos_only)
     for plan in plans:
         check_not_an_input(plan.output, [Path(t) for t in targets], [Path(s) for s in sources])
         check_destination(plan.output, overwrite)
@@ -60,7 +62,8 @@ def check_format(plan: TargetPlan) -> None:
                           f"name the output {plan.output.stem}{plan.target.suffix.lower()} (or .png, .jpg)")
     # Video containers are many (PyAV writes .ts, .flv...): refuse only what is surely not one.
     if not plan.is_image and (suffix in IMAGE_SUFFIXES or not suffix):
-        raise OutputError(f"{plan.output.name}: a video target ({plan.target.name}) cannot be written as '{suffix}'",
+        kind = "a video target" if plan.target.suffix.lower() not in IMAGE_SUFFIXES else "a lip-synced photo (a video)"
+        raise OutputError(f"{plan.output.name}: {kind} ({plan.target.name}) cannot be written as '{suffix}'",
                           f"name the output {plan.output.stem}.mp4 (or .mkv, .mov)")
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -141,6 +141,22 @@ def _check_outputs(batch: _Batch, images: Any) -> list[np.ndarray]:
     return list(images)
 
 
+class FrameSource(Protocol):
+    """Where a pipeline's frames come from: a VideoReader, or lip sync's fitted timeline."""
+
+    warnings: list[str]
+
+    @property
+    def frames_total(self) -> int: ...
+
+    def __iter__(self) -> Iterator[DecodedFrame]: ...
+
+    def close(self) -> None: ...
+
+
+FrameProcess = Callable[[list[DecodedFrame]], list[np.ndarray]]  # the frames (with their times) → images
+
+
 def transcode(
     src: str | Path,
     dst: str | Path,
@@ -158,25 +174,39 @@ def transcode(
     name is untouched and the temporary file is gone.
     """
     options = options or TranscodeOptions()
-    if options.batch_size < 1 or options.queue_batches < 1:
-        raise ValueError("batch_size and queue_batches must be at least 1")
+    check_batching(options)
     info = info or probe(src)
     if info.kind == "image":
         raise InputError(f"{info.path}: is a still image, not a video", "add it as an image job instead")
     reader = VideoReader(
         info.path, start_s=options.start_s, end_s=options.end_s, on_error=options.on_decode_error, info=info
     )
-    settings = EncodeSettings(
-        encoder=options.encoder,
-        quality=options.quality,
-        preset=options.preset,
-        audio=options.audio,
-        overwrite=options.overwrite,
-        tag_extra=options.tag_extra,
-    )
     # Everything that can be refused (paths, encoder, container) is refused here, before a thread
     # starts or a frame is decoded.
-    writer = VideoWriter(dst, info, settings, start_s=options.start_s, end_s=options.end_s)
+    writer = VideoWriter(dst, info, encode_settings(options), start_s=options.start_s, end_s=options.end_s)
+    return run_pipeline(reader, lambda frames: process_batch([frame.image for frame in frames]), writer, options,
+                        progress, cancel)
+
+
+def check_batching(options: TranscodeOptions) -> None:
+    if options.batch_size < 1 or options.queue_batches < 1:
+        raise ValueError("batch_size and queue_batches must be at least 1")
+
+
+def encode_settings(options: TranscodeOptions) -> EncodeSettings:
+    return EncodeSettings(encoder=options.encoder, quality=options.quality, preset=options.preset,
+                          audio=options.audio, overwrite=options.overwrite, tag_extra=options.tag_extra)
+
+
+def run_pipeline(
+    reader: FrameSource,
+    process: FrameProcess,
+    writer: VideoWriter,
+    options: TranscodeOptions,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TranscodeResult:
+    """`reader`'s frames through `process` into `writer`, on the three threads; see transcode()."""
     run = _Run(cancel)
     total = reader.frames_total
     decoded: queue.Queue[Any] = queue.Queue(maxsize=options.queue_batches)
@@ -203,7 +233,7 @@ def transcode(
                         run.put(processed, _END)
                     return
                 started = time.perf_counter()
-                images = process_batch([frame.image for frame in batch.frames])
+                images = process(batch.frames)
                 batch.images = _check_outputs(batch, images)
                 run.busy["process"] += time.perf_counter() - started
                 if not run.put(processed, batch):
@@ -284,11 +314,14 @@ def identity(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 __all__ = [
+    "FrameProcess",
+    "FrameSource",
     "ProcessBatch",
     "Progress",
     "TranscodeCancelled",
     "TranscodeOptions",
     "TranscodeResult",
     "identity",
+    "run_pipeline",
     "transcode",
 ]

@@ -55,6 +55,8 @@ class VideoWriter:
 
     `start_s`/`end_s` are the trim the frames were read with (seconds from the source's first
     frame): with a start, the output is shifted to begin at 0 and its sound cut to match.
+    `audio_file`: the sound comes from this file's first audio stream instead of the source's (lip
+    sync), cut at `end_s` seconds of its own clock.
     """
 
     def __init__(
@@ -66,10 +68,13 @@ class VideoWriter:
         start_s: float | None = None,
         end_s: float | None = None,
         encoder: EncoderChoice | None = None,
+        audio_file: Path | None = None,
     ) -> None:
         self.settings = settings or EncodeSettings()
+        self._audio_file = audio_file
         self.source = source
-        self.path = check_output(dst, inputs=[source.path], overwrite=self.settings.overwrite)
+        inputs = [source.path, *([audio_file] if audio_file is not None else [])]
+        self.path = check_output(dst, inputs=inputs, overwrite=self.settings.overwrite)
         self.encoder = encoder or resolve_encoder(self.settings.encoder, self.settings.quality, self.settings.preset)
         # `auto` falling back to libx264 is the normal case on a machine without a hardware encoder:
         # log it, don't warn the user about it on every job.
@@ -157,10 +162,11 @@ class VideoWriter:
         if container.format.name in _FASTSTART_FORMATS:
             container.options["movflags"] = "+faststart"
 
-        if self.settings.audio and source.has_audio:
-            origin_s = float(source.start_pts * source.time_base)
+        sound = self._audio_file or (source.path if source.has_audio else None)
+        if self.settings.audio and sound is not None:
+            origin_s = float(source.start_pts * source.time_base) if self._audio_file is None else 0.0
             plan = AudioPlan(end_s=origin_s + self._end_s if self._end_s is not None else None)
-            self._audio = AudioTrack(source.path, container, plan)
+            self._audio = AudioTrack(sound, container, plan)
             self.audio_copied = self._audio.copied
             if self._audio.warning:
                 self.warnings.append(self._audio.warning)

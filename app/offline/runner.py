@@ -39,12 +39,13 @@ class SwapRunner:
 
     def _render(self, spec: JobSpec, report: ProgressReporter) -> RunResult:
         """Every target of `spec` (local paths only) through the engines, written as today (temp + atomic)."""
-        plans = plan_outputs(spec.targets, spec.output, spec.overwrite, spec.sources)
+        inputs = [*spec.sources, *([spec.lip_sync] if spec.lip_sync else [])]
+        plans = plan_outputs(spec.targets, spec.output, spec.overwrite, inputs, videos_only=spec.lip_sync is not None)
         failures: list[str] = []
         totals: list[int] = []
         for plan in list(plans):
             try:
-                totals.append(self._frames(plan, spec.trim))
+                totals.append(_lip_sync_frames(plan, spec) if spec.lip_sync else self._frames(plan, spec.trim))
             except SwapCastError as error:  # unreadable target: report it, swap the others
                 if len(spec.targets) == 1:
                     raise
@@ -105,6 +106,17 @@ def runner_factory() -> JobRunner:
     return SwapRunner()
 
 
+def _lip_sync_frames(plan: TargetPlan, spec: JobSpec) -> int:
+    """Frames of a lip-synced output: the audio's length on the target's (or a photo's) frame rate."""
+    from app.media.lipsync_video import is_photo, plan_timeline
+    from app.media.speech_audio import probe_speech
+
+    assert spec.lip_sync is not None
+    audio = probe_speech(spec.lip_sync)  # the one-line InputError for a file without sound, up front
+    info = None if is_photo(plan.target) else probe(plan.target)
+    return plan_timeline(info, audio, spec.fit, spec.still_fps).frames
+
+
 def _request(spec: JobSpec, plan: TargetPlan, frames: int) -> SwapRequest:
     return SwapRequest(
         sources=tuple(Path(s) for s in spec.sources), target=plan.target, output=plan.output,
@@ -112,6 +124,8 @@ def _request(spec: JobSpec, plan: TargetPlan, frames: int) -> SwapRequest:
         reference=Path(spec.reference) if spec.reference else None, source_face=spec.source_face,
         enhance=spec.enhance, enhance_blend=spec.enhance_blend, trim=None if plan.is_image else spec.trim,
         quality=spec.quality, encoder=spec.encoder, audio=spec.audio, overwrite=spec.overwrite, models=spec.models, frames_hint=frames,
+        lip_sync=Path(spec.lip_sync) if spec.lip_sync else None, lip_sync_weight=spec.lip_sync_weight, fit=spec.fit,
+        still_fps=spec.still_fps,
     )
 
 

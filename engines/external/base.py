@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engines.base import OFFLINE_FACE_SELECTIONS, FaceSelection
+from engines.video_fit import DEFAULT_STILL_FPS, VideoFit
 
 from .config import EngineConfig, Mode
 
@@ -40,10 +41,27 @@ class SwapRequest:
     overwrite: bool = False
     models: str | None = None  # --models DIR of the job (in-process engines)
     frames_hint: int = 0  # frames the app expects (0: unknown), for progress before the engine says
+    # Lip sync: the mouths follow this audio file, which also becomes the output's sound (its length
+    # the output's, see VideoFit); the target may then be a photo, and with no sources nothing is swapped.
+    lip_sync: Path | None = None
+    lip_sync_weight: float = 1.0  # 0..1: how much of the lip syncer's mouth is blended in
+    fit: VideoFit = VideoFit.LOOP
+    still_fps: float = DEFAULT_STILL_FPS  # frame rate of the video a photo target becomes
 
     def __post_init__(self) -> None:
         # A mode no engine offers is refused here, never read as "largest" further down.
         object.__setattr__(self, "faces", FaceSelection.parse(self.faces, OFFLINE_FACE_SELECTIONS))
+        object.__setattr__(self, "fit", VideoFit.parse(self.fit))
+
+    @property
+    def swap_faces(self) -> bool:
+        """False for a lip-sync-only request (no source photos): the faces keep who they are."""
+        return bool(self.sources)
+
+
+def lip_sync_refusal(request: SwapRequest) -> str | None:
+    """What an adapter without a lip-sync stage says in unsupported() (only the built-in engine has one)."""
+    return "it has no lip-sync stage (the built-in engine has)" if request.lip_sync is not None else None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ exits 0 even when it refuses the inputs, so its messages decide the verdict.
 
 from __future__ import annotations
 
-from .base import SwapRequest
+from .base import SwapRequest, lip_sync_refusal
 from .cli_adapter import CliAdapter, UserErrorPhrase
 from .config import Mode
 from .errors import EngineFailure
@@ -43,6 +43,8 @@ class DeepLiveCamAdapter(CliAdapter):
     user_errors = DEEP_LIVE_CAM_USER_ERRORS
 
     def unsupported(self, request: SwapRequest) -> str | None:
+        if refusal := lip_sync_refusal(request):
+            return refusal
         if len(request.sources) > 1:
             return "Deep-Live-Cam takes one source photo"
         if request.faces == "reference":

@@ -7,7 +7,7 @@ failed, 3 content declined, 4 process stopped. `headless-run` appeared in 3.0.0.
 
 from __future__ import annotations
 
-from .base import SwapRequest
+from .base import SwapRequest, lip_sync_refusal
 from .cli_adapter import CliAdapter, UserErrorPhrase
 from .config import Mode
 from .install import InstallInfo, InstallSpec
@@ -44,6 +44,8 @@ class FaceFusionCliAdapter(CliAdapter):
         return (2, 3, 4)
 
     def unsupported(self, request: SwapRequest) -> str | None:
+        if refusal := lip_sync_refusal(request):
+            return refusal
         if request.faces == "reference":
             return "FaceFusion picks reference faces by frame position, not from a reference photo"
         if request.source_face is not None:

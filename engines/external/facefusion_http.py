@@ -30,7 +30,7 @@ import requests
 
 from engines.errors import InputError, TransientError
 
-from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
+from .base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult, lip_sync_refusal
 from .config import EngineConfig, Mode
 from .errors import EngineFailure, SourceError
 from .facefusion_cli import ENCODERS
@@ -109,6 +109,8 @@ class FaceFusionHttpAdapter(EngineAdapter):
 
     # ---- processing ------------------------------------------------------------------------
     def unsupported(self, request: SwapRequest) -> str | None:
+        if refusal := lip_sync_refusal(request):
+            return refusal
         if request.faces == "reference":
             return "the server cannot take a reference photo"
         if request.source_face is not None:

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from engines.base import FRAMES_WITHOUT_FACE, Engine, FaceSelection, Frame, LoadOptions, SwapContext
+import numpy as np
+
+from engines.base import FRAMES_WITHOUT_FACE, Engine, FaceSelection, Frame, LipSyncFrame, LoadOptions, SwapContext
 from engines.builtin.runtime.failures import classify
 from engines.errors import InputError, OutputError
 
@@ -32,6 +34,7 @@ from .errors import EngineUnavailable, SourceError
 
 T = TypeVar("T")
 BatchFn = Callable[[Sequence[Frame]], list[Frame]]
+TimedBatchFn = Callable[[Sequence[Frame], Sequence[float]], list[Frame]]  # frames and the second each is shown at
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,15 @@ class InProcessRuntime(Protocol):
         """request.target's frames through `process` into request.output (temp file, then rename),
         honouring trim, encoder, quality and audio. `progress` is called on the caller's thread and
         may raise to stop."""
+        ...
+
+    def lip_sync_video(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
+        """request.target (a video or a photo) fitted to the audio request.lip_sync (request.fit), each
+        frame through `process` with its time, into request.output with that audio as its sound."""
+        ...
+
+    def speech(self, request: SwapRequest) -> np.ndarray:
+        """request.lip_sync decoded to 16 kHz mono float32 in −1..1 (one-line InputError if it has no sound)."""
         ...
 
 
@@ -124,6 +136,10 @@ class InProcessAdapter(EngineAdapter):
         engine = _guarded(lambda: runtime.engine(self, request.models), request.output)
         warnings: list[str] = []
         context = self._context(engine, request, warnings)
+        if request.lip_sync is not None:
+            outcome = _guarded(lambda: self._lip_sync(runtime, engine, context, request, progress), request.output)
+            return SwapResult(request.output, self.name, outcome.frames,
+                              tuple(warnings + list(outcome.warnings) + _face_warnings(context, request, outcome)))
         if request.mode is Mode.IMAGE_TO_IMAGE:
             warnings += _guarded(lambda: _swap_image(engine, context, request), request.output)
             progress(1, 1)
@@ -131,12 +147,16 @@ class InProcessAdapter(EngineAdapter):
         outcome = _guarded(lambda: runtime.transcode(request, lambda frames: engine.process_batch(frames, context),
                                                      progress), request.output)
         warnings += outcome.warnings
-        without = int(context.stream_state.get(FRAMES_WITHOUT_FACE, 0))  # type: ignore[call-overload]
-        if without >= outcome.frames > 0:
-            warnings.append(f"{request.target.name}: no face found in any frame; the output has the input's frames")
-        elif without:
-            warnings.append(f"{request.target.name}: no face in {without} of {outcome.frames} frames")
+        warnings += _face_warnings(context, request, outcome)
         return SwapResult(request.output, self.name, outcome.frames, tuple(warnings))
+
+    @staticmethod
+    def _lip_sync(runtime: InProcessRuntime, engine: Engine, context: SwapContext, request: SwapRequest,
+                  progress: ProgressCallback) -> VideoOutcome:
+        """Swap (when there are sources) and lip-sync in one pass: each frame gets the mel window of
+        the moment it is shown, on the same detections."""
+        process = lip_sync_process(engine, context, runtime.speech(request), request.lip_sync_weight)
+        return runtime.lip_sync_video(request, process, progress)
 
     def _context(self, engine: Engine, request: SwapRequest, warnings: list[str]) -> SwapContext:
         """The request's sources, face mode and options as a SwapContext; a source problem is a
@@ -144,6 +164,9 @@ class InProcessAdapter(EngineAdapter):
         enhance = request.enhance and self.allows_enhance
         if request.enhance and not enhance:
             warnings.append(f"{self.name} has no enhancer: --enhance was ignored")
+        if not request.swap_faces:  # lip sync only: the faces stay who they are
+            return SwapContext(selection=request.faces, swap_faces=False, enhance=enhance,
+                               enhance_blend=request.enhance_blend, smoothing=True, on_error="raise", in_place=True)
         try:
             # Identities are cached by the photos' content, so later targets of a job cost nothing here.
             identity = _guarded(lambda: engine.identity(list(request.sources), face_index=request.source_face),
@@ -161,6 +184,30 @@ class InProcessAdapter(EngineAdapter):
                                 "(pick another with --source-face N)")
         return SwapContext(identities=[identity], selection=request.faces, references=references, enhance=enhance,
                            enhance_blend=request.enhance_blend, smoothing=True, on_error="raise", in_place=True)
+
+
+def lip_sync_process(engine: Engine, context: SwapContext, speech: np.ndarray, weight: float) -> TimedBatchFn:
+    """The frame function of a lip-synced video: each frame through `engine` with the mel window of the
+    moment it is shown (16 kHz mono `speech`), swapped too when `context` has an identity."""
+    from engines.builtin.lipsync.mel import mel_spectrogram, mel_window
+
+    mel = mel_spectrogram(speech)  # the whole audio at once: 80 floats per 12.5 ms, ~90 MB for an hour
+
+    def process(frames: Sequence[Frame], times: Sequence[float]) -> list[Frame]:
+        # One pipeline thread calls this, in frame order: the stream's context is safe to set here.
+        context.lip_sync_batch = [LipSyncFrame(mel_window(mel, t), weight) for t in times]
+        return engine.process_batch(frames, context)
+
+    return process
+
+
+def _face_warnings(context: SwapContext, request: SwapRequest, outcome: VideoOutcome) -> list[str]:
+    without = int(context.stream_state.get(FRAMES_WITHOUT_FACE, 0))  # type: ignore[call-overload]
+    if without >= outcome.frames > 0:
+        return [f"{request.target.name}: no face found in any frame; the output has the input's frames"]
+    if without:
+        return [f"{request.target.name}: no face in {without} of {outcome.frames} frames"]
+    return []
 
 
 def _swap_image(engine: Engine, context: SwapContext, request: SwapRequest) -> list[str]:
