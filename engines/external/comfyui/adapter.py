@@ -170,7 +170,7 @@ class ComfyUIAdapter(EngineAdapter):
             results = []
             for frame in frames:
                 counter[0] += 1
-                ok, png = cv2.imencode(".png", frame)
+                ok, png = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])  # lossless; fast beats small
                 if not ok:
                     raise EngineFailure(f"{self.name}: could not encode frame {counter[0]} for upload")
                 name = swap.client.upload(f"swapcast-{job}-frame{counter[0]:06d}.png", png.tobytes())

@@ -202,7 +202,7 @@ class ComfyClient:
         try:
             self._socket = connect(ws_url(self.url, self.client_id), open_timeout=self.timeouts.health_s,
                                    ping_interval=20, ping_timeout=20, close_timeout=1, max_size=MAX_MESSAGE,
-                                   proxy=self._proxy)
+                                   compression=None, proxy=self._proxy)  # previews do not compress
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise ServerUnreachable(f"{self.name}: cannot open the WebSocket at {self.url}/ws ({_short(error)})") from None
 
