@@ -330,3 +330,16 @@ def test_an_unreachable_or_off_machine_server_is_unavailable_with_the_reason(tmp
     assert not down.available and "is down (connection refused)" in (down.reason or "")
     remote = adapter("http://192.0.2.1:8188").check()
     assert not remote.available and "is not this machine" in (remote.reason or "") and "allowRemote" in remote.reason
+
+
+def test_the_settings_rules_for_a_comfyui_entry_are_one_line_each() -> None:
+    from engines.external.errors import IntegrationConfigError
+
+    def error(entry: dict) -> str:
+        with pytest.raises(IntegrationConfigError) as caught:
+            parse_integrations(document({"comfyui": entry}), Path("integrations.json"))
+        return caught.value.one_line()
+
+    assert "engine 'comfyui': url must be set for an enabled websocket engine" in error(comfyui_entry(""))
+    assert "transport must be websocket for a comfyui engine" in error(comfyui_entry("http://127.0.0.1:1", transport="http"))
+    assert "workflow only applies to comfyui engines" in error({**builtin_entry(), "workflow": "x.json"})
