@@ -2,7 +2,7 @@
 
 - check(): the workflow and its mapping load and agree; the server answers `GET /object_info` and has
   every node class the workflow uses, every input the mapping names and every model it picks.
-  Cached for CHECK_TTL_S (a real server's /object_info is megabytes).
+  A good answer is kept for CHECK_TTL_S (a real server's /object_info is megabytes).
 - An image: source and target uploaded, one prompt, its result fetched, tagged and written atomically.
   The workflow's own progress (`progress {value, max}`) is the job's progress.
 - A video: decoded and re-encoded by SwapCast's own pipeline (the InProcessRuntime's transcode, as
@@ -62,8 +62,9 @@ class ComfyUIAdapter(EngineAdapter):
             if self._cached is not None and self._clock() - self._cached[0] < CHECK_TTL_S:
                 return self._cached[1]
         availability = self._check_now()
-        with self._lock:
-            self._cached = (self._clock(), availability)
+        if availability.available:  # a refusal is re-checked every time: the user may be fixing it now
+            with self._lock:
+                self._cached = (self._clock(), availability)
         return availability
 
     def _check_now(self) -> Availability:
@@ -91,10 +92,6 @@ class ComfyUIAdapter(EngineAdapter):
             return Availability(False, problems[0] + more, version, latency_ms=latency)
         return Availability(True, None, version, latency_ms=latency)
 
-    def forget_check(self) -> None:
-        with self._lock:
-            self._cached = None
-
     def workflow(self) -> Workflow:
         return load_workflow(self.config.workflow, self.config.workflow_mapping)
 
@@ -104,19 +101,18 @@ class ComfyUIAdapter(EngineAdapter):
     # ---- what it can do --------------------------------------------------------------------
     def unsupported(self, request: SwapRequest) -> str | None:
         try:
-            options = self.workflow().mapping.options
-            has_source_face = self.workflow().mapping.source_face is not None
+            mapping = self.workflow().mapping
         except WorkflowProblem:
             return None  # check() says why it cannot run at all
         if len(request.sources) > 1:
             return "the ComfyUI workflow takes one source photo"
         if request.faces is FaceSelection.REFERENCE:
             return "the ComfyUI workflow cannot take a reference photo"
-        if request.faces is FaceSelection.ALL and "faces:all" not in options:
+        if request.faces is FaceSelection.ALL and "faces:all" not in mapping.options:
             return "the workflow's mapping has no faces:all option"
-        if request.enhance and "enhance" not in options:
+        if request.enhance and "enhance" not in mapping.options:
             return "the workflow's mapping has no enhance option"
-        if request.source_face is not None and not has_source_face:
+        if request.source_face is not None and mapping.source_face is None:
             return "the workflow's mapping has no sourceFace input (no --source-face)"
         if request.mode is Mode.IMAGE_TO_VIDEO and self.runtime is None:
             return "videos need SwapCast's video pipeline, which this process does not have"
