@@ -233,26 +233,28 @@ def test_a_socket_dropped_mid_run_is_reopened_and_the_result_read_from_history(c
 
 # ---- through the CLI, the job queue and the manager ------------------------------------------
 
-def test_a_video_goes_frame_by_frame_through_the_workflow_and_keeps_fps_frames_and_audio(
+def test_a_video_goes_frame_by_frame_through_the_workflow_and_keeps_timestamps_frames_and_audio(
         comfy, kit_dir, tmp_path, integrations, capsys) -> None:
+    from app.media.synth import make_clip
+
     server = comfy(preview_bytes=64)
     integrations({"comfyui": comfyui_entry(server.url, priority=90), "builtin": builtin_entry(priority=50)})
+    clip = make_clip(tmp_path / "clip.mp4", frames=24, fps=24, audio="aac", vfr=True)  # uneven frame times
     out = tmp_path / "out.mp4"
-    assert swap(kit_dir, "target.mp4", out) == 0
+    assert main(["swap", "--models", str(kit_dir), "-s", str(kit_dir / "samples/source_a.png"),
+                 "-t", str(clip.path), "-o", str(out)]) == 0
     assert "instead" not in capsys.readouterr().out  # done by comfyui, no failover
-    original = kit_dir / "samples/target.mp4"
-    with av.open(str(out)) as made, av.open(str(original)) as source:
-        video, source_video = made.streams.video[0], source.streams.video[0]
-        assert video.frames == source_video.frames and video.average_rate == source_video.average_rate
+    with av.open(str(out)) as made, av.open(str(clip.path)) as source:
         assert len(made.streams.audio) == 1 and made.streams.audio[0].rate == source.streams.audio[0].rate
         assert AI_TAG in made.metadata.get("comment", "")
-        ours = [frame.to_ndarray(format="bgr24") for frame in made.decode(video=0)]
-        theirs = [frame.to_ndarray(format="bgr24") for frame in source.decode(video=0)]
-    for index in (0, len(ours) // 2, len(ours) - 1):  # inverted, frame for frame (H.264 losses aside)
-        assert np.abs(ours[index].astype(int) - (255 - theirs[index]).astype(int)).mean() < 6
-    assert len(swapped_inputs(server)) == len(theirs)  # one prompt per frame
+        ours = [(frame.time, frame.to_ndarray(format="bgr24")) for frame in made.decode(video=0)]
+        theirs = [(frame.time, frame.to_ndarray(format="bgr24")) for frame in source.decode(video=0)]
+    assert [round(t, 3) for t, _ in ours] == [round(t, 3) for t, _ in theirs] and len(ours) == 24
+    for (_, mine), (_, original) in zip(ours, theirs):  # inverted, frame for frame (H.264 losses aside)
+        assert np.abs(mine.astype(int) - (255 - original).astype(int)).mean() < 6
+    assert len(swapped_inputs(server)) == 24  # one prompt per frame
     [job] = jobs(capsys)
-    assert job["state"] == "COMPLETED" and job["frames_done"] == job["frames_total"] == len(theirs)
+    assert job["state"] == "COMPLETED" and job["frames_done"] == job["frames_total"] == 24
 
 
 def test_a_server_dying_mid_job_fails_over_to_the_builtin_engine(
@@ -292,6 +294,7 @@ def test_a_node_missing_on_the_server_is_reported_by_swapcast_engines_before_any
     assert comfyui["reason"].startswith(f"node 3 (ReActorFaceSwap) is not installed on the server at {server.url}: "
                                         "install the custom node that provides ReActorFaceSwap")
     assert comfyui["transport"] == "websocket" and comfyui["files_leave_machine"] is False
+    assert comfyui["health"]["state"] == "down"  # what the health panel shows
     assert "comfyui [0.3.99-standin]: node 3 (ReActorFaceSwap) is not installed" in table
     assert not server.requests("/prompt") and not server.requests("/upload/image")  # asked, never run
 
@@ -310,7 +313,7 @@ def test_a_model_the_workflow_picks_but_the_server_lacks_is_reported_before_any_
 
 @pytest.mark.parametrize(("content", "expected"), [
     (None, "workflow file {path} does not exist"),
-    ("{not json", "is not valid JSON (line 1"),
+    ("{not json", "not valid JSON (line 1"),
     (json.dumps({"nodes": [], "links": []}), "in the UI format (nodes and links), not the API format"),
     (json.dumps({"1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}}}),
      "reactor_faceswap.mapping.json: source names node 2, which reactor_faceswap.json does not have"),
@@ -343,3 +346,27 @@ def test_the_settings_rules_for_a_comfyui_entry_are_one_line_each() -> None:
     assert "engine 'comfyui': url must be set for an enabled websocket engine" in error(comfyui_entry(""))
     assert "transport must be websocket for a comfyui engine" in error(comfyui_entry("http://127.0.0.1:1", transport="http"))
     assert "workflow only applies to comfyui engines" in error({**builtin_entry(), "workflow": "x.json"})
+
+
+def test_cancelling_a_video_interrupts_the_frame_prompt_and_leaves_no_output(comfy, tmp_path) -> None:
+    from app.engine_host.cache import AppRuntime
+    from app.media.synth import make_clip
+
+    server = comfy(script=["slow"], preview_bytes=64)
+    config = parse_integrations(document({"comfyui": comfyui_entry(server.url)}), Path("test.json"))
+    engine = ComfyUIAdapter(config.engine("comfyui"), runtime=AppRuntime())
+    clip = make_clip(tmp_path / "clip.mp4", frames=8, audio="aac")
+    source = tmp_path / "face.png"
+    cv2.imwrite(str(source), np.full((64, 64, 3), 90, np.uint8))
+    out = tmp_path / "out.mp4"
+
+    def progress(done: int, total: int) -> None:
+        if "progress" in server.sent():  # the first frame's prompt is running on the server
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        engine.run(SwapRequest(sources=(source,), target=clip.path, output=out, mode=Mode.IMAGE_TO_VIDEO), progress)
+    prompts = [entry["prompt_id"] for entry in server.log() if entry.get("ws") == "execution_start"]
+    assert len(prompts) == 1  # no further frame was sent
+    assert [entry["json"] for entry in server.requests("/interrupt")] == [{"prompt_id": prompts[0]}]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".part" in p.name]

@@ -25,6 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -98,11 +99,12 @@ class ComfyClient:
         self._session = OriginBoundSession(name, url, allow_remote)  # DestinationRefused before anything is sent
         self._proxy: bool | None = True if self._session.trust_env else None
         self._socket: ClientConnection | None = None
+        # Entered as a context manager: websockets 17 deprecates a bare connect() (works from 12 on).
+        self._sockets = ExitStack()
 
     def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._sockets.close()
+        self._socket = None
         self._session.close()
 
     # ---- HTTP ------------------------------------------------------------------------------
@@ -196,13 +198,13 @@ class ComfyClient:
 
     def open_socket(self) -> None:
         """Open (or reopen) the client's socket; ServerUnreachable if the server does not take it."""
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        self._sockets.close()  # the one before, if any
+        self._socket = None
         try:
-            self._socket = connect(ws_url(self.url, self.client_id), open_timeout=self.timeouts.health_s,
-                                   ping_interval=20, ping_timeout=20, close_timeout=1, max_size=MAX_MESSAGE,
-                                   compression=None, proxy=self._proxy)  # previews do not compress
+            self._socket = self._sockets.enter_context(connect(
+                ws_url(self.url, self.client_id), open_timeout=self.timeouts.health_s, ping_interval=20,
+                ping_timeout=20, close_timeout=1, max_size=MAX_MESSAGE,
+                compression=None, proxy=self._proxy))  # previews do not compress
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise ServerUnreachable(f"{self.name}: cannot open the WebSocket at {self.url}/ws ({_short(error)})") from None
 

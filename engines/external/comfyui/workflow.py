@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engines.json_file import read_json
 from engines.resources import resources_dir
 
 from ..errors import EngineUnavailable
@@ -191,17 +192,11 @@ def load_workflow(workflow: str, mapping: str = "") -> Workflow:
 
 
 def _read(path: Path, what: str) -> Any:
+    fix = API_FORMAT_HINT if what == "workflow file" else "fix the JSON (docs/ENGINES.md has the format)"
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_json(path, WorkflowProblem, fix)
     except FileNotFoundError:
         raise WorkflowProblem(f"{what} {path} does not exist", "fix the path in integrations.json") from None
-    except OSError as error:
-        raise WorkflowProblem(f"{what} {path} cannot be read ({error.strerror or error})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise WorkflowProblem(f"{what} {path} is not valid JSON (line {error.lineno}: {error.msg})",
-                              API_FORMAT_HINT if what == "workflow file" else "fix the JSON") from None
 
 
 def _api_format(path: Path, data: Any) -> dict[str, dict[str, Any]]:
