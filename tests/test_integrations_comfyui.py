@@ -370,3 +370,17 @@ def test_cancelling_a_video_interrupts_the_frame_prompt_and_leaves_no_output(com
     assert len(prompts) == 1  # no further frame was sent
     assert [entry["json"] for entry in server.requests("/interrupt")] == [{"prompt_id": prompts[0]}]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_a_server_on_this_machine_is_reached_directly_whatever_proxy_the_environment_sets(
+        comfy, kit_dir, tmp_path, monkeypatch) -> None:
+    server = comfy(preview_bytes=64)
+    dead_proxy = f"http://127.0.0.1:{free_port()}"  # a proxy would carry the photos off the machine
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    out = tmp_path / "o.png"
+    adapter(server.url).run(image_request(kit_dir, out), lambda d, t: None)
+    assert np.array_equal(read_image(out), inverted(kit_dir / "samples/target.png"))
+    assert len([entry for entry in server.log() if "ws_open" in entry]) == 1

@@ -21,6 +21,7 @@ the server is on this machine.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import uuid
@@ -204,9 +205,14 @@ class ComfyClient:
             self._socket = self._sockets.enter_context(connect(
                 ws_url(self.url, self.client_id), open_timeout=self.timeouts.health_s, ping_interval=20,
                 ping_timeout=20, close_timeout=1, max_size=MAX_MESSAGE,
-                compression=None, proxy=self._proxy))  # previews do not compress
+                compression=None, **self._proxy_option()))  # previews do not compress
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as error:
             raise ServerUnreachable(f"{self.name}: cannot open the WebSocket at {self.url}/ws ({_short(error)})") from None
+
+    def _proxy_option(self) -> dict[str, Any]:
+        # websockets 15+ follows the environment's proxy by default: not for a server on this machine.
+        # Older releases never use a proxy and have no such argument.
+        return {"proxy": self._proxy} if "proxy" in inspect.signature(connect).parameters else {}
 
     def _reopen(self) -> None:
         deadline = self._clock() + min(RECONNECT_S, self.timeouts.idle_s)
