@@ -27,19 +27,21 @@ from typing import Any, cast
 
 from engines.errors import InputError, ModelError, SwapCastError, TransientError
 from engines.external.base import Availability, EngineAdapter, ProgressCallback, SwapRequest, SwapResult
+from engines.external.comfyui.adapter import ComfyUIAdapter
 from engines.external.config import EngineConfig, IntegrationsConfig, Mode, Transport, load_integrations
 from engines.external.deep_live_cam import DeepLiveCamAdapter
 from engines.external.errors import EngineFailure, EngineUnavailable
 from engines.external.facefusion_cli import FaceFusionCliAdapter
 from engines.external.facefusion_http import FaceFusionHttpAdapter
 from engines.external.inprocess import InProcessAdapter, InProcessRuntime
+from engines.external.iroop import IRoopAdapter
 
 MODE_WORDS = {Mode.IMAGE_TO_CAMERA: "swap live camera frames", Mode.IMAGE_TO_IMAGE: "swap images",
               Mode.IMAGE_TO_VIDEO: "swap videos"}
 
 
 class UnsupportedTransport(EngineAdapter):
-    """A configured transport with no adapter yet (websocket): listed, never used."""
+    """A configured transport with no adapter for its kind (FaceFusion over websocket): listed, never used."""
 
     def check(self) -> Availability:
         return Availability.no(f"the {self.config.transport.value} transport is not implemented yet "
@@ -59,6 +61,10 @@ def create_adapter(config: EngineConfig, clock: Callable[[], float] = time.monot
         return FaceFusionHttpAdapter(config, clock=clock)
     if config.kind == "deep-live-cam" and config.transport is Transport.SUBPROCESS:
         return DeepLiveCamAdapter(config, clock=clock)
+    if config.kind == "iroop" and config.transport is Transport.SUBPROCESS:
+        return IRoopAdapter(config, clock=clock)
+    if config.kind == "comfyui" and config.transport is Transport.WEBSOCKET:
+        return ComfyUIAdapter(config, runtime, clock=clock)  # borrows the runtime's video pipeline
     return UnsupportedTransport(config)
 
 

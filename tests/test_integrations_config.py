@@ -15,10 +15,12 @@ from engines.external.schema import SchemaChecker
 from standins.helpers import builtin_entry, document, facefusion_entry
 
 
-def test_shipped_file_is_valid_and_has_the_five_engines() -> None:
+def test_shipped_file_is_valid_and_has_the_seven_engines() -> None:
     config = load_integrations()
     names = {engine.name: engine for engine in config.engines}
-    assert set(names) == {"builtin", "builtin-lite", "facefusion", "facefusion-http", "deep-live-cam"}
+    assert set(names) == {"builtin", "builtin-lite", "facefusion", "facefusion-http", "deep-live-cam", "iroop", "comfyui"}
+    assert not names["iroop"].enabled and not names["comfyui"].enabled  # they need an install / a server
+    assert names["comfyui"].transport is Transport.WEBSOCKET and names["comfyui"].workflow == "comfyui/reactor_faceswap.json"
     assert names["builtin"].enabled and names["builtin"].transport is Transport.INPROCESS
     assert not names["facefusion"].enabled and names["facefusion"].path == ""
     assert not names["facefusion-http"].enabled and names["facefusion-http"].transport is Transport.HTTP

@@ -244,5 +244,5 @@ def test_allow_remote_on_an_engine_that_sends_nothing_anywhere_is_a_settings_err
     from engines.external.errors import IntegrationConfigError
     from standins.helpers import facefusion_entry
 
-    with pytest.raises(IntegrationConfigError, match="engine 'ff': allowRemote only applies to http engines"):
+    with pytest.raises(IntegrationConfigError, match="engine 'ff': allowRemote only applies to http and websocket engines"):
         parse_integrations(document({"ff": facefusion_entry(allowRemote=True)}), Path("t.json"))

@@ -19,7 +19,7 @@ from engines.manager import create_adapter
 from engines.testing.speech import speech_like, write_wav
 from engines.testing.synthetic_face import plain_background
 from engines.video_fit import VideoFit
-from standins.helpers import deep_live_cam_entry, document, facefusion_entry, http_entry
+from standins.helpers import deep_live_cam_entry, document, facefusion_entry, http_entry, iroop_entry
 
 
 @pytest.fixture()
@@ -132,6 +132,7 @@ def test_a_photo_lip_sync_output_without_extension_becomes_mp4() -> None:
     ("facefusion", facefusion_entry()),
     ("deep_live_cam", deep_live_cam_entry()),
     ("facefusion_http", http_entry("http://127.0.0.1:9")),
+    ("iroop", iroop_entry()),
 ])
 def test_engines_without_a_lip_syncer_say_so(kit_dir, tmp_path, speech, name, entry) -> None:
     adapter = create_adapter(parse_integrations(document({name: entry}), Path("test.json")).engine(name))

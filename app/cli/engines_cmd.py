@@ -15,7 +15,7 @@ from engines.external.origin import Origin, locate
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "engines", help="list the face-swap engines: availability (and why not), priority, modes, health",
-        description="Lists the engines of integrations.json (built-in, FaceFusion, Deep-Live-Cam): whether each "
+        description="Lists the engines of integrations.json (built-in, FaceFusion, Deep-Live-Cam, iRoop, ComfyUI): whether each "
                     "can run here and why not, its priority (higher is tried first), the modes it serves and "
                     "its health. Settings: SWAPCAST_INTEGRATIONS=FILE, else <settings>/integrations.json, else "
                     "the shipped defaults.")

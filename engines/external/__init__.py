@@ -3,7 +3,7 @@
 Public API: load_integrations / IntegrationsConfig / EngineConfig / Mode / Transport / MemoryStrategy
 (the settings), SwapRequest / SwapResult / Availability / EngineAdapter / InProcessRuntime (the adapter
 contract), the adapters (InProcessAdapter, FaceFusionCliAdapter, FaceFusionHttpAdapter,
-DeepLiveCamAdapter) and the errors (SourceError, EngineUnavailable, EngineFailure, EngineTimeout,
+DeepLiveCamAdapter, IRoopAdapter, ComfyUIAdapter) and the errors (SourceError, EngineUnavailable, EngineFailure, EngineTimeout,
 IntegrationConfigError). The manager that ties them together is engines.manager.
 
 The names load on first use (PEP 562): reading the settings (`engines.external.config`, as `swapcast
@@ -19,11 +19,13 @@ _HOMES = {
     "base": ("Availability", "EngineAdapter", "ProgressCallback", "SwapRequest", "SwapResult"),
     "config": ("EngineConfig", "IntegrationsConfig", "MemoryStrategy", "Mode", "Transport",
                "default_integrations_path", "load_integrations"),
+    "comfyui.adapter": ("ComfyUIAdapter",),
     "deep_live_cam": ("DeepLiveCamAdapter",),
     "errors": ("EngineFailure", "EngineTimeout", "EngineUnavailable", "IntegrationConfigError", "SourceError"),
     "facefusion_cli": ("FaceFusionCliAdapter",),
     "facefusion_http": ("FaceFusionHttpAdapter",),
     "inprocess": ("InProcessAdapter", "InProcessRuntime", "VideoOutcome"),
+    "iroop": ("IRoopAdapter",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -34,7 +34,7 @@ class Transport(str, enum.Enum):
     INPROCESS = "inprocess"  # the built-in engine, in this process
     SUBPROCESS = "subprocess"  # a CLI run once per target
     HTTP = "http"  # a server answering POST /process
-    WEBSOCKET = "websocket"  # reserved: accepted by the schema, no adapter yet
+    WEBSOCKET = "websocket"  # a server followed over a WebSocket, files over HTTP (ComfyUI)
 
 
 class MemoryStrategy(str, enum.Enum):
@@ -46,6 +46,8 @@ KIND_TRANSPORTS: dict[str, tuple[Transport, ...]] = {
     "builtin": (Transport.INPROCESS,),
     "facefusion": (Transport.SUBPROCESS, Transport.HTTP, Transport.WEBSOCKET),
     "deep-live-cam": (Transport.SUBPROCESS,),
+    "iroop": (Transport.SUBPROCESS,),  # iRoopDeepFaceCam: the Deep-Live-Cam CLI shape
+    "comfyui": (Transport.WEBSOCKET,),
 }
 
 
@@ -97,7 +99,7 @@ class Launch:
 @dataclass(frozen=True)
 class EngineConfig:
     name: str
-    kind: str  # builtin | facefusion | deep-live-cam
+    kind: str  # builtin | facefusion | deep-live-cam | iroop | comfyui
     enabled: bool
     priority: int  # higher is tried first
     transport: Transport
@@ -113,6 +115,8 @@ class EngineConfig:
     extra_args: tuple[str, ...] = ()
     launch: Launch | None = None
     description: str = ""
+    workflow: str = ""  # comfyui: the API-format workflow file (relative: to the resources folder)
+    workflow_mapping: str = ""  # comfyui: its mapping file ("" = the workflow's name with .mapping.json)
 
     @property
     def in_process(self) -> bool:
@@ -227,10 +231,13 @@ def _rule_problems(data: dict[str, Any]) -> list[SchemaProblem]:
             problems.append(SchemaProblem(("engines", name, "supportedModes"),
                                           "cannot include image_to_camera: live frames are only swapped in-process "
                                           "(by a builtin engine)"))
-        if transport is Transport.HTTP and entry.get("enabled") and not entry.get("url"):
-            problems.append(SchemaProblem(("engines", name, "url"), "must be set for an enabled http engine"))
-        if entry.get("allowRemote") and transport is not Transport.HTTP:
-            problems.append(SchemaProblem(("engines", name, "allowRemote"), "only applies to http engines"))
+        networked = transport in (Transport.HTTP, Transport.WEBSOCKET)
+        if networked and entry.get("enabled") and not entry.get("url"):
+            problems.append(SchemaProblem(("engines", name, "url"), f"must be set for an enabled {transport.value} engine"))
+        if entry.get("allowRemote") and not networked:
+            problems.append(SchemaProblem(("engines", name, "allowRemote"), "only applies to http and websocket engines"))
+        if ("workflow" in entry or "workflowMapping" in entry) and kind != "comfyui":
+            problems.append(SchemaProblem(("engines", name, "workflow"), "only applies to comfyui engines"))
         if "profile" in entry and kind != "builtin":
             problems.append(SchemaProblem(("engines", name, "profile"), "only applies to builtin engines"))
     return problems
@@ -264,6 +271,8 @@ def _engine(name: str, entry: dict[str, Any]) -> EngineConfig:
         launch=Launch(command=tuple(launch["command"]), cwd=launch.get("cwd") or None,
                       ready_timeout_s=float(launch.get("readyTimeoutS", 60.0))) if launch else None,
         description=entry.get("description", ""),
+        workflow=os.path.expanduser(entry.get("workflow", "")),
+        workflow_mapping=os.path.expanduser(entry.get("workflowMapping", "")),
     )
 
 

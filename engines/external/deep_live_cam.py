@@ -45,18 +45,19 @@ class DeepLiveCamAdapter(CliAdapter):
     def unsupported(self, request: SwapRequest) -> str | None:
         if refusal := lip_sync_refusal(request):
             return refusal
+        product = self.install_spec.product  # iRoop reuses this adapter
         if len(request.sources) > 1:
-            return "Deep-Live-Cam takes one source photo"
+            return f"{product} takes one source photo"
         if request.faces == "reference":
-            return "Deep-Live-Cam maps faces interactively, not from a reference photo"
+            return f"{product} maps faces interactively, not from a reference photo"
         if request.source_face is not None:
-            return "Deep-Live-Cam picks the source photo's face itself (no --source-face)"
+            return f"{product} picks the source photo's face itself (no --source-face)"
         if request.trim is not None:
-            return "Deep-Live-Cam cannot trim"
+            return f"{product} cannot trim"
         if not request.audio:
-            return "Deep-Live-Cam always keeps the target's audio"
+            return f"{product} always keeps the target's audio"
         if request.encoder not in ("auto", "libx264", "libx265"):
-            return f"Deep-Live-Cam has no {request.encoder} encoder"
+            return f"{product} has no {request.encoder} encoder"
         return None
 
     def build_argv(self, info: InstallInfo, request: SwapRequest, output: str) -> list[str]:

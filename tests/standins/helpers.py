@@ -55,3 +55,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+IROOP_DIR = STANDINS / "iroop"
+COMFYUI_WORKFLOW = "comfyui/reactor_faceswap.json"  # the shipped default, relative to resources/
+
+
+def iroop_entry(priority: int = 60, **extra: Any) -> dict[str, Any]:
+    return {**deep_live_cam_entry(priority), "kind": "iroop", "path": str(IROOP_DIR), **extra}
+
+
+def comfyui_entry(url: str, priority: int = 90, **extra: Any) -> dict[str, Any]:
+    return {"kind": "comfyui", "enabled": True, "priority": priority, "transport": "websocket", "url": url,
+            "workflow": COMFYUI_WORKFLOW, "supportedModes": ALL_OFFLINE, "timeouts": dict(FAST_TIMEOUTS),
+            "retries": dict(NO_WAIT_RETRIES), **extra}
