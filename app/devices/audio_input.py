@@ -214,7 +214,7 @@ class FileAudioSource:
         self.ended = False
         self._pending = np.zeros(0, np.float32)
         self._decoded: Iterator[np.ndarray] = iter(())
-        self._anchor = 0.0
+        self._anchor: float | None = None
         self._samples = 0
         self._block = int(FILE_RATE * BLOCK_S)
         check_audio_file(self.path)
@@ -225,7 +225,7 @@ class FileAudioSource:
         self._pending = np.zeros(0, np.float32)
         self._samples = 0
         self.ended = False
-        self._anchor = now()
+        self._anchor = None  # the clock starts at the first read
         return AudioInfo(self.name, FILE_RATE, is_file=True)
 
     def _decode(self) -> Iterator[np.ndarray]:
@@ -253,6 +253,8 @@ class FileAudioSource:
         return block
 
     def read(self, timeout: float) -> AudioBlock | None:
+        if self._anchor is None:
+            self._anchor = now()
         start_s = self._samples / FILE_RATE
         due = self._anchor + start_s + BLOCK_S  # a block is there once its last sample has "arrived"
         wait = due - now()
