@@ -30,12 +30,12 @@ from engines.errors import ModelError
 
 # What the built-in engine cannot run without, and what it can.
 REQUIRED_ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper")
-OPTIONAL_ROLES: tuple[str, ...] = ("enhancer",)
+OPTIONAL_ROLES: tuple[str, ...] = ("enhancer", "lip_syncer")
 
 from .hashing import SHA256_RE
 
 FORMAT_VERSION = 1
-ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", "enhancer")
+ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", "enhancer", "lip_syncer")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
