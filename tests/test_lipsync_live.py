@@ -200,3 +200,35 @@ def test_lip_sync_without_an_audio_input_or_with_a_silent_file_is_one_line(kit_d
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no audio stream" in err and "mute.mp4" in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_studio_lip_sync_toggle_with_an_audio_file_shows_the_delay(qtbot, kit_dir: Path, speech: Path,
+                                                                   monkeypatch) -> None:
+    from app.devices.audio_input import AudioInputStatus
+    from gui_support import studio, wait_engine
+
+    samples = kit_dir / "samples"
+    monkeypatch.setattr("app.devices.audio_input.audio_input_status",
+                        lambda: AudioInputStatus(problem="no audio input device found (no microphone)",
+                                                 fix="plug in a microphone"))
+    with studio(qtbot, kit_dir) as window:
+        wait_engine(qtbot, window)
+        panel = window.live_panel
+        window.sources.add_photos([samples / "source_a.png"])
+        qtbot.waitUntil(lambda: not window.sources.busy, timeout=20000)
+        panel.use_video_file(samples / "target.mp4")
+        panel.lip_check.setChecked(True)
+        assert "no microphone" in panel.audio_label.toolTip() + panel.audio_label.text()
+        assert window.live_config() == "pick a microphone or an audio file for lip sync"
+        panel.use_audio_file(speech)  # the picker's "Audio file…" entry, without its dialog
+        config = window.live_config()
+        assert not isinstance(config, str) and config.lip_sync and config.audio_in == str(speech)
+        panel.start_button.click()
+        try:
+            qtbot.waitUntil(lambda: window.live.last_stats is not None and window.live.last_stats.lip_sync
+                            and window.live.last_stats.frames > 5, timeout=30000)
+            qtbot.waitUntil(lambda: "A/V delay" in panel.audio_label.toolTip() + panel.audio_label.text(),
+                            timeout=10000)
+        finally:
+            panel.start_button.click()
+            qtbot.waitUntil(lambda: not window.live.running, timeout=20000)
