@@ -282,9 +282,12 @@ def check_audio_file(path: Path) -> float:
     """The file's audio length in seconds; one-line InputError when it has no sound PyAV can read."""
     import av
 
-    from app.media.probe import open_input
-
-    container = open_input(Path(path))
+    path = Path(path)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or "not a media file PyAV can read"
+        raise InputError(f"audio input {path}: {reason}", "give a .wav, .mp3, .m4a or a video with sound") from None
     try:
         if not container.streams.audio:
             raise InputError(f"{path}: has no audio stream", "give a file with sound (.wav, .mp3, .m4a, a video with audio)")
