@@ -71,6 +71,12 @@ class AudioBlock:
     start_s: float  # where the block starts on the input's sample clock (seconds since it opened)
     arrived_at: float  # monotonic clock time the block (its last sample) was handed over
     rate: int = FILE_RATE
+    heard_at: float | None = None  # when its first sample was heard, where the input knows (a file's playback)
+
+    @property
+    def first_heard(self) -> float:
+        """When the block's first sample was heard: known, or at the latest its arrival minus its length."""
+        return self.heard_at if self.heard_at is not None else self.arrived_at - len(self.samples) / self.rate
 
     @property
     def end_s(self) -> float:
@@ -253,20 +259,22 @@ class FileAudioSource:
         return block
 
     def read(self, timeout: float) -> AudioBlock | None:
-        if self._anchor is None:
-            self._anchor = now()
         start_s = self._samples / FILE_RATE
-        due = self._anchor + start_s + BLOCK_S  # a block is there once its last sample has "arrived"
-        wait = due - now()
-        if wait > timeout:
-            time.sleep(timeout)
-            return None
+        if self._anchor is not None:
+            due = self._anchor + start_s + BLOCK_S  # a block is there once its last sample has "arrived"
+            if due - now() > timeout:
+                time.sleep(timeout)
+                return None
         samples = self._next_samples()
-        wait = due - now()
+        if self._anchor is None:
+            # The clock starts once the first block is decoded: opening the file is not playing it.
+            self._anchor = now() - BLOCK_S
+        heard_at = self._anchor + start_s  # real-time playback: the exact moment each sample plays
+        wait = heard_at + BLOCK_S - now()
         if wait > 0:
             time.sleep(wait)
         self._samples += len(samples)
-        return AudioBlock(samples, start_s, now(), FILE_RATE)
+        return AudioBlock(samples, start_s, now(), FILE_RATE, heard_at)
 
     def close(self) -> None:
         close = getattr(self._decoded, "close", None)

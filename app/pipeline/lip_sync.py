@@ -162,9 +162,10 @@ class AudioFeed:
                 self._take(block)
 
     def _take(self, block: AudioBlock) -> None:
-        # The block's first sample was heard `len / rate` before it arrived; the earliest such
-        # estimate is the truest (later ones carry scheduling delay), so the origin only moves back.
-        heard = block.arrived_at - block.end_s
+        # Where the input cannot say when a block was heard (a device), its arrival minus its length
+        # bounds it; the earliest such estimate is the truest (later ones carry scheduling delay),
+        # so the origin only moves back.
+        heard = block.first_heard - block.start_s
         if self.origin is None or heard < self.origin:
             self.origin = heard
         assert self._to16k is not None
