@@ -65,6 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
     parser.add_argument("--stats-json", type=Path, default=None, metavar="FILE",
                         help="rewrite FILE every second with fps, latency, drops and per-stage times")
+    lip = parser.add_argument_group("lip sync", "the mouth follows an audio input (the video waits ~0.1 s for it)")
+    lip.add_argument("--lip-sync", action="store_true", help="move the mouth with --audio-in")
+    lip.add_argument("--audio-in", default=None, metavar="DEVICE|FILE",
+                     help="a microphone (index or part of its name, see --list-audio) or an audio file played in real time")
+    lip.add_argument("--lip-sync-weight", type=float, default=1.0, metavar="0..1", help="how strongly (default 1)")
+    lip.add_argument("--avatar", type=Path, default=None, metavar="PHOTO|LOOP.mp4",
+                     help="animate a photo (or an idle loop video) with --audio-in instead of the camera; -s optional")
+    lip.add_argument("--list-audio", action="store_true", help="list the audio inputs and exit")
     parser.set_defaults(handler=run, needs_consent=True)
 
 
@@ -88,7 +96,8 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
 
     if not (args.virtual_cam or args.stream or args.record or args.preview):
         raise InputError("no output chosen", "add at least one of --virtual-cam, --stream URL, --record FILE, --preview")
-    if not args.source:
+    lip_sync = check_lip_sync_args(args)
+    if not args.source and not lip_sync:
         raise InputError("no source face given", "pass -s PHOTO (the face to swap in)")
     for source in args.source:
         if not source.is_file():
@@ -107,15 +116,16 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
             check_stream_url(args.stream)
         except ValueError as error:
             raise InputError(str(error)) from None
-    camera_file = [Path(args.camera)] if Path(args.camera).is_file() else []
-    record = check_output(args.record, inputs=camera_file, overwrite=args.overwrite) if args.record else None
+    inputs = [Path(p) for p in (args.camera, args.avatar, args.audio_in) if p and Path(p).is_file()]
+    record = check_output(args.record, inputs=inputs, overwrite=args.overwrite) if args.record else None
     config = LiveConfig(
         sources=tuple(args.source), camera=str(args.camera), size=parse_size(args.size), fps=args.fps,
         virtual_cam=args.virtual_cam, vcam_backend=args.vcam_backend, vcam_device=args.vcam_device,
         stream_url=args.stream, record_path=record, preview=args.preview, mirror=args.mirror,
         enhance=args.enhance, face_mode=args.faces, references=tuple(Path(p) for p in args.reference),
         position=args.position, models=models_override(args), duration_s=args.duration,
-        stats_json=args.stats_json,
+        stats_json=args.stats_json, lip_sync=lip_sync, audio_in=args.audio_in,
+        lip_sync_weight=args.lip_sync_weight, avatar=args.avatar,
     )
     # Refused now, before models load or the camera opens: an unwritable recording folder, or
     # outputs none of which can work here (the session checks again, for the GUI's sake).
@@ -123,6 +133,36 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
     if record is not None and args.overwrite and record.exists():
         record.unlink()  # the recording only appears at the end; the user asked for the old one to go
     return config
+
+
+def check_lip_sync_args(args: argparse.Namespace) -> bool:
+    """Whether lip sync is on; one-line InputErrors for what cannot work (checked before models load)."""
+    from app.devices.audio_input import open_audio_input
+
+    lip_sync = bool(args.lip_sync or args.avatar)
+    if args.audio_in and not lip_sync:
+        raise InputError("--audio-in is only used for lip sync", "add --lip-sync (or --avatar PHOTO)")
+    if not lip_sync:
+        return False
+    if not args.audio_in:
+        raise InputError("lip sync needs an audio input", "add --audio-in DEVICE|FILE (`swapcast live --list-audio` lists devices)")
+    if not 0.0 <= args.lip_sync_weight <= 1.0:
+        raise InputError(f"--lip-sync-weight {args.lip_sync_weight:g} is out of range", "use a value from 0 to 1")
+    if args.avatar is not None and not Path(args.avatar).is_file():
+        raise InputError(f"avatar {args.avatar} not found", "give a photo or a short looping video of a face")
+    open_audio_input(args.audio_in).close()  # the device or file is there (one line naming it if not)
+    return True
+
+
+def list_audio() -> int:
+    from app.devices.audio_input import list_audio_inputs
+
+    devices = list_audio_inputs()  # AudioUnavailable: one line with the fix
+    if not devices:
+        print("no audio input devices — plug in a microphone, or pass an audio FILE to --audio-in")
+    for device in devices:
+        print(device.label())
+    return 0
 
 
 def status_line(stats: LiveStats) -> str:
@@ -134,6 +174,9 @@ def status_line(stats: LiveStats) -> str:
     flags = [name for name, on in (("bypass", stats.bypass), ("mirror", stats.mirror), ("enhance", stats.enhance)) if on]
     if flags:
         line += f" [{' '.join(flags)}]"
+    if stats.lip_sync:
+        line += (f" | lip sync: audio→frame p50 {stats.audio_latency_ms_p50:5.1f} ms p95 "
+                 f"{stats.audio_latency_ms_p95:5.1f} ms, A/V delay {stats.av_delay_ms:5.1f} ms")
     if stats.engine is not None and stats.engine.state.value != "ok" and stats.state.value == "running":
         line += f" | engine {stats.engine.state.value}"
     if stats.message:
@@ -195,6 +238,8 @@ def _quiet_opencv() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_audio:
+        return list_audio()
     config = config_from_args(args)
     _quiet_opencv()
     with _log_to_file():

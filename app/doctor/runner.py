@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import cameras, encoders, folders, gpu, models, onnxruntime_check, python, virtual_camera
+from . import audio_input, cameras, encoders, folders, gpu, models, onnxruntime_check, python, virtual_camera
 from .result import LIVE, OFFLINE, CheckResult, DoctorContext
 
 
@@ -27,6 +27,7 @@ CHECKS: tuple[Check, ...] = (
     Check(gpu.NAME, gpu.NEEDED_FOR, gpu.check),
     Check(cameras.NAME, cameras.NEEDED_FOR, cameras.check),
     Check(virtual_camera.NAME, virtual_camera.NEEDED_FOR, virtual_camera.check),
+    Check(audio_input.NAME, audio_input.NEEDED_FOR, audio_input.check),
     # Verifying hashes of large files may take a while the first time.
     Check(models.NAME, models.NEEDED_FOR, models.check, 120.0),
     Check(encoders.NAME, encoders.NEEDED_FOR, encoders.check),

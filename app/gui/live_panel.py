@@ -29,10 +29,13 @@ from .settings import LivePrefs
 from .style import output_colour
 
 if TYPE_CHECKING:
+    from app.devices.audio_input import AudioInputStatus
     from app.devices.cameras import CameraInfo
     from app.devices.virtual_camera import VirtualCameraStatus
 
 VIDEO_FILE_ITEM = "__video_file__"
+AUDIO_FILE_ITEM = "__audio_file__"
+AUDIO_FILTER = "Audio (*.wav *.mp3 *.m4a *.aac *.flac *.ogg *.opus);;Videos with sound (*.mp4 *.mov *.mkv);;All files (*)"
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 480))
 FACE_MODE_LABELS: dict[FaceSelection, str] = {
     FaceSelection.LARGEST: "Largest face",
@@ -62,6 +65,8 @@ class LiveChoices:
     virtual_cam: bool
     stream_url: str | None
     record_path: Path | None
+    lip_sync: bool = False  # the mouth follows `audio_in` (a device index or an audio file)
+    audio_in: str | None = None
 
 
 class LivePanel(QWidget):
@@ -136,6 +141,24 @@ class LivePanel(QWidget):
         toggle_row.addWidget(self.reference_button)
         toggle_row.addStretch(1)
 
+        # ---- lip sync: the mouth follows a microphone or an audio file ------------------------------
+        lip_box = QGroupBox("Lip sync", self)
+        lip_row = QHBoxLayout(lip_box)
+        self.lip_check = QCheckBox("Lip sync", self)
+        self.lip_check.setObjectName("lipSyncToggle")
+        self.lip_check.setToolTip("The mouth follows the audio input; the video waits ~0.1 s for it. "
+                                  "Applies when the session starts.")
+        self.audio_combo = QComboBox(self)
+        self.audio_combo.setObjectName("audioInputCombo")
+        self.audio_combo.setMinimumContentsLength(20)
+        self.audio_label = ElidedLabel("", self)
+        self.audio_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._audio_status: AudioInputStatus | None = None
+        self._audio_file: Path | None = None
+        lip_row.addWidget(self.lip_check)
+        lip_row.addWidget(self.audio_combo, 2)
+        lip_row.addWidget(self.audio_label, 3)
+
         # ---- outputs --------------------------------------------------------------------------------
         outputs = QGroupBox("Outputs", self)
         grid = QGridLayout(outputs)
@@ -168,6 +191,7 @@ class LivePanel(QWidget):
         layout.addWidget(self.preview, 1)
         layout.addWidget(self.status_label)
         layout.addWidget(toggles)
+        layout.addWidget(lip_box)
         layout.addWidget(outputs)
 
         self.restore(prefs)
@@ -184,6 +208,9 @@ class LivePanel(QWidget):
         self.vcam_check.toggled.connect(self._vcam_toggled)
         self.stream_button.toggled.connect(self._stream_toggled)
         self.record_button.toggled.connect(self._record_toggled)
+        self.lip_check.toggled.connect(self._lip_toggled)
+        self.audio_combo.activated.connect(self._audio_activated)
+        self._fill_audio()
         controller.stateChanged.connect(self.show_state)
         controller.statsChanged.connect(self.show_stats)
         self.show_state(SessionState.STOPPED.value, "")
@@ -231,7 +258,55 @@ class LivePanel(QWidget):
             virtual_cam=self.vcam_check.isChecked(),
             stream_url=url if self.stream_button.isChecked() and url else None,
             record_path=self._record_path if self.record_button.isChecked() else None,
+            lip_sync=self.lip_check.isChecked() and self._audio_choice() is not None,
+            audio_in=self._audio_choice() if self.lip_check.isChecked() else None,
         )
+
+    # ---- lip sync ----------------------------------------------------------------------------------
+    def set_audio_inputs(self, status: AudioInputStatus) -> None:
+        """The microphones found here, or why there are none (an audio file still works)."""
+        self._audio_status = status
+        self._fill_audio()
+
+    def use_audio_file(self, path: Path) -> None:
+        self._audio_file = Path(path)
+        self._fill_audio()
+
+    def _audio_choice(self) -> str | None:
+        data = self.audio_combo.currentData()
+        return str(data) if data is not None and data != AUDIO_FILE_ITEM else None
+
+    def _fill_audio(self) -> None:
+        with QSignalBlocker(self.audio_combo):
+            self.audio_combo.clear()
+            status = self._audio_status
+            for device in status.devices if status is not None else ():
+                self.audio_combo.addItem(f"{device.index}: {device.name}", str(device.index))
+            if self._audio_file is not None:
+                self.audio_combo.addItem(self._audio_file.name, str(self._audio_file))
+            self.audio_combo.addItem("Audio file…", AUDIO_FILE_ITEM)
+            if self._audio_file is not None:
+                self.audio_combo.setCurrentIndex(self.audio_combo.findData(str(self._audio_file)))
+        if status is not None and not status.available:
+            self._set_label(self.audio_label, "unavailable", f"no microphone: {status.problem}",
+                            f"{status.problem}\nfix: {status.fix}")
+        else:
+            self._set_label(self.audio_label, "", "")
+
+    def _lip_toggled(self, on: bool) -> None:
+        if on and self._audio_status is None:
+            from app.devices.audio_input import audio_input_status
+
+            self.set_audio_inputs(audio_input_status())  # PortAudio is asked only when lip sync is wanted
+
+    def _audio_activated(self, _index: int) -> None:
+        if self.audio_combo.currentData() != AUDIO_FILE_ITEM:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Audio to play as the microphone", str(Path.home()), AUDIO_FILTER)
+        if path:
+            self.use_audio_file(Path(path))
+        else:
+            self._fill_audio()
 
     # ---- cameras ---------------------------------------------------------------------------------
     def set_cameras(self, cameras: list[CameraInfo]) -> None:
@@ -403,6 +478,9 @@ class LivePanel(QWidget):
             note = stats.message
         self.preview.set_overlay(Overlay(fps=stats.fps_out, latency_ms=stats.latency_ms_p50,
                                          latency_p95_ms=stats.latency_ms_p95, bypass=stats.bypass, note=note))
+        if stats.lip_sync and stats.state is SessionState.RUNNING:
+            self._set_label(self.audio_label, "ok", f"{stats.audio_input}: audio→frame {stats.audio_latency_ms_p50:.0f} ms "
+                            f"(p95 {stats.audio_latency_ms_p95:.0f}), A/V delay {stats.av_delay_ms:.0f} ms")
         if stats.state in (SessionState.STARTING, SessionState.RUNNING):
             self._outputs = {o.name: o for o in stats.outputs}
         self._show_outputs()

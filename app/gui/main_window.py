@@ -251,6 +251,8 @@ class StudioWindow(QMainWindow):
             return "add a source face first (left panel)"
         if not choices.camera:
             return "pick a camera, or a video file to play as one"
+        if self.live_panel.lip_check.isChecked() and not choices.audio_in:
+            return "pick a microphone or an audio file for lip sync"
         return LiveConfig(
             identities=groups,
             camera=choices.camera,
@@ -266,6 +268,8 @@ class StudioWindow(QMainWindow):
             face_mode=choices.face_mode,
             references=choices.references,
             position=choices.position,
+            lip_sync=choices.lip_sync,
+            audio_in=choices.audio_in,
             models=self.models,
         )
 

@@ -42,6 +42,13 @@ class LiveConfig:
     position: int = 0  # face_mode "position": which face, counted left to right from 0
     mouth_mask: bool = False  # keep the camera's own mouth (speech stays natural)
     enhance_blend: float = 0.8  # 0..1: how much of the enhanced face is kept
+    # Lip sync: the mouth follows `audio_in` (a device index or name, or an audio file played in real
+    # time); the video is delayed to the mel window's look-ahead. `avatar`: a photo or loop video
+    # stands in for the camera (lip sync on; source faces optional: without them nothing is swapped).
+    lip_sync: bool = False
+    audio_in: str | None = None
+    lip_sync_weight: float = 1.0
+    avatar: Path | None = None
     # Shorthand: one photo per identity. Init-only (read `identities`): `config.sources` is always None.
     sources: InitVar[tuple[Path, ...] | None] = None
 
@@ -52,6 +59,8 @@ class LiveConfig:
             object.__setattr__(self, "identities", tuple((Path(p),) for p in sources))
         else:
             object.__setattr__(self, "identities", tuple(tuple(Path(p) for p in group) for group in self.identities))
+        if self.avatar is not None:
+            object.__setattr__(self, "lip_sync", True)  # an avatar is there to be moved by the audio
 
 
 class SessionState(str, enum.Enum):
@@ -97,6 +106,13 @@ class LiveStats:
     face_mode: str = "largest"
     active_source: int = 0
     mouth_mask: bool = False
+    # Lip sync (zeros when off): the audio input, the latency from a sound being heard to the frame
+    # that shows it leaving the engine, and how long the video waited for its audio (A/V delay).
+    lip_sync: bool = False
+    audio_input: str = ""
+    audio_latency_ms_p50: float = 0.0
+    audio_latency_ms_p95: float = 0.0
+    av_delay_ms: float = 0.0
 
 
 PreviewListener = Callable[[np.ndarray, float], None]  # (BGR frame after swap, capture timestamp) — on a pipeline thread

@@ -30,5 +30,12 @@ def load_enhancer(engine: Engine) -> None:
         ensure()
 
 
+def load_lip_syncer(engine: Engine) -> None:
+    """Load the lip-sync model now rather than on the first frame that asks for it (a stall live)."""
+    ensure = getattr(engine, "ensure_lip_syncer", None)
+    if ensure is not None:
+        ensure()
+
+
 def one_line(error: BaseException) -> str:
     return error.one_line() if isinstance(error, SwapCastError) else f"{type(error).__name__}: {error}"

@@ -8,7 +8,9 @@ recording is finalised); `stop_all` ends them all and keeps their reports for th
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .api import LiveConfig, OutputStatus
 from .capture import SourceInfo
@@ -16,6 +18,9 @@ from .outputs import (
     Output, OutputHub, PreviewOutput, RecordingOutput, StreamOutput, VirtualCameraOutput, check_stream_url,
 )
 from .stats import PipelineStats
+
+if TYPE_CHECKING:
+    from .lip_sync import AudioTap
 
 OUTPUT_STOP_S = 10.0  # a recording's encoder flush and faststart rewrite can take a few seconds
 
@@ -33,6 +38,12 @@ class OutputSet:
         self._source: SourceInfo | None = None
         self._retiring: list[Output] = []
         self._finished: tuple[Output, ...] = ()
+        self._audio: Callable[[], AudioTap] | None = None  # with an audio input: the sound for files and streams
+
+    def attach_audio(self, tap: Callable[[], AudioTap]) -> None:
+        """Before `go_live`: recordings and streams started from now on carry the audio input's sound."""
+        with self._lock:
+            self._audio = tap
 
     # ---- what is wanted (any thread) ---------------------------------------------------------
     def want_virtual_cam(self, on: bool) -> None:
@@ -102,13 +113,16 @@ class OutputSet:
             self._retire(record)
             record = None
         if self._record is not None and record is None:
-            self._add(RecordingOutput(self._record, self._fps(), stats=self._stats))
+            self._add(RecordingOutput(self._record, self._fps(), stats=self._stats, audio=self._tap()))
         stream = hub.find("stream")
         if stream is not None and (not isinstance(stream, StreamOutput) or stream.url != self._stream):
             self._retire(stream)
             stream = None
         if self._stream and stream is None:
-            self._add(StreamOutput(self._stream, self._fps(), stats=self._stats))
+            self._add(StreamOutput(self._stream, self._fps(), stats=self._stats, audio=self._tap()))
+
+    def _tap(self) -> AudioTap | None:
+        return self._audio() if self._audio is not None else None
 
     def _add(self, output: Output) -> None:
         output.start()

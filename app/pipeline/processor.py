@@ -31,8 +31,13 @@ ERROR_MESSAGE_HOLD_S = 2.0  # an engine-error status line stays this long after 
 class Processor:
     def __init__(self, engine: Engine, context: SwapContext, inbox: LatestSlot[LiveFrame], hub: OutputHub,
                  stats: PipelineStats, board: ControlBoard,
-                 on_status: Callable[[str], None] = lambda message: None) -> None:
+                 on_status: Callable[[str], None] = lambda message: None,
+                 prepare: Callable[[LiveFrame, SwapContext], None] | None = None,
+                 done: Callable[[LiveFrame], None] | None = None) -> None:
         self.engine = engine
+        # Per-frame additions (lip sync: the frame's mel window before the engine, its latency after).
+        self.prepare = prepare
+        self.done = done
         self.context = context
         self.inbox = inbox
         self.hub = hub
@@ -91,6 +96,8 @@ class Processor:
         ctx.timestamp = frame.captured_at
         t = time.perf_counter()
         try:
+            if self.prepare is not None:
+                self.prepare(frame, ctx)
             out = self.engine.process(image, ctx)
         except Exception as error:  # noqa: BLE001 — the stream must outlive any engine failure
             self.stats.error()
@@ -108,4 +115,6 @@ class Processor:
         self.stats.processed(frame.captured_at, done)
         result = frame.processed(out, done)
         self.hub.publish(result)
+        if self.done is not None:
+            self.done(result)
         return result

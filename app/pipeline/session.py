@@ -30,6 +30,7 @@ from .output_set import OutputSet
 from .outputs import Listeners, OutputHub, check_stream_url
 from .side_tasks import SideTasks
 from .startup import Pipeline, StartUp
+from .lip_sync import with_lip_sync
 from .stats import PipelineStats, live_stats, write_json_atomic
 from .status import StatusLine, Topic
 
@@ -154,6 +155,8 @@ class LiveSession:
             pipeline.capture.stop()
         if pipeline.processor is not None:
             pipeline.processor.stop()
+        if pipeline.lip_sync is not None:
+            pipeline.lip_sync.stop()
         self.outputs.stop_all()
         self._side.shutdown()
         with self._lock:
@@ -223,8 +226,10 @@ class LiveSession:
         with self._lock:
             state = self._state
         health = engine.health() if engine is not None and self._started else None
-        return live_stats(state, self.message, self.pipeline_stats.snapshot(), self._stage_timer.means(),
-                          self.controls.board.state, self.outputs.statuses(), health)
+        stats = live_stats(state, self.message, self.pipeline_stats.snapshot(), self._stage_timer.means(),
+                           self.controls.board.state, self.outputs.statuses(), health)
+        lip = self._pipeline.lip_sync
+        return with_lip_sync(stats, lip.figures()) if lip is not None else stats
 
     @property
     def source_info(self) -> SourceInfo | None:

@@ -242,6 +242,18 @@ class FrameClock:
         self._origin: float | None = None
         self._last: int | None = None
 
+    @property
+    def origin(self) -> float | None:
+        """The capture time at pts 0 (the first frame's); None before it."""
+        return self._origin
+
+    @property
+    def end(self) -> float | None:
+        """The capture-clock time where the last frame encoded ends (its pts + one frame)."""
+        if self._origin is None or self._last is None:
+            return None
+        return self._origin + (self._last + 1) / float(self.rate)
+
     def pts(self, captured_at: float) -> int | None:
         if self._origin is None:
             self._origin = captured_at

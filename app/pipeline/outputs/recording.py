@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
@@ -19,6 +19,10 @@ from app.pipeline.frame import LiveFrame
 from app.pipeline.stats import PipelineStats
 
 from .base import FrameClock, Output, encode_on_clock, even_size
+from .live_audio import LiveAudioTrack
+
+if TYPE_CHECKING:
+    from app.pipeline.lip_sync import AudioTap
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,10 @@ class RecordingOutput(Output):
     name = "recording"
     capacity = 2  # a little slack: a recording should lose as few frames as it can
 
-    def __init__(self, path: Path, fps: float, stats: PipelineStats | None = None, encoder: str = "auto") -> None:
+    def __init__(self, path: Path, fps: float, stats: PipelineStats | None = None, encoder: str = "auto",
+                 audio: AudioTap | None = None) -> None:
         super().__init__(stats)
+        self.audio = LiveAudioTrack(audio) if audio is not None else None  # the audio input's sound, AAC
         self.path = Path(path)
         self.fps = fps
         self.encoder = encoder
@@ -91,6 +97,8 @@ class RecordingOutput(Output):
             stream.metadata["encoder"] = f"SwapCast ({choice.name})"
             if self._target.suffix.lower() in _FASTSTART:
                 container.options["movflags"] = "+faststart"
+            if self.audio is not None:
+                self.audio.add_to(container)
         except BaseException:
             container.close()
             discard(self._temp)
@@ -102,6 +110,8 @@ class RecordingOutput(Output):
         if not encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
             return False
         self._frames_in_file += 1
+        if self.audio is not None:
+            self.audio.mux_until(self._container, self._clock.origin, self._clock.end or frame.captured_at)
         return True
 
     def _close(self, completed: bool) -> None:
@@ -114,6 +124,8 @@ class RecordingOutput(Output):
             # the frames that did not fit, not the whole recording.
             if self._frames_in_file:
                 container.mux(self._stream.encode(None))
+                if self.audio is not None:
+                    self.audio.finish(container, self._clock.origin, self._clock.end)
             container.close()
         except Exception:
             try:

@@ -8,7 +8,7 @@ second GOP so a viewer that joins late gets a picture within a second.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import av
@@ -17,6 +17,10 @@ from app.pipeline.frame import LiveFrame
 from app.pipeline.stats import PipelineStats
 
 from .base import FrameClock, Output, OutputUnavailable, encode_on_clock, even_size
+from .live_audio import LiveAudioTrack
+
+if TYPE_CHECKING:
+    from app.pipeline.lip_sync import AudioTap
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +51,9 @@ def _with_udp_defaults(url: str) -> str:
 class StreamOutput(Output):
     name = "stream"
 
-    def __init__(self, url: str, fps: float, stats: PipelineStats | None = None) -> None:
+    def __init__(self, url: str, fps: float, stats: PipelineStats | None = None, audio: AudioTap | None = None) -> None:
         super().__init__(stats)
+        self.audio = LiveAudioTrack(audio) if audio is not None else None  # AAC beside the video (TS and FLV take it)
         self.url = url
         self.format = check_stream_url(url)
         self.fps = fps
@@ -86,6 +91,8 @@ class StreamOutput(Output):
             if self.format == "mpegts":
                 container.metadata["service_provider"] = "SwapCast"
                 container.metadata["service_name"] = "SwapCast live (AI-altered)"
+            if self.audio is not None:
+                self.audio.add_to(container)
             # Connect and write the header now, not at the first frame: an unreachable server or a
             # protocol this FFmpeg lacks is reported as an open failure, with the right advice.
             container.start_encoding()
@@ -99,7 +106,11 @@ class StreamOutput(Output):
             raise
 
     def _send(self, frame: LiveFrame) -> bool:
-        return encode_on_clock(self._container, self._stream, self._clock, self._size, frame)
+        if not encode_on_clock(self._container, self._stream, self._clock, self._size, frame):
+            return False
+        if self.audio is not None:
+            self.audio.mux_until(self._container, self._clock.origin, self._clock.end or frame.captured_at)
+        return True
 
     def _close(self, completed: bool) -> None:
         container, self._container = self._container, None
@@ -108,5 +119,7 @@ class StreamOutput(Output):
         try:
             if completed:
                 container.mux(self._stream.encode(None))
+                if self.audio is not None:
+                    self.audio.finish(container, self._clock.origin, self._clock.end)
         finally:
             container.close()
