@@ -125,6 +125,9 @@ class SwapContext:
     # directly instead of copying each frame first (a 1080p copy costs about 1 ms).
     in_place: bool = False
     timestamp: float | None = None  # capture time of the frame being processed (for smoothing)
+    # The second each frame of a process_batch call is shown at (offline videos): the smoothing clock,
+    # so the same video gives the same output on every run; wins over `timestamp`.
+    frame_times: Sequence[float] | None = None
     stream_state: dict[str, object] = field(default_factory=dict, repr=False)
     # Lip sync, after swap and enhance on the same detections; set per frame by the caller.
     lip_sync: LipSyncFrame | None = None

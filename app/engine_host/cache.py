@@ -22,7 +22,7 @@ from engines.allocator import MemoryReading, ResourceAllocator
 from engines.base import Engine, EngineHealth, LoadOptions
 from engines.external.base import ProgressCallback, SwapRequest
 from engines.external.config import IntegrationsConfig, load_integrations
-from engines.external.inprocess import BatchFn, InProcessAdapter, TimedBatchFn, VideoOutcome
+from engines.external.inprocess import InProcessAdapter, TimedBatchFn, VideoOutcome
 from engines.manager import EngineManager
 
 from app.models_option import models_folder
@@ -154,7 +154,7 @@ class AppRuntime:
     def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
         return shared_engine(models, adapter.load_options(base_options(models)), owner=adapter.name, adapter=adapter)
 
-    def transcode(self, request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
+    def transcode(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
         from .video import swap_video  # PyAV loads only when a video is swapped
 
         return swap_video(request, process, progress)

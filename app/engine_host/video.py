@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 
 from engines.external.base import ProgressCallback, SwapRequest
-from engines.external.inprocess import BatchFn, TimedBatchFn, VideoOutcome
+from engines.external.inprocess import TimedBatchFn, VideoOutcome
 
-from app.media.transcode import Progress, TranscodeOptions, TranscodeResult, transcode
+from app.media.transcode import Progress, TranscodeOptions, TranscodeResult, transcode_timed
 
 
 def crf_from_quality(quality: int | None) -> int:
@@ -32,8 +32,8 @@ def transcode_options(request: SwapRequest) -> TranscodeOptions:
                             overwrite=request.overwrite)
 
 
-def swap_video(request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
-    return _relayed(request, progress, lambda on_frames, cancel: transcode(
+def swap_video(request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
+    return _relayed(request, progress, lambda on_frames, cancel: transcode_timed(
         request.target, request.output, process, transcode_options(request), progress=on_frames, cancel=cancel))
 
 

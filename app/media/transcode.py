@@ -25,6 +25,7 @@ from .reader import DecodedFrame, OnDecodeError, VideoReader
 from .writer import EncodeSettings, VideoWriter
 
 ProcessBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+TimedProcessBatch = Callable[[list[np.ndarray], list[float]], list[np.ndarray]]  # images and their times (s)
 Progress = Callable[[int, int], None]
 
 _POLL_S = 0.1  # how often a blocked stage looks up to see whether the run was stopped
@@ -173,6 +174,26 @@ def transcode(
     stage's exception (InputError for bad files), or TranscodeCancelled; either way the output
     name is untouched and the temporary file is gone.
     """
+    return _transcode(src, dst, lambda frames: process_batch([frame.image for frame in frames]), options,
+                      progress, cancel, info)
+
+
+def transcode_timed(
+    src: str | Path,
+    dst: str | Path,
+    process: TimedProcessBatch,
+    options: TranscodeOptions | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TranscodeResult:
+    """transcode(), with `process(images, times)` also given the second each frame is shown at
+    (an engine's smoothing clock: the same video then gives the same output on every run)."""
+    return _transcode(src, dst, lambda frames: process([f.image for f in frames], [f.time_s for f in frames]),
+                      options, progress, cancel, None)
+
+
+def _transcode(src: str | Path, dst: str | Path, process: FrameProcess, options: TranscodeOptions | None,
+               progress: Progress | None, cancel: threading.Event | None, info: MediaInfo | None) -> TranscodeResult:
     options = options or TranscodeOptions()
     check_batching(options)
     info = info or probe(src)
@@ -184,8 +205,7 @@ def transcode(
     # Everything that can be refused (paths, encoder, container) is refused here, before a thread
     # starts or a frame is decoded.
     writer = VideoWriter(dst, info, encode_settings(options), start_s=options.start_s, end_s=options.end_s)
-    return run_pipeline(reader, lambda frames: process_batch([frame.image for frame in frames]), writer, options,
-                        progress, cancel)
+    return run_pipeline(reader, process, writer, options, progress, cancel)
 
 
 def check_batching(options: TranscodeOptions) -> None:

@@ -290,9 +290,8 @@ class BuiltinEngine(Engine):
             detected = [self._detector.detect(frame) for frame in frames]
         if context.smoothing:
             smoother = context.stream_state.setdefault("smoother", KeypointSmoother())
-            now = context.timestamp if context.timestamp is not None else time.monotonic()
             for i, faces in enumerate(detected):
-                smoother.smooth(faces, now + i * 1e-3)  # type: ignore[union-attr]
+                smoother.smooth(faces, _frame_clock(context, i))  # type: ignore[union-attr]
         if needs_embeddings(context):
             if self._recognizer is None:
                 raise ModelError(f"face mode {context.selection} needs the recognizer, which was not loaded",
@@ -359,8 +358,8 @@ class BuiltinEngine(Engine):
                 targets = lip_sync_targets(faces, context)
                 if targets:
                     done.add(i)
-                if context.timestamp is not None:
-                    state["t"] = float(context.timestamp) + i * 1e-3
+                if context.timestamp is not None or context.frame_times is not None:
+                    state["t"] = _frame_clock(context, i)
                 out[i] = self._lip_syncer.sync(out[i], targets, audio.mel, audio.weight, state,
                                                in_place=context.in_place or out[i] is not frames[i])
         return done
@@ -401,3 +400,12 @@ class BuiltinEngine(Engine):
             self._lip_syncer_error = None
             self._latents.clear()
             self._health = HealthTracker()
+
+
+def _frame_clock(context: SwapContext, i: int) -> float:
+    """The time of frame `i` of a batch on the stream's smoothing clock: the video's own times when
+    given (repeatable runs), else the capture time, else the wall clock (live)."""
+    if context.frame_times is not None:
+        return float(context.frame_times[i])
+    now = context.timestamp if context.timestamp is not None else time.monotonic()
+    return now + i * 1e-3

@@ -33,7 +33,6 @@ from .config import EngineConfig, Mode
 from .errors import EngineUnavailable, SourceError
 
 T = TypeVar("T")
-BatchFn = Callable[[Sequence[Frame]], list[Frame]]
 TimedBatchFn = Callable[[Sequence[Frame], Sequence[float]], list[Frame]]  # frames and the second each is shown at
 
 
@@ -51,8 +50,8 @@ class InProcessRuntime(Protocol):
         first time (model loading); raises the allocator's or the model store's one-line errors."""
         ...
 
-    def transcode(self, request: SwapRequest, process: BatchFn, progress: ProgressCallback) -> VideoOutcome:
-        """request.target's frames through `process` into request.output (temp file, then rename),
+    def transcode(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
+        """request.target's frames (with the second each is shown at) through `process` into request.output (temp file, then rename),
         honouring trim, encoder, quality and audio. `progress` is called on the caller's thread and
         may raise to stop."""
         ...
@@ -144,7 +143,7 @@ class InProcessAdapter(EngineAdapter):
             warnings += _guarded(lambda: _swap_image(engine, context, request), request.output)
             progress(1, 1)
             return SwapResult(request.output, self.name, 1, tuple(warnings))
-        outcome = _guarded(lambda: runtime.transcode(request, lambda frames: engine.process_batch(frames, context),
+        outcome = _guarded(lambda: runtime.transcode(request, timed_process(engine, context),
                                                      progress), request.output)
         warnings += outcome.warnings
         warnings += _face_warnings(context, request, outcome)
@@ -186,6 +185,17 @@ class InProcessAdapter(EngineAdapter):
                            enhance_blend=request.enhance_blend, smoothing=True, on_error="raise", in_place=True)
 
 
+def timed_process(engine: Engine, context: SwapContext) -> TimedBatchFn:
+    """The frame function of a swapped video: the frames' own times drive the keypoint smoothing,
+    so a video gives the same output on every run."""
+
+    def process(frames: Sequence[Frame], times: Sequence[float]) -> list[Frame]:
+        context.frame_times = times  # one pipeline thread calls this, in frame order
+        return engine.process_batch(frames, context)
+
+    return process
+
+
 def lip_sync_process(engine: Engine, context: SwapContext, speech: np.ndarray, weight: float) -> TimedBatchFn:
     """The frame function of a lip-synced video: each frame through `engine` with the mel window of the
     moment it is shown (16 kHz mono `speech`), swapped too when `context` has an identity."""
@@ -196,6 +206,7 @@ def lip_sync_process(engine: Engine, context: SwapContext, speech: np.ndarray, w
     def process(frames: Sequence[Frame], times: Sequence[float]) -> list[Frame]:
         # One pipeline thread calls this, in frame order: the stream's context is safe to set here.
         context.lip_sync_batch = [LipSyncFrame(mel_window(mel, t), weight) for t in times]
+        context.frame_times = times
         return engine.process_batch(frames, context)
 
     return process

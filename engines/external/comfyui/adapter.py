@@ -183,7 +183,7 @@ class ComfyUIAdapter(EngineAdapter):
                 swap.stop.set()  # the frame thread interrupts its prompt at its next tick
                 raise
 
-        outcome = self.runtime.transcode(request, process, relay)
+        outcome = self.runtime.transcode(request, lambda frames, _times: process(frames), relay)
         return SwapResult(request.output, self.name, outcome.frames, outcome.warnings)
 
 
