@@ -89,7 +89,7 @@ class FragmentedMp4Encoder:
         audio.layout = _LAYOUTS[channels]
         audio.bit_rate = AUDIO_BITRATE
         self._audio = audio
-        container.metadata.update(output_tags())
+        container.metadata.update(output_tags(tag_extra))
 
     @property
     def mime_type(self) -> str:
