@@ -27,6 +27,7 @@ class Capability(str, enum.Enum):
     VIDEO = "video"
     ENHANCE = "enhance"
     BATCH = "batch"
+    LIP_SYNC = "lip_sync"
 
 
 class HealthState(str, enum.Enum):
@@ -88,6 +89,14 @@ class FaceMapping:
     source: Identity  # who to put there
 
 
+@dataclass(frozen=True)
+class LipSyncFrame:
+    """The audio of one frame for the lip-sync stage: its mel window and how strongly to apply it."""
+
+    mel: np.ndarray  # (80, 16) float32 −4..4: engines.builtin.lipsync.mel.mel_window / MelStream.window_at
+    weight: float = 1.0  # 0 = the mouth untouched, 1 = fully redrawn
+
+
 @dataclass
 class SwapContext:
     """What to swap, for one stream of frames (a live session or one job).
@@ -117,6 +126,10 @@ class SwapContext:
     in_place: bool = False
     timestamp: float | None = None  # capture time of the frame being processed (for smoothing)
     stream_state: dict[str, object] = field(default_factory=dict, repr=False)
+    # Lip sync, after swap and enhance on the same detections; set per frame by the caller.
+    lip_sync: LipSyncFrame | None = None
+    lip_sync_batch: Sequence[LipSyncFrame] | None = None  # one per frame of a process_batch call; wins
+    swap_faces: bool = True  # False: lip sync only, no source identity needed
 
     def count(self, key: str, amount: int = 1) -> None:
         """Per-stream counters the engine keeps (e.g. frames in which no face was swapped)."""
@@ -169,6 +182,11 @@ class LoadOptions:
     # folder has them, the role's default otherwise (engines.models.preference).
     preferred_models: tuple[tuple[str, str], ...] = ()
     load_enhancer: bool = False
+    load_lip_syncer: bool = False  # else loaded on the first frame that asks for lip sync
+    lip_syncer_id: str | None = None  # a specific lip_syncer model (default: the catalog's)
+    # False: the detector (and lip syncer) only, for lip-sync-only runs that never swap: no
+    # recognizer or swapper file needed (reference face modes then cannot be used).
+    load_swapper: bool = True
     threads: int = 0  # 0 = onnxruntime's default
     tensorrt_cache: Path | None = None
     warmup: bool = True

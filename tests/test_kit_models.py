@@ -29,6 +29,7 @@ EXPECTED = {
     "inswapper_128": ("swapper", True),
     "inswapper_128_fp16": ("swapper", False),
     "gfpgan_1.4": ("enhancer", True),
+    "wav2lip_gan_96": ("lip_syncer", True),
 }
 
 

@@ -68,7 +68,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     store = open_store(args)
     statuses = [store.status(spec.id) for spec in store.specs()]
     if args.json:
-        print(json.dumps([_status_json(status) for status in statuses], indent=2))
+        print(json.dumps([{**_status_json(status), "hash_policy": store.hash_policy(status.spec.id)}
+                          for status in statuses], indent=2))
         return 0
     rows = [("ID", "ROLE", "FILE", "PRESENT", "VERIFIED", "SIZE", "LICENCE")]
     for status in statuses:
@@ -86,6 +87,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     print(f"\n* default of its role   models folder: {store.directory}")
+    for status in statuses:
+        if not status.spec.pinned:
+            print(f"{status.spec.id}: {store.hash_policy(status.spec.id)}")
     for status in statuses:
         if status.present and not status.verified:
             print(f"{status.spec.id}: {status.problem}")

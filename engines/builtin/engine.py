@@ -1,8 +1,8 @@
-"""The built-in insightface engine: detect → (recognize) → align → swap → paste back → enhance.
+"""The built-in insightface engine: detect → (recognize) → align → swap → paste back → enhance → lip sync.
 
 Where each step lives: detect/ (SCRFD, face selection, smoothing), recognize/ (ArcFace, source
 identities), align/ (templates and crops), swap/ (inswapper), paste/ (region-limited blend),
-enhance/ (GFPGAN). This module only wires them and keeps the stream alive: a model error returns
+enhance/ (GFPGAN), lipsync/ (Wav2Lip). This module only wires them and keeps the stream alive: a model error returns
 the frame unchanged and marks the engine degraded, it never raises into the caller's loop.
 """
 
@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engines.base import (
-    FRAMES_WITHOUT_FACE, Capability, Engine, EngineHealth, Frame, Identity, LoadOptions, ModelHealth, ProgressFn,
-    SwapContext,
+    FRAMES_WITHOUT_FACE, Capability, Engine, EngineHealth, Frame, Identity, LipSyncFrame, LoadOptions, ModelHealth,
+    ProgressFn, SwapContext,
 )
 from engines.errors import ModelError
 from engines.models.preference import preferred_model
@@ -35,6 +35,8 @@ from .detect.selection import needs_embeddings, select
 from .detect.smoothing import KeypointSmoother
 from .enhance.enhancer import FaceEnhancer
 from .health import HealthTracker
+from .lipsync.lip_syncer import LipSyncer
+from .lipsync.targets import lip_sync_targets
 from .paste.color import match_mean_color
 from .paste.masks import blend_mask
 from .paste.paste_back import paste_back
@@ -47,6 +49,21 @@ from .swap.swapper import SwapOutputError, Swapper
 log = logging.getLogger(__name__)
 
 __all__ = ["FRAMES_WITHOUT_FACE", "BuiltinEngine"]
+
+LIP_SYNC_STATE = "lip_sync"  # SwapContext.stream_state key: the mouth-box smoothing of one stream
+
+
+def _lip_sync_asked(context: SwapContext) -> bool:
+    return context.lip_sync is not None or context.lip_sync_batch is not None
+
+
+def _lip_sync_frames(context: SwapContext, count: int) -> Sequence[LipSyncFrame] | None:
+    """The audio of each of `count` frames: the batch's own list, else the one frame's for all."""
+    if context.lip_sync_batch is not None:
+        if len(context.lip_sync_batch) != count:
+            raise ValueError(f"lip_sync_batch holds {len(context.lip_sync_batch)} mel windows for {count} frames")
+        return context.lip_sync_batch
+    return None if context.lip_sync is None else [context.lip_sync] * count
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,7 @@ class _Job:
 class BuiltinEngine(Engine):
     name = "builtin"
     capabilities = frozenset({Capability.LIVE, Capability.IMAGE, Capability.VIDEO, Capability.ENHANCE,
-                              Capability.BATCH})
+                              Capability.BATCH, Capability.LIP_SYNC})
 
     def __init__(self, store: ModelStore | None = None) -> None:
         # The model store in use: the one given (tests, benchmarks), else resolved from the
@@ -74,6 +91,7 @@ class BuiltinEngine(Engine):
         self._recognizer: FaceRecognizer | None = None
         self._swapper: Swapper | None = None
         self._enhancer: FaceEnhancer | None = None
+        self._lip_syncer: LipSyncer | None = None
         self._identities: IdentityBuilder | None = None
         self._latents: dict[bytes, np.ndarray] = {}
         self._health = HealthTracker()
@@ -88,22 +106,26 @@ class BuiltinEngine(Engine):
             self._options = options
             store = self._store = self._model_store(options)
             detector_id = options.detector_id or preferred_model(store, "detector", options.preferred_models)
-            recognizer_id = preferred_model(store, "recognizer", options.preferred_models)
-            swapper_id = self._swapper_id(store, options)
             report("loading detector", 0.05)
             model, session, info = self._session(store, detector_id, options)
             self._detector = FaceDetector(session, options.det_size, options.det_threshold)
             self._health.set_model(self._model_health(detector_id, "detector", info))
-            report("loading recognizer", 0.3)
-            model, session, info = self._session(store, recognizer_id, options)
-            self._recognizer = FaceRecognizer(model.path, session, model.data)
-            self._health.set_model(self._model_health(recognizer_id, "recognizer", info))
-            self._identities = IdentityBuilder(self._detector, self._recognizer)
-            report("loading swapper", 0.55)
-            self._load_swapper(store, swapper_id, options)
+            if options.load_swapper:
+                recognizer_id = preferred_model(store, "recognizer", options.preferred_models)
+                swapper_id = self._swapper_id(store, options)
+                report("loading recognizer", 0.3)
+                model, session, info = self._session(store, recognizer_id, options)
+                self._recognizer = FaceRecognizer(model.path, session, model.data)
+                self._health.set_model(self._model_health(recognizer_id, "recognizer", info))
+                self._identities = IdentityBuilder(self._detector, self._recognizer)
+                report("loading swapper", 0.55)
+                self._load_swapper(store, swapper_id, options)
             if options.load_enhancer:
-                report("loading enhancer", 0.8)
+                report("loading enhancer", 0.75)
                 self._load_enhancer(store, options)
+            if options.load_lip_syncer:
+                report("loading lip syncer", 0.85)
+                self._load_lip_syncer(store, options)
             if options.warmup:
                 report("warming up", 0.9)
                 self._warm_up()
@@ -160,6 +182,21 @@ class BuiltinEngine(Engine):
         self._enhancer = FaceEnhancer(model.path, session)
         self._health.set_model(self._model_health(enhancer_id, "enhancer", info))
 
+    def _load_lip_syncer(self, store, options: LoadOptions) -> None:
+        lip_syncer_id = options.lip_syncer_id or preferred_model(store, "lip_syncer", options.preferred_models)
+        model, session, info = self._session(store, lip_syncer_id, options)
+        self._lip_syncer = LipSyncer(model.path, session)
+        if options.warmup:
+            self._lip_syncer.warm_up()
+        self._health.set_model(self._model_health(lip_syncer_id, "lip_syncer", info))
+
+    def ensure_lip_syncer(self) -> None:
+        """Load the lip syncer on first use (a live toggle, a job that asks for it)."""
+        if self._lip_syncer is None:
+            with self._load_lock:
+                if self._lip_syncer is None:
+                    self._load_lip_syncer(self._loaded_store(), self._options)
+
     def ensure_enhancer(self) -> None:
         """Load the enhancer on first use (the live toggle), without touching the other models."""
         if self._enhancer is None:
@@ -174,8 +211,10 @@ class BuiltinEngine(Engine):
 
     def _warm_up(self) -> None:
         """First runs allocate and tune kernels; pay for that now, not on the first live frame."""
-        assert self._detector and self._swapper
+        assert self._detector
         self._detector.detect(np.zeros((self._options.det_size, self._options.det_size, 3), np.uint8))
+        if self._swapper is None:
+            return
         noise = np.random.default_rng(0).integers(0, 255, (self._swapper.size, self._swapper.size, 3), np.uint8)
         latent = self._swapper.latent(np.ones(512, np.float32) / np.sqrt(512))
         try:
@@ -198,7 +237,7 @@ class BuiltinEngine(Engine):
         return self.process_batch([frame], context)[0]
 
     def process_batch(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
-        if context.bypass or self._swapper is None:
+        if context.bypass or self._detector is None or not (self._swaps(context) or _lip_sync_asked(context)):
             return list(frames)
         try:
             out = self._swap_frames(frames, context)
@@ -212,8 +251,11 @@ class BuiltinEngine(Engine):
         self._health.success(len(frames))
         return out
 
+    def _swaps(self, context: SwapContext) -> bool:
+        return context.swap_faces and self._swapper is not None
+
     def _swap_frames(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
-        assert self._detector and self._recognizer and self._swapper
+        assert self._detector
         stream_timer = context.stream_state.get(STREAM_TIMER)
         timer = TimerSet(self.timer, stream_timer) if isinstance(stream_timer, StageTimer) else self.timer
         with timer.stage("detect"):
@@ -224,11 +266,27 @@ class BuiltinEngine(Engine):
             for i, faces in enumerate(detected):
                 smoother.smooth(faces, now + i * 1e-3)  # type: ignore[union-attr]
         if needs_embeddings(context):
+            if self._recognizer is None:
+                raise ModelError(f"face mode {context.selection} needs the recognizer, which was not loaded",
+                                 "load the engine with swapping on, or pick largest/all/position")
             with timer.stage("recognize"):
                 for frame, faces in zip(frames, detected):
                     embeddings = self._recognizer.embed(frame, [f.kps for f in faces])
                     for face, embedding in zip(faces, embeddings):
                         face.embedding = embedding
+        out: list[Frame] = list(frames)
+        done = self._swap_into(out, frames, detected, context, timer) if self._swaps(context) else set()
+        lip_sync = _lip_sync_frames(context, len(frames))
+        if lip_sync is not None:
+            done |= self._lip_sync_into(out, frames, detected, context, lip_sync, timer)
+        if len(done) < len(frames):
+            context.count(FRAMES_WITHOUT_FACE, len(frames) - len(done))
+        return out
+
+    def _swap_into(self, out: list[Frame], frames: Sequence[Frame], detected: list[list[DetectedFace]],
+                   context: SwapContext, timer: StageTimer | TimerSet) -> set[int]:
+        """Swaps (and enhances) the selected faces into `out`; the indices of the frames it changed."""
+        assert self._swapper is not None
         swapper = self._swapper
         template = swapper.template
         with timer.stage("align"):
@@ -238,14 +296,10 @@ class BuiltinEngine(Engine):
                 for face, identity in select(faces, context)
             ]
             crops = [crop(frames[job.frame_index], job.matrix, swapper.size) for job in jobs]
-        swapped_frames = {job.frame_index for job in jobs}
-        if len(swapped_frames) < len(frames):
-            context.count(FRAMES_WITHOUT_FACE, len(frames) - len(swapped_frames))
         if not jobs:
-            return list(frames)
+            return set()
         with timer.stage("swap"):
             swapped = self._swap_with_fallback(crops, [self._latent(job.identity) for job in jobs])
-        out: list[Frame] = list(frames)
         with timer.stage("paste"):
             mask = blend_mask(swapper.size, context.mouth_mask)
             for job, face_crop, result in zip(jobs, crops, swapped):
@@ -260,7 +314,27 @@ class BuiltinEngine(Engine):
                 assert self._enhancer is not None
                 for job in jobs:
                     self._enhancer.enhance(out[job.frame_index], job.face.kps, context.enhance_blend)
-        return out
+        return {job.frame_index for job in jobs}
+
+    def _lip_sync_into(self, out: list[Frame], frames: Sequence[Frame], detected: list[list[DetectedFace]],
+                       context: SwapContext, lip_sync: Sequence[LipSyncFrame], timer: StageTimer | TimerSet) -> set[int]:
+        """Redraws the mouths of the selected faces in `out` (after the swap, on the same detections);
+        the indices of the frames that had a face to lip-sync."""
+        self.ensure_lip_syncer()
+        assert self._lip_syncer is not None
+        state = context.stream_state.setdefault(LIP_SYNC_STATE, {})
+        assert isinstance(state, dict)
+        done: set[int] = set()
+        with timer.stage("lip_sync"):
+            for i, (faces, audio) in enumerate(zip(detected, lip_sync)):
+                targets = lip_sync_targets(faces, context)
+                if targets:
+                    done.add(i)
+                if context.timestamp is not None:
+                    state["t"] = float(context.timestamp) + i * 1e-3
+                out[i] = self._lip_syncer.sync(out[i], targets, audio.mel, audio.weight, state,
+                                               in_place=context.in_place or out[i] is not frames[i])
+        return done
 
     def _latent(self, identity: Identity) -> np.ndarray:
         key = identity.embedding.tobytes()
@@ -293,7 +367,7 @@ class BuiltinEngine(Engine):
 
     def release(self) -> None:
         with self._load_lock:
-            self._detector = self._recognizer = self._swapper = self._enhancer = None
+            self._detector = self._recognizer = self._swapper = self._enhancer = self._lip_syncer = None
             self._identities = None
             self._latents.clear()
             self._health = HealthTracker()

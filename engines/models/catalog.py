@@ -8,13 +8,16 @@
    "size": 554253681, "license": "...", "default": true,
    "contract": {"inputs": "...", "outputs": "..."}, "description": "...",
    "archive": {"urls": ["https://.../pack.zip"], "member": "det_10g.onnx",
-               "sha256": "<hash of the zip>" | null, "size": 123}}
+               "sha256": "<hash of the zip>" | null, "size": 123},
+   "publisher_hash": {"algorithm": "crc32", "url_suffix": ".hash"}}
 ]}
 ```
 
 `sha256` and `size` always describe the model file itself. `archive` is optional: zip files that
 contain the model, tried after the direct `urls`; `"url_is_zip": true` (with no `urls` of its own)
-says the entry's `urls` are themselves zips. Unknown keys are ignored, so a newer file still
+says the entry's `urls` are themselves zips. `publisher_hash` (for entries with no pinned sha256): the
+publisher's checksum sidecar beside each URL (the file's extension replaced by `url_suffix`), which
+a first download must match before its sha256 is recorded (trust on first use). Unknown keys are ignored, so a newer file still
 loads. Every problem is reported as one line naming the file and the entry.
 """
 
@@ -30,12 +33,12 @@ from engines.errors import ModelError
 
 # What the built-in engine cannot run without, and what it can.
 REQUIRED_ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper")
-OPTIONAL_ROLES: tuple[str, ...] = ("enhancer",)
+OPTIONAL_ROLES: tuple[str, ...] = ("enhancer", "lip_syncer")
 
 from .hashing import SHA256_RE
 
 FORMAT_VERSION = 1
-ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", "enhancer")
+ROLES: tuple[str, ...] = ("detector", "recognizer", "swapper", "enhancer", "lip_syncer")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -47,6 +50,23 @@ class ArchiveSpec:
     member: str
     sha256: str | None = None
     size: int | None = None
+
+
+PUBLISHER_HASH_ALGORITHMS: tuple[str, ...] = ("crc32",)  # FaceFusion's `.hash` sidecars
+
+
+@dataclass(frozen=True)
+class PublisherHash:
+    """A checksum the publisher serves beside each file (FaceFusion: NAME.hash holding its CRC32)."""
+
+    algorithm: str
+    url_suffix: str
+
+    def sidecar_url(self, url: str) -> str:
+        """`https://host/dir/name.onnx` → `https://host/dir/name.hash`."""
+        folder, _, name = url.rpartition("/")
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        return f"{folder}/{stem}{self.url_suffix}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,12 @@ class ModelSpec:
     sha256_note: str | None = None
     archive: ArchiveSpec | None = None
     provenance: str = ""
+    publisher_hash: PublisherHash | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the catalog itself fixes the file's sha256 (else it is recorded at first download)."""
+        return self.sha256 is not None
 
     @property
     def all_urls(self) -> tuple[str, ...]:
@@ -156,6 +182,7 @@ def _parse_entry(entry: Any, index: int, source: str) -> ModelSpec:
         archive, urls = _parse_archive(entry["archive"], urls, fail)
     if sha256 is None and (urls or archive) and not (sha256_note and sha256_note.strip()):
         raise fail("\"sha256\" is null: add a \"sha256_note\" saying why no published hash exists")
+    publisher_hash = _parse_publisher_hash(entry.get("publisher_hash"), fail)
     return ModelSpec(
         id=model_id,
         role=role,
@@ -170,7 +197,21 @@ def _parse_entry(entry: Any, index: int, source: str) -> ModelSpec:
         sha256_note=sha256_note,
         archive=archive,
         provenance=provenance,
+        publisher_hash=publisher_hash,
     )
+
+
+def _parse_publisher_hash(value: Any, fail: Any) -> PublisherHash | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise fail("\"publisher_hash\" must be an object")
+    algorithm, suffix = value.get("algorithm"), value.get("url_suffix")
+    if algorithm not in PUBLISHER_HASH_ALGORITHMS:
+        raise fail(f"\"publisher_hash.algorithm\" must be one of {', '.join(PUBLISHER_HASH_ALGORITHMS)} (got {algorithm!r})")
+    if not isinstance(suffix, str) or not suffix.startswith(".") or "/" in suffix:
+        raise fail(f"\"publisher_hash.url_suffix\" must be a file extension such as \".hash\" (got {suffix!r})")
+    return PublisherHash(algorithm, suffix)
 
 
 def _parse_archive(value: Any, urls: tuple[str, ...], fail: Any) -> tuple[ArchiveSpec, tuple[str, ...]]:

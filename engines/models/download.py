@@ -3,7 +3,9 @@
 Bytes stream into `<file>.part` beside the target. A `.part` left by an interrupted run is resumed
 with an HTTP Range request; a server that ignores Range (answers 200) restarts it from zero. The
 finished `.part` is renamed over the target only after its sha256 matched, so a file under the
-model's own name is always complete and verified. On an HTTP or connection error, or a hash
+model's own name is always complete and verified. A model with no pinned sha256 whose publisher
+serves a checksum sidecar (FaceFusion's CRC32 `.hash`) must match that sidecar, fetched from the same
+host, before its sha256 is recorded (trust on first use). On an HTTP or connection error, or a hash
 mismatch, the next URL (the mirror) is tried; when all fail, one DownloadError line names every
 URL with its reason and the folder to put the file in by hand.
 """
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 
 from engines.errors import DownloadError
 
-from .catalog import ModelSpec
+from .catalog import ModelSpec, PublisherHash
 from .hashing import CHUNK_BYTES, record_first_sha256, recorded_sha256, remember_sha256
 
 Progress = Callable[[int, int | None], None]
@@ -50,6 +52,7 @@ class DownloadResult:
     sha256: str
     url: str
     recorded: bool  # True when the catalog had no hash and this download's hash was recorded
+    publisher_checked: str | None = None  # e.g. "crc32 3f2a9c1d": the publisher's sidecar it matched
 
 
 class _SourceFailed(Exception):
@@ -111,15 +114,22 @@ def download_model(
                 failures.append((url, f"not tried: {dead_hosts[host]}"))
                 continue
             try:
+                publisher = None if is_zip or expected is not None else spec.publisher_hash
+                checksum = _publisher_checksum(url, publisher, timeout) if publisher is not None else None
                 if is_zip:
                     ok, result = _try_archive(url, spec, part, expected, progress, timeout)
                 else:
                     ok, result = _attempt_source(url, part, expected, spec.size, progress, timeout)
+                if ok and publisher is not None and checksum is not None:
+                    ok, result = _match_publisher(part, publisher, checksum, result)
             except _HostDown as down:
                 dead_hosts[host] = down.reason
                 ok, result = False, down.reason
+            except _SourceFailed as failure:
+                ok, result = False, failure.reason
             if ok:
-                return _finish(spec, part, target, result, url, warn)
+                checked = f"{publisher.algorithm} {checksum}" if publisher is not None and checksum else None
+                return _finish(spec, part, target, result, url, warn, checked)
             failures.append((url, result))
     except _DiskError as error:
         raise DownloadError(f"cannot write {part}: {error}", f"free some space or fix the permissions of {directory}") from None
@@ -144,7 +154,43 @@ def _all_sources_failed(spec: ModelSpec, directory: Path, failures: list[tuple[s
     )
 
 
-def _finish(spec: ModelSpec, part: Path, target: Path, digest: str, url: str, warn: Warn | None) -> DownloadResult:
+def _publisher_checksum(url: str, publisher: PublisherHash, timeout: float) -> str:
+    """The checksum the publisher's sidecar beside `url` holds (lowercase hex); _SourceFailed (or
+    _HostDown) when it cannot be read or is not a checksum: no unverifiable first download."""
+    sidecar = publisher.sidecar_url(url)
+    name = sidecar.rsplit("/", 1)[-1]
+    request = urllib.request.Request(sidecar, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read(256).decode("ascii", "replace").strip().lower()
+    except urllib.error.HTTPError as error:
+        error.close()
+        raise _SourceFailed(f"the publisher's checksum {name}: HTTP {error.code} {error.reason}".strip()) from None
+    except Exception as error:  # noqa: BLE001 — every network failure becomes one short reason
+        reason = f"the publisher's checksum {name}: {describe_network_error(error, sidecar, timeout)}"
+        if _is_connect_failure(error):
+            raise _HostDown(reason) from None
+        raise _SourceFailed(reason) from None
+    if not re.fullmatch(r"[0-9a-f]{8}", text):
+        raise _SourceFailed(f"the publisher's checksum {name} is not a {publisher.algorithm} ({text[:20]!r})")
+    return text
+
+
+def _match_publisher(part: Path, publisher: PublisherHash, checksum: str, digest: str) -> tuple[bool, str]:
+    """(True, sha256) when the downloaded `part` has the publisher's checksum, else (False, reason)."""
+    crc = 0
+    with open(part, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            crc = zlib.crc32(chunk, crc)
+    actual = f"{crc:08x}"
+    if actual == checksum:
+        return True, digest
+    _unlink(part)
+    return False, f"{publisher.algorithm} mismatch with the publisher's checksum: expected {checksum}, got {actual}"
+
+
+def _finish(spec: ModelSpec, part: Path, target: Path, digest: str, url: str, warn: Warn | None,
+            publisher_checked: str | None = None) -> DownloadResult:
     try:
         os.replace(part, target)  # atomic: the model's name only ever holds a verified file
     except OSError as error:
@@ -155,11 +201,12 @@ def _finish(spec: ModelSpec, part: Path, target: Path, digest: str, url: str, wa
         record_first_sha256(target, digest)
         recorded = True
         if warn is not None:
+            matched = f" (it matched the publisher's {publisher_checked})" if publisher_checked else ""
             warn(
                 f"{spec.id}: the catalog has no published sha256 for {spec.file}; recorded the hash of this "
-                f"first download ({digest}) and will check the file against it from now on"
+                f"first download ({digest}){matched} and will check the file against it from now on"
             )
-    return DownloadResult(path=target, sha256=digest, url=url, recorded=recorded)
+    return DownloadResult(path=target, sha256=digest, url=url, recorded=recorded, publisher_checked=publisher_checked)
 
 
 def _attempt_source(

@@ -154,6 +154,17 @@ class ModelStore:
     def path(self, model_id: str) -> Path:
         return self.directory / self.spec(model_id).file
 
+    def hash_policy(self, model_id: str) -> str:
+        """How the file's sha256 is known, in words for `swapcast models list` and the studio."""
+        spec = self.spec(model_id)
+        if spec.pinned:
+            return "sha256 pinned by the " + ("manifest" if self.from_manifest else "catalog")
+        checked = (f", after matching the publisher's {spec.publisher_hash.algorithm} sidecar"
+                   if spec.publisher_hash is not None else "")
+        recorded = recorded_sha256(self.directory / spec.file)
+        found = f": {recorded}" if recorded else "; nothing recorded yet"
+        return f"sha256 recorded at first download (not pinned){checked}{found}"
+
     # --- verification -------------------------------------------------------------------------
 
     def status(self, model_id: str, *, fresh: bool = False) -> ModelStatus:

@@ -2,7 +2,8 @@
 
 The models reuse the real catalog's ids, so the app can point its catalog at the kit:
 `det_10g` (detector), `w600k_r50` (recognizer), `inswapper_128` (swapper, default),
-`inswapper_128_fp16` (swapper, float16 inside), `gfpgan_1.4` (enhancer); with timing also
+`inswapper_128_fp16` (swapper, float16 inside), `gfpgan_1.4` (enhancer), `wav2lip_gan_96` (lip_syncer,
+the mouth opens with the audio's loudness); with timing also
 `inswapper_128_arch` and `det_10g_arch` (random-weight architecture-class models, never default).
 """
 
@@ -17,6 +18,7 @@ import onnx
 from engines.testing.detector_model import build_detector
 from engines.testing.enhancer_model import build_enhancer
 from engines.testing.graph_helpers import check_saved, save_model
+from engines.testing.lipsync_model import build_lip_syncer
 from engines.testing.manifest import MANIFEST_NAME, Manifest, ModelEntry
 from engines.testing.recognizer_model import build_recognizer
 from engines.testing.samples import write_samples
@@ -33,6 +35,8 @@ CONTRACTS: dict[str, dict[str, str]] = {
     "swapper": {"inputs": "target [N,3,128,128] float RGB 0..1; source [N,512] = normalize(embedding @ emap)",
                 "outputs": "[N,3,128,128] float RGB 0..1; emap (512x512) is the last initializer"},
     "enhancer": {"inputs": "[N,3,512,512] float RGB -1..1", "outputs": "[N,3,512,512] float RGB -1..1"},
+    "lip_syncer": {"inputs": "source [1,1,80,16] mel -4..4; target [1,6,96,96] float BGR 0..1 (lower half masked, whole)",
+                   "outputs": "[1,3,96,96] float BGR 0..1"},
 }
 
 
@@ -68,6 +72,9 @@ KIT_MODELS: tuple[KitModel, ...] = (
     KitModel("gfpgan_1.4", "enhancer", True,
              "Unsharp mask and mild contrast: visible and deterministic.",
              build_enhancer),
+    KitModel("wav2lip_gan_96", "lip_syncer", True,
+             "Draws a mouth opening as tall as the mel window is loud; silence returns the crop unchanged.",
+             build_lip_syncer),
 )
 
 TIMING_MODELS: tuple[KitModel, ...] = (

@@ -31,9 +31,14 @@ def mouth_region(size: int) -> np.ndarray:
     left, right = template[3], template[4]
     center = (left + right) / 2.0
     half_width = float(np.linalg.norm(right - left)) * 0.75
+    return soft_ellipse(size, (float(center[0]), float(center[1] + size * 0.02)), (half_width, half_width * 0.55))
+
+
+def soft_ellipse(size: int, center: tuple[float, float], axes: tuple[float, float]) -> np.ndarray:
+    """A filled ellipse over a size×size crop (1 inside), its edge feathered over ~size/16 px; read-only."""
     mask = np.zeros((size, size), np.float32)
-    cv2.ellipse(mask, (int(round(center[0])), int(round(center[1] + size * 0.02))),
-                (int(round(half_width)), int(round(half_width * 0.55))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    cv2.ellipse(mask, (int(round(center[0])), int(round(center[1]))),
+                (int(round(axes[0])), int(round(axes[1]))), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
     k = 2 * max(1, size // 32) + 1
     mask = cv2.GaussianBlur(mask, (k, k), 0)
     mask.setflags(write=False)
