@@ -75,7 +75,10 @@ class FragmentedMp4Encoder:
         self._sink = _Sink()
         self._reformatter = VideoReformatter()
         self._closed = False
-        container: Any = av.open(self._sink, mode="w", format="mp4", options={"movflags": MOVFLAGS})
+        # avoid_negative_ts off: AAC's priming samples start before 0, and shifting every stream to hide
+        # them would move the picture's first frames off the frame grid.
+        container: Any = av.open(self._sink, mode="w", format="mp4",
+                                 options={"movflags": MOVFLAGS, "avoid_negative_ts": "disabled"})
         self._container = container
         video: Any = container.add_stream("libx264", rate=fps)
         video.width, video.height = self.width, self.height

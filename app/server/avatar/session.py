@@ -53,6 +53,7 @@ class AvatarSession:
     state: SessionState = SessionState.WAITING
     waiting_since: float = field(default_factory=time.monotonic)
     stream_state: dict[str, object] = field(default_factory=dict, repr=False)  # the engine's, per stream
+    clock: float = 0.0  # seconds of video made over all its streams: the mouth smoothing's clock
     streams: int = 0  # connections served
     closed: bool = False
     _kick: asyncio.Event | None = field(default=None, repr=False)

@@ -1,7 +1,7 @@
 """One connection's work: a client's audio chunks in, lip-synced fragmented MP4 out, chunk by chunk.
 
-Frame i is shown at t = i / fps. Its mel window covers [t − 0.1 s, t + 0.1 s), so a frame is made once
-the audio up to t + 0.1 s has arrived (MelStream.window_at answers None before): the video trails the
+Frame i is shown at t = i / fps. Its mel window is centred on t, so a frame is made once the audio up
+to t + LOOKAHEAD_S (~0.11 s) has arrived (MelStream.window_at answers None before): the video trails the
 audio by that look-ahead while streaming, and `finish()` pads the mel with silence to make the last
 frames, so the stream holds ceil(audio seconds × fps) frames and all of the audio.
 """
@@ -74,7 +74,7 @@ class AvatarStream:
                 self.encoder = FragmentedMp4Encoder(source.width, source.height, source.fps, self.decoder.rate,
                                                     self.decoder.channels, tag_extra=f"avatar {self.session.id}")
             self.samples += len(pcm)
-            self.mel.push(to_16k_mono(pcm.astype(np.float32) / 32768.0, self.decoder.rate, self.decoder.channels))
+            self.mel.push(to_16k_mono(pcm, self.decoder.rate, self.decoder.channels))
         if self.encoder is None:
             return b""
         if final:
@@ -91,6 +91,7 @@ class AvatarStream:
             if window is None:
                 break
             frames.append(self.renderer.render(session.source.next_frame(), window, session.weight,
-                                               session.stream_state))
+                                               session.stream_state, session.clock))
+            session.clock += 1 / fps
             self.frames += 1
         return frames
