@@ -112,6 +112,16 @@ async def stream_audio(url: str, chunks: list[bytes], *, end: bool = True, pause
     return received
 
 
+async def until_closed(socket: ClientConnection) -> tuple[int | None, str]:
+    """Read until the server closes the socket: (close code, reason)."""
+    try:
+        async for _message in socket:
+            pass
+    except ConnectionClosed:
+        pass
+    return socket.close_code, socket.close_reason or ""
+
+
 async def _until(condition: Any, timeout_s: float = 60.0) -> None:
     for _ in range(int(timeout_s / 0.01)):
         if condition():

@@ -25,6 +25,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from app.media.fragmented import MIME_TYPE
 
+from ..envelope import ApiError
 from ..events_hub import close_reason
 from .audio_in import AudioSpec, BadAudio, decoder_for
 from .manager import AvatarManager
@@ -120,12 +121,10 @@ async def serve_avatar(websocket: WebSocket, manager: AvatarManager, session_id:
         refusal = Kick(CloseCode.BAD_REQUEST, str(error))
     session: AvatarSession | None = None
     if refusal is None:
-        from ..envelope import ApiError
-
         try:
-            session, kicked = manager.attach(session_id, asyncio.get_running_loop())
+            session, kicked = await manager.attach(session_id)
         except ApiError as error:
-            code = CloseCode.NOT_FOUND if error.status == 404 else CloseCode.IN_USE
+            code = CloseCode.NOT_FOUND if error.status == 404 else CloseCode.TRY_AGAIN_LATER
             refusal = Kick(code, error.message)
     await websocket.accept()
     if refusal is not None or session is None:

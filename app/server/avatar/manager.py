@@ -42,9 +42,12 @@ from .source import AvatarSource, SourceKind
 _log = logging.getLogger(__name__)
 
 MIB = 1024**2
+TAKEOVER_TIMEOUT_S = 30.0  # a connection being replaced finishes its chunk first
+TAKEOVER_POLL_S = 0.01
 MEMORY_KICK = Kick(CloseCode.TRY_AGAIN_LATER,
                    "closed to free memory (the server's memory ceiling) — create a new session in a while")
 DELETED_KICK = Kick(CloseCode.NORMAL, "the session was deleted")
+REPLACED_KICK = Kick(CloseCode.REPLACED, "a newer connection took this session over")
 STOPPING_KICK = Kick(CloseCode.GOING_AWAY, "the server is stopping — create a new session when it is back")
 
 
@@ -155,17 +158,27 @@ class AvatarManager:
             session.kick(kick or MEMORY_KICK)
 
     # ---- a client's connection -----------------------------------------------------------------------
-    def attach(self, session_id: str, loop: asyncio.AbstractEventLoop) -> tuple[AvatarSession, asyncio.Event]:
-        """The client connects: (its session, the event set when the server closes it). ApiError 404/409."""
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                raise not_found(session_id)
-            if session.state is not SessionState.WAITING:
-                raise ApiError(409, ErrorCode.CONFLICT,
-                               f"avatar session {session_id} already has a client connected — one client per "
-                               "session: close that connection first")
-            return session, session.connect(loop)
+    async def attach(self, session_id: str) -> tuple[AvatarSession, asyncio.Event]:
+        """A client connects: (its session, the event set when the server closes it); ApiError 404.
+
+        A session still held by an earlier connection is taken over: a client that reconnects after its
+        network dropped is often faster than the server is to notice the old connection died. The old
+        one is closed (4409) once its current chunk is done."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TAKEOVER_TIMEOUT_S
+        while True:
+            with self._lock:
+                session = self._sessions.get(session_id)
+                if session is None:
+                    raise not_found(session_id)
+                if session.state is SessionState.WAITING:
+                    return session, session.connect(loop)
+                if session.kick_reason is None:
+                    session.kick(REPLACED_KICK)
+            if loop.time() > deadline:
+                raise ApiError(409, ErrorCode.CONFLICT, f"avatar session {session_id} is still busy with another "
+                               "connection — try again in a moment")
+            await asyncio.sleep(TAKEOVER_POLL_S)
 
     def detach(self, session: AvatarSession) -> None:
         """The client's connection ended: the session waits for a reconnect, or is freed if it was closed."""

@@ -33,7 +33,7 @@ class CloseCode(int, Enum):
     TRY_AGAIN_LATER = 1013  # closed to free memory (the memory ceiling)
     BAD_REQUEST = 4400  # bad socket parameters (format, rate, channels)
     NOT_FOUND = 4404  # no such session (never made, deleted, evicted, or its grace period ran out)
-    IN_USE = 4409  # another client is connected to the session
+    REPLACED = 4409  # a newer connection to the same session took over (a client that reconnected)
 
 
 @dataclass(frozen=True)
