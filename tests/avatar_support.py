@@ -88,27 +88,29 @@ async def _drain(socket: ClientConnection, received: Received, ended: asyncio.Ev
     received.close_reason = socket.close_reason or ""
 
 
-async def stream_audio(url: str, chunks: list[bytes], *, end: bool = True, pause_s: float = 0.0) -> Received:
-    """Send `chunks` as binary frames (then {"type": "end"}), gather everything until the server closes
-    (or, without `end`, close from this side after the last chunk)."""
+async def stream_audio(url: str, chunks: list[bytes], *, then: str = "end", fragments: int | None = None) -> Received:
+    """Send `chunks` as binary frames, then: "end" ({"type": "end"}, and read until the server closes),
+    "leave" (close from this side), or "wait" (read until the server closes: after bad input)."""
     received = Received()
     ended = asyncio.Event()
     async with connect(url, max_size=None) as socket:
         reader = asyncio.create_task(_drain(socket, received, ended))
         for chunk in chunks:
             await socket.send(chunk)
-            await asyncio.sleep(pause_s)
-        if end:
+        if then == "end":
             # The stream is made as it goes: a fragment comes back for each chunk (the first holds the
             # header) before the client says "end".
-            await _until(lambda: received.binary_before_end >= len(chunks) - 1 or reader.done())
+            wanted = len(chunks) - 1 if fragments is None else fragments
+            await _until(lambda: received.binary_before_end >= wanted or reader.done())
             ended.set()
             await socket.send(json.dumps({"type": "end"}))
             await asyncio.wait_for(reader, 120)
-        else:
+        elif then == "leave":
             ended.set()
             await socket.close()
             await reader
+        else:
+            await asyncio.wait_for(reader, 120)
     return received
 
 

@@ -49,12 +49,12 @@ def test_the_least_recently_used_waiting_session_makes_room(tmp_path: Path, phot
         first = create_ok(client, photo)
         second = create_ok(client, photo)
         # The first is used (a client streams a little and leaves): now the second is the least recently used.
-        asyncio.run(stream_audio(socket_url(server, first), speech_chunks(speech_like(0.4))[:2], end=False))
+        asyncio.run(stream_audio(socket_url(server, first), speech_chunks(speech_like(0.4))[:2], then="leave"))
         wait_until("the first session to wait again", lambda: states(client).get(first) == "waiting")
         third = create_ok(client, photo)
         assert set(session_ids(client)) == {first, third}
         assert server.context.avatars.evicted == [second]
-        gone = asyncio.run(stream_audio(socket_url(server, second), [], end=False))
+        gone = asyncio.run(stream_audio(socket_url(server, second), [], then="wait"))
         assert gone.close_code == 4404 and "no avatar session" in gone.close_reason
         fourth = create_ok(client, photo)
         assert set(session_ids(client)) == {third, fourth}  # then the first, used before the third was made
@@ -153,7 +153,7 @@ def test_reconnecting_within_the_grace_period_resumes_the_session_and_after_it_i
     speech = speech_chunks(speech_like(1.0, [(0.3, 0.7)]))
     with avatar_server(tmp_path, grace_s=5.0) as server, server.client(Role.OPERATOR) as client:
         session = create_ok(client, photo)
-        dropped = asyncio.run(stream_audio(socket_url(server, session), speech[:2], end=False))
+        dropped = asyncio.run(stream_audio(socket_url(server, session), speech[:2], then="leave"))
         assert not dropped.of("ready")[0]["resumed"]
         again = asyncio.run(stream_audio(socket_url(server, session), speech))
         ready = again.of("ready")[0]
@@ -162,7 +162,7 @@ def test_reconnecting_within_the_grace_period_resumes_the_session_and_after_it_i
         described = client.get("/api/avatar/sessions").json()["data"]["sessions"]
         assert [(s["id"], s["streams"]) for s in described] == [(session, 2)]
         wait_until("the grace period to end", lambda: session not in session_ids(client))
-        late = asyncio.run(stream_audio(socket_url(server, session), [], end=False))
+        late = asyncio.run(stream_audio(socket_url(server, session), [], then="wait"))
         assert late.close_code == 4404 and "grace period" in late.close_reason
 
 
