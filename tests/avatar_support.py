@@ -70,7 +70,7 @@ class Received:
     close_reason: str = ""
 
     def of(self, kind: str) -> list[dict[str, Any]]:
-        return [m for m in self.messages if m["type"] == kind]
+        return [m["data"] for m in self.messages if m["type"] == kind]
 
 
 async def _drain(socket: ClientConnection, received: Received, ended: asyncio.Event) -> None:

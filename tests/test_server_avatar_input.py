@@ -166,4 +166,4 @@ def test_heartbeats_while_the_client_is_quiet(tmp_path: Path, samples: Path) -> 
 
         messages = asyncio.run(quiet())
     assert [m["type"] for m in messages] == ["ready", "heartbeat", "heartbeat"]
-    assert messages[1]["interval_s"] == 0.1
+    assert messages[1]["data"] == {"interval_s": 0.1}

@@ -192,7 +192,7 @@ def test_a_second_connection_takes_the_session_over(tmp_path: Path, photo: Path)
             async with connect(socket_url(server, session)) as old:
                 assert json.loads(await old.recv())["type"] == "ready"
                 async with connect(socket_url(server, session)) as new:
-                    ready = json.loads(await new.recv())
+                    ready = json.loads(await new.recv())["data"]
                     return await until_closed(old), ready
 
         (code, reason), ready = asyncio.run(twice())

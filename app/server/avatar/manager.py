@@ -59,7 +59,6 @@ class AvatarSettings:
     heartbeat_s: float = 20.0  # the socket's heartbeat message (15–30 s suits proxies; tests use less)
     check_s: float = 1.0  # how often the memory level and the grace periods are checked
     fps: int = 25  # a photo's frame rate (a loop keeps its own)
-    max_weight: float = 1.0
 
 
 class AvatarManager:
@@ -94,7 +93,7 @@ class AvatarManager:
         or when every session has a client; 422 when the picture has no face; 415 when it cannot be read."""
         source: AvatarSource | None = None
         try:
-            self._admit_memory()
+            self.admit()
             renderer = self.renderer()
             try:
                 source = AvatarSource(path, kind, fps)
@@ -195,7 +194,9 @@ class AvatarManager:
             session.touch()
 
     # ---- memory and grace periods --------------------------------------------------------------------
-    def _admit_memory(self) -> None:
+    def admit(self) -> None:
+        """503 memory_full at the ceiling (after closing what the levels close): asked before an upload
+        is read, and again before the session is made."""
         reading = self.check()
         if reading.level >= MemoryLevel.FULL:
             raise ApiError(503, ErrorCode.MEMORY_FULL,

@@ -74,6 +74,7 @@ async def create_session(request: Request) -> dict[str, Any]:
     context: ServerContext = request.app.state.context
     manager = context.avatars
     await manager.start()
+    await run_in_threadpool(manager.admit)  # at the memory ceiling: refused before the upload is read
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     folder: Path | None = None
     if media_type == "multipart/form-data":
@@ -98,7 +99,7 @@ async def create_session(request: Request) -> dict[str, Any]:
                        f"POST /api/avatar/sessions takes multipart/form-data or application/json, not {media_type} — "
                        "e.g. curl -F photo=@face.jpg")
     try:
-        weight = _number(fields.get("weight"), "weight", 1.0, 0.0, manager.settings.max_weight)
+        weight = _number(fields.get("weight"), "weight", 1.0, 0.0, 1.0)
         fps = int(_number(fields.get("fps"), "fps", manager.settings.fps, *FPS_RANGE))
         if kind is SourceKind.LOOP:
             fps = await run_in_threadpool(loop_fps, path, fps)
