@@ -167,3 +167,26 @@ def test_heartbeats_while_the_client_is_quiet(tmp_path: Path, samples: Path) -> 
         messages = asyncio.run(quiet())
     assert [m["type"] for m in messages] == ["ready", "heartbeat", "heartbeat"]
     assert messages[1]["data"] == {"interval_s": 0.1}
+
+
+def test_the_avatar_client_in_the_api_doc_works_as_written(tmp_path: Path, samples: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "API.md").read_text(encoding="utf-8")
+    example = next(block for block in re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+                   if "/api/avatar/sessions" in block)
+    work = tmp_path / "client"
+    work.mkdir()
+    (work / "face.jpg").write_bytes((samples / "target.png").read_bytes())
+    (work / "client.py").write_text(example, encoding="utf-8")
+    with avatar_server(tmp_path / "server") as server:
+        env = {**os.environ, "SWAPCAST_URL": server.url, "SWAPCAST_TOKEN": server.tokens[Role.OPERATOR]}
+        run = subprocess.run([sys.executable, "client.py"], cwd=work, env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert [kind for kind in run.stdout.split() if kind != "heartbeat"] == ["ready", "end"]
+    decoded = decode((work / "avatar.mp4").read_bytes())
+    assert len(decoded.frames) == 25 and decoded.audio_codec == "aac"  # one second of (silent) speech
