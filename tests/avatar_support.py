@@ -16,6 +16,7 @@ from typing import Any
 import av
 import httpx
 import numpy as np
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -24,6 +25,13 @@ from app.server.roles import Role
 from server_support import RunningServer, make_context, serve_context
 
 CHUNK_S = 0.2
+
+
+@pytest.fixture()
+def samples(kit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kit's sample pictures, with the engine finding the kit's models (its lip syncer among them)."""
+    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+    return kit_dir / "samples"
 
 
 @contextmanager
@@ -44,6 +52,14 @@ def create_ok(client: httpx.Client, photo: Path, **fields: Any) -> str:
     answer = create(client, photo, **fields)
     assert answer.status_code == 201, answer.text
     return str(answer.json()["data"]["id"])
+
+
+def refusal(answer: httpx.Response, status: int, code: str) -> str:
+    """The error's message, once the answer is `status` with `code` and a one-line message."""
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == code and "\n" not in error["message"]
+    return str(error["message"])
 
 
 def session_ids(client: httpx.Client) -> list[str]:

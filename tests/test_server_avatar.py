@@ -14,6 +14,7 @@ from app.server.roles import Role
 from engines.metadata import AI_TAG
 from engines.testing.samples import load_truth
 from engines.testing.speech import speech_like
+from avatar_support import samples  # noqa: F401 — a fixture
 from avatar_support import avatar_server, create_ok, decode, socket_url, speech_chunks, stream_audio
 from test_lipsync_engine import mouth_area
 
@@ -21,12 +22,6 @@ SECONDS = 2.0
 BURST = (0.6, 1.6)
 VOICED_T, SILENT_T = 1.1, 0.2  # well inside the burst, well inside the silence before it
 FPS = 25
-
-
-@pytest.fixture()
-def samples(kit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
-    return kit_dir / "samples"
 
 
 def mean_change(frame: np.ndarray, photo: np.ndarray, area: tuple[slice, slice], inside: bool) -> float:

@@ -16,17 +16,17 @@ from websockets.asyncio.client import connect
 from app.server.avatar.memory import MemoryCeiling, MemoryLevel, level_of, process_rss
 from app.server.roles import Role
 from engines.testing.speech import speech_like
+from avatar_support import samples  # noqa: F401 — a fixture
 from avatar_support import (
-    avatar_server, create, create_ok, session_ids, socket_url, speech_chunks, stream_audio, until_closed,
+    avatar_server, create, create_ok, refusal, session_ids, socket_url, speech_chunks, stream_audio, until_closed,
 )
 
 MIB = 1024**2
 
 
 @pytest.fixture()
-def photo(kit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
-    return kit_dir / "samples" / "target.png"
+def photo(samples: Path) -> Path:
+    return samples / "target.png"
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -75,10 +75,7 @@ def test_a_full_table_of_connected_sessions_refuses_a_new_one(tmp_path: Path, ph
                 for socket in sockets:
                     await socket.close()
 
-        refused = asyncio.run(while_connected())
-        assert refused.status_code == 503
-        error = refused.json()["error"]
-        assert error["code"] == "sessions_full" and "\n" not in error["message"] and "DELETE" in error["message"]
+        assert "DELETE" in refusal(asyncio.run(while_connected()), 503, "sessions_full")
         assert set(session_ids(client)) == set(ids)
 
 
@@ -98,11 +95,8 @@ def test_at_the_memory_ceiling_sessions_close_and_new_ones_get_503(tmp_path: Pat
         assert code == 1013 and "memory" in reason  # a connected client that was not processing: closed
         assert session_ids(client) == []  # and the one nobody was connected to
         assert set(server.context.avatars.evicted) == {waiting, quiet}
-        refused = create(client, photo)
-        assert refused.status_code == 503
-        error = refused.json()["error"]
-        assert error["code"] == "memory_full" and "\n" not in error["message"]
-        assert "of 8 MiB" in error["message"] and "try again" in error["message"]
+        message = refusal(create(client, photo), 503, "memory_full")
+        assert "of 8 MiB" in message and "try again" in message
         assert session_ids(client) == []
         assert not any((tmp_path / "uploads" / "inputs").glob("*/*"))  # the refused upload is not kept
 
@@ -180,7 +174,7 @@ def test_delete_closes_the_connected_client(tmp_path: Path, photo: Path) -> None
         assert asyncio.run(deleted_while_connected()) == (1000, "the session was deleted")
         assert session_ids(client) == []
         missing = client.delete(f"/api/avatar/sessions/{session}")
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "session_not_found"
+        assert "POST /api/avatar/sessions" in refusal(missing, 404, "session_not_found")
 
 
 def test_a_second_connection_takes_the_session_over(tmp_path: Path, photo: Path) -> None:

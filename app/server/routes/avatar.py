@@ -31,7 +31,7 @@ from ..envelope import ApiError, ErrorCode, ok
 from ..events_hub import close_reason
 from ..paths_policy import allowed_path
 from ..roles import Role
-from ..uploads import UploadArea, check_declared_size, receive_form, sniff
+from ..uploads import UploadArea, read_small_body, receive_form, sniff
 
 FILE_FIELDS = ("photo", "loop")
 MAX_JSON_BYTES = 16 * 1024
@@ -92,7 +92,8 @@ async def create_session(request: Request) -> dict[str, Any]:
             folder = None
             path, kind = _server_path(fields.get("path"), context)
     elif media_type in ("application/json", ""):
-        fields = _json_fields(await _small_body(request))
+        fields = _json_fields(await read_small_body(request, MAX_JSON_BYTES, "a session request without a file is a few "
+                                                                      "fields — send the picture as a multipart upload"))
         path, kind = _server_path(fields.get("path"), context)
     else:
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA,
@@ -133,16 +134,6 @@ def _number(raw: object, name: str, default: float, low: float, high: float) -> 
                        f"e.g. {name}={default:g}")
     return value
 
-
-async def _small_body(request: Request) -> bytes:
-    check_declared_size(request, MAX_JSON_BYTES)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise ApiError(413, ErrorCode.TOO_LARGE, "a session request without a file is a few fields — "
-                                                     "send the picture as a multipart upload")
-    return bytes(body)
 
 
 def _json_fields(body: bytes) -> dict[str, Any]:
