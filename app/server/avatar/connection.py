@@ -4,8 +4,9 @@ Client → server: binary frames of audio (audio_in.py: PCM16 at the rate/channe
 Opus in Ogg/WebM); text `{"type": "end"}` when the speech is over.
 Server → client (text messages shaped as /api/events' `{"type", "data", "time"}`): `ready` first (the
 session, the picture's size and rate, the MIME type for MediaSource); binary frames of fragmented MP4
-(the init segment, then one fragment per chunk, as each is made); `heartbeat` ({"interval_s": S}) every heartbeat_s; after the client's `end`,
-the last bytes and `end` ({"frames": N, "audio_s": S}), then close 1000.
+(the init segment, then one fragment per chunk, as each is made); `heartbeat` ({"interval_s": S})
+every heartbeat_s; after the client's `end`, the last bytes and `end` ({"frames": N, "audio_s": S}),
+then close 1000.
 
 A chunk is processed to the end before the next message is read (TCP backpressure paces a client that
 sends faster than the engine runs) and before a close the server asked for (a deleted session).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,41 +76,53 @@ async def create_session(request: Request) -> dict[str, Any]:
     manager = context.avatars
     await manager.start()
     await run_in_threadpool(manager.admit)  # at the memory ceiling: refused before the upload is read
+    picture = await _picture(request, context)
+    try:
+        weight = _number(picture.fields.get("weight"), "weight", 1.0, 0.0, 1.0)
+        fps = int(_number(picture.fields.get("fps"), "fps", manager.settings.fps, *FPS_RANGE))
+        if picture.kind is SourceKind.LOOP:
+            fps = await run_in_threadpool(loop_fps, picture.path, fps)
+    except BaseException:
+        picture.discard(context)
+        raise
+    session = await run_in_threadpool(manager.create, picture.path, picture.kind, fps=fps, weight=weight,
+                                      folder=picture.folder)
+    return ok(session.describe())
+
+
+@dataclass(frozen=True)
+class _Picture:
+    path: Path
+    kind: SourceKind
+    fields: dict[str, Any]  # the request's other fields (fps, weight)
+    folder: Path | None  # the upload's own folder; None for a server path (the operator's file, never removed)
+
+    def discard(self, context: ServerContext) -> None:
+        if self.folder is not None:
+            UploadArea(context.settings.uploads).remove([self.folder])
+
+
+async def _picture(request: Request, context: ServerContext) -> _Picture:
+    """The photo or loop of a create request: uploaded (multipart), or a server path (multipart or JSON)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    folder: Path | None = None
-    if media_type == "multipart/form-data":
-        area = UploadArea(context.settings.uploads)
-        folder = area.inputs(area.new_key())
-        form = await receive_form(request, folder, max_bytes=context.settings.max_upload_bytes, file_fields=FILE_FIELDS)
-        fields = {name: values[-1] for name, values in form.fields.items()}
-        if len(form.files) > 1:
-            area.remove([folder])
-            raise ApiError(422, ErrorCode.INVALID_REQUEST, "one picture per session — send either photo or loop, once")
-        if form.files:
-            path, kind = form.files[0].path, source_kind(form.files[0].kind)
-        else:
-            area.remove([folder])
-            folder = None
-            path, kind = _server_path(fields.get("path"), context)
-    elif media_type in ("application/json", ""):
-        fields = _json_fields(await read_small_body(request, MAX_JSON_BYTES, "a session request without a file is a few "
-                                                                      "fields — send the picture as a multipart upload"))
-        path, kind = _server_path(fields.get("path"), context)
-    else:
+    if media_type in ("application/json", ""):
+        fields = _json_fields(await read_small_body(request, MAX_JSON_BYTES, "a session request without a file is "
+                                                    "a few fields — send the picture as a multipart upload"))
+        return _Picture(*_server_path(fields.get("path"), context), fields, None)
+    if media_type != "multipart/form-data":
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA,
                        f"POST /api/avatar/sessions takes multipart/form-data or application/json, not {media_type} — "
                        "e.g. curl -F photo=@face.jpg")
-    try:
-        weight = _number(fields.get("weight"), "weight", 1.0, 0.0, 1.0)
-        fps = int(_number(fields.get("fps"), "fps", manager.settings.fps, *FPS_RANGE))
-        if kind is SourceKind.LOOP:
-            fps = await run_in_threadpool(loop_fps, path, fps)
-    except BaseException:
-        if folder is not None:
-            UploadArea(context.settings.uploads).remove([folder])
-        raise
-    session = await run_in_threadpool(manager.create, path, kind, fps=fps, weight=weight, folder=folder)
-    return ok(session.describe())
+    area = UploadArea(context.settings.uploads)
+    folder = area.inputs(area.new_key())
+    form = await receive_form(request, folder, max_bytes=context.settings.max_upload_bytes, file_fields=FILE_FIELDS)
+    fields = {name: values[-1] for name, values in form.fields.items()}
+    if len(form.files) == 1:
+        return _Picture(form.files[0].path, source_kind(form.files[0].kind), fields, folder)
+    area.remove([folder])
+    if form.files:
+        raise ApiError(422, ErrorCode.INVALID_REQUEST, "one picture per session — send either photo or loop, once")
+    return _Picture(*_server_path(fields.get("path"), context), fields, None)
 
 
 def _server_path(raw: object, context: ServerContext) -> tuple[Path, SourceKind]:
