@@ -5,8 +5,10 @@ reading the bytes as they come): `empty_moov` puts the header (the init segment)
 table, `frag_keyframe` starts a fragment (moof + mdat) at each keyframe, `default_base_moof` makes the
 fragments self-contained. x264 runs `ultrafast` + `zerolatency` (no look-ahead, no B-frames: a frame's
 packet comes out as soon as it goes in). Each `add()` starts with a keyframe, so each call becomes one
-fragment; the muxer writes a fragment when the next one begins, so the bytes `add()` returns are those
-of the previous call (the last ones come from `close()`).
+fragment. The muxer writes a fragment once the next one has begun and it holds the sound that goes
+with it (it interleaves the two tracks by time), so the bytes `add()` returns are those of earlier
+chunks — one chunk behind when the picture trails the sound, as lip-synced video does — and the last
+ones come from `close()`. Every piece returned is whole boxes: each can go to a player as it is.
 
 The stream carries the AI-altered tag like every SwapCast output.
 """
