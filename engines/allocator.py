@@ -124,14 +124,18 @@ class ResourceAllocator:
         from engines.models.preference import preferred_model
 
         provider = resolve_providers(options.providers)[0]
-        wanted = [
-            ("detector", options.detector_id or preferred_model(store, "detector", options.preferred_models)),
-            ("recognizer", preferred_model(store, "recognizer", options.preferred_models)),
-            # The engine's own choice of swapper file (fp16 on a GPU), so the estimate matches the load.
-            ("swapper", BuiltinEngine._swapper_id(store, options)),
-        ]
+        wanted = [("detector", options.detector_id or preferred_model(store, "detector", options.preferred_models))]
+        if options.load_swapper:
+            wanted += [
+                ("recognizer", preferred_model(store, "recognizer", options.preferred_models)),
+                # The engine's own choice of swapper file (fp16 on a GPU), so the estimate matches the load.
+                ("swapper", BuiltinEngine._swapper_id(store, options)),
+            ]
         if options.load_enhancer:
             wanted.append(("enhancer", store.default_for("enhancer").id))
+        if options.load_lip_syncer:
+            wanted.append(("lip_syncer", options.lip_syncer_id
+                           or preferred_model(store, "lip_syncer", options.preferred_models)))
         footprints = []
         for role, model_id in wanted:
             path = Path(store.path(model_id))

@@ -10,11 +10,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from engines.base import (
-    FRAMES_WITHOUT_FACE, Capability, LipSyncFrame, LoadOptions, SwapContext,
-)
+from engines.base import FRAMES_WITHOUT_FACE, Capability, HealthState, LipSyncFrame, LoadOptions, SwapContext
+from engines.builtin.detect.faces import DetectedFace
 from engines.builtin.engine import BuiltinEngine
+from engines.builtin.lipsync.lip_syncer import LipSyncer
 from engines.builtin.lipsync.mel import mel_spectrogram, mel_window
+from engines.errors import ModelError
 from engines.imaging import read_image
 from engines.models.store import ModelStore
 from engines.testing.lipsync_model import MAX_OPEN, build_lip_syncer, opening
@@ -142,3 +143,92 @@ def test_lip_sync_only_needs_no_recognizer_or_swapper(kit_dir: Path, target) -> 
     assert "lip_sync" in engine.health().stages_ms
     nothing = engine.process(frame, SwapContext())  # no swapper, no lip sync: the frame as it was
     np.testing.assert_array_equal(nothing, frame)
+    with pytest.raises(ModelError, match="loaded without the recognizer"):
+        engine.identity([kit_dir / "samples" / "source_a.png"])
+
+
+def _kit_lip_syncer(kit_dir: Path) -> LipSyncer:
+    model = ModelStore.from_manifest(kit_dir).open_verified("wav2lip_gan_96")
+    session = ort.InferenceSession(model.source, providers=["CPUExecutionProvider"])
+    return LipSyncer(model.path, session)
+
+
+def test_mouth_box_smoothing_steadies_a_jittery_detection(kit_dir: Path, target) -> None:
+    frame, truth = target
+    syncer = _kit_lip_syncer(kit_dir)
+    rng = np.random.default_rng(5)
+    jitter = [rng.uniform(-4.0, 4.0, size=2) for _ in range(16)]  # the detector's frame-to-frame noise
+
+    def mouth_centres(state: dict | None) -> np.ndarray:
+        centres = []
+        for shift in jitter:
+            face = DetectedFace(truth.box_array() + np.tile(shift, 2), truth.kps_array() + shift, 0.9)
+            out = syncer.sync(frame, [face], mel_window(MEL, VOICED), 1.0, state)
+            ys, xs = np.nonzero(changed(frame, out))
+            centres.append((xs.mean(), ys.mean()))
+        return np.asarray(centres)[4:]  # after the filter has settled
+
+    raw, steady = mouth_centres(None), mouth_centres({})
+    assert np.linalg.norm(steady.std(axis=0)) < 0.5 * np.linalg.norm(raw.std(axis=0))
+    assert np.linalg.norm(raw.std(axis=0)) > 1.0  # the jitter really shows without smoothing
+
+
+def test_a_model_without_the_wav2lip_inputs_is_refused_by_name(kit_dir: Path) -> None:
+    model = ModelStore.from_manifest(kit_dir).open_verified("gfpgan_1.4")
+    session = ort.InferenceSession(model.source, providers=["CPUExecutionProvider"])
+    with pytest.raises(ValueError, match=r"expected a Wav2Lip model \(inputs mel \[1,1,80,16\]"):
+        LipSyncer(model.path, session)
+
+
+def test_sample_video_mouth_follows_the_bursts_frame_by_frame(engine: BuiltinEngine, kit_dir: Path) -> None:
+    import av
+
+    with av.open(str(kit_dir / "samples" / "target.mp4")) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    fps = 30.0
+    audio = speech_like(len(frames) / fps, [(0.8, 1.8)])
+    mel = mel_spectrogram(audio)
+    context = SwapContext(swap_faces=False, smoothing=True)
+    outs: list[np.ndarray] = []
+    for start in range(0, len(frames), 8):  # batches, as the offline pipeline sends them
+        batch = frames[start:start + 8]
+        context.lip_sync_batch = [LipSyncFrame(mel_window(mel, (start + i) / fps)) for i in range(len(batch))]
+        outs.extend(engine.process_batch(batch, context))
+    moved = [bool(changed(f, o).any()) for f, o in zip(frames, outs)]
+    voiced = [i for i in range(len(frames)) if 0.95 <= i / fps <= 1.65]
+    silent = [i for i in range(len(frames)) if i / fps <= 0.6 or i / fps >= 2.0]
+    assert all(moved[i] for i in voiced)
+    assert not any(moved[i] for i in silent)
+    assert context.stream_state.get(FRAMES_WITHOUT_FACE, 0) == 0
+
+
+def test_memory_plan_of_a_lip_sync_only_load_matches_what_it_loads(kit_dir: Path) -> None:
+    from engines.allocator import ResourceAllocator
+
+    store = ModelStore.from_manifest(kit_dir)
+    options = LoadOptions(load_swapper=False, load_lip_syncer=True, providers=("cpu",))
+    plan = ResourceAllocator().plan(store, options)
+    engine = BuiltinEngine(store=store)
+    engine.load(options)
+    assert [(f.role, f.model_id) for f in plan] == [(m.role, m.model_id) for m in engine.health().models]
+    assert [f.role for f in plan] == ["detector", "lip_syncer"]
+
+
+def test_a_missing_lip_sync_model_shows_on_its_health_row_and_frames_pass(kit_dir: Path, tmp_path: Path,
+                                                                         target) -> None:
+    import shutil
+
+    folder = tmp_path / "kit"
+    shutil.copytree(kit_dir, folder, ignore=shutil.ignore_patterns("samples", "kit_wav2lip_gan_96.onnx"))
+    engine = BuiltinEngine(store=ModelStore.from_manifest(folder))
+    engine.load(LoadOptions())
+    frame, _ = target
+    out = engine.process(frame, SwapContext(swap_faces=False, lip_sync=lip(VOICED)))  # live: pass through
+    np.testing.assert_array_equal(out, frame)
+    health = engine.health()
+    row = {m.role: m for m in health.models}["lip_syncer"]
+    assert row.model_id == "wav2lip_gan_96" and not row.loaded and not row.healthy
+    assert "kit_wav2lip_gan_96.onnx is missing" in (row.note or "")
+    assert health.state is HealthState.DEGRADED
+    with pytest.raises(ModelError, match="kit_wav2lip_gan_96.onnx is missing"):  # an offline job hears why
+        engine.process(frame, SwapContext(swap_faces=False, lip_sync=lip(VOICED), on_error="raise"))

@@ -38,7 +38,8 @@ def test_shipped_catalog_lists_facefusions_wav2lip_files_unpinned_with_their_sid
     assert [spec.id for spec in lips if spec.default] == ["wav2lip_gan_96"]
     for spec in lips:
         assert spec.sha256 is None and not spec.pinned and "CRC32" in (spec.sha256_note or "")
-        assert spec.urls[0] == f"https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/{spec.file}"
+        release = "https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0"
+        assert spec.urls[0] == f"{release}/{spec.file}"
         assert spec.publisher_hash is not None and spec.publisher_hash.algorithm == "crc32"
         assert spec.publisher_hash.sidecar_url(spec.urls[0]).endswith(f"models-3.0.0/{spec.id}.hash")
         assert "non-commercial" in spec.license.lower()

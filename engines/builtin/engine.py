@@ -2,8 +2,9 @@
 
 Where each step lives: detect/ (SCRFD, face selection, smoothing), recognize/ (ArcFace, source
 identities), align/ (templates and crops), swap/ (inswapper), paste/ (region-limited blend),
-enhance/ (GFPGAN), lipsync/ (Wav2Lip). This module only wires them and keeps the stream alive: a model error returns
-the frame unchanged and marks the engine degraded, it never raises into the caller's loop.
+enhance/ (GFPGAN), lipsync/ (Wav2Lip). This module only wires them and keeps the stream alive: a
+model error returns the frame unchanged and marks the engine degraded, it never raises into the
+caller's loop.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class BuiltinEngine(Engine):
         self._swapper: Swapper | None = None
         self._enhancer: FaceEnhancer | None = None
         self._lip_syncer: LipSyncer | None = None
+        self._lip_syncer_error: ModelError | None = None  # why the lazy load failed (not retried per frame)
         self._identities: IdentityBuilder | None = None
         self._latents: dict[bytes, np.ndarray] = {}
         self._health = HealthTracker()
@@ -104,6 +106,7 @@ class BuiltinEngine(Engine):
         report = progress or (lambda message, fraction: None)
         with self._load_lock:
             self._options = options
+            self._lip_syncer_error = None
             store = self._store = self._model_store(options)
             detector_id = options.detector_id or preferred_model(store, "detector", options.preferred_models)
             report("loading detector", 0.05)
@@ -182,20 +185,42 @@ class BuiltinEngine(Engine):
         self._enhancer = FaceEnhancer(model.path, session)
         self._health.set_model(self._model_health(enhancer_id, "enhancer", info))
 
+    @staticmethod
+    def _lip_syncer_id(store, options: LoadOptions) -> str:
+        return options.lip_syncer_id or preferred_model(store, "lip_syncer", options.preferred_models)
+
     def _load_lip_syncer(self, store, options: LoadOptions) -> None:
-        lip_syncer_id = options.lip_syncer_id or preferred_model(store, "lip_syncer", options.preferred_models)
+        lip_syncer_id = self._lip_syncer_id(store, options)
         model, session, info = self._session(store, lip_syncer_id, options)
-        self._lip_syncer = LipSyncer(model.path, session)
+        try:
+            self._lip_syncer = LipSyncer(model.path, session)
+        except ValueError as error:
+            raise ModelError(str(error), "pick a Wav2Lip model (`swapcast models list`, role lip_syncer)") from None
         if options.warmup:
             self._lip_syncer.warm_up()
         self._health.set_model(self._model_health(lip_syncer_id, "lip_syncer", info))
 
     def ensure_lip_syncer(self) -> None:
-        """Load the lip syncer on first use (a live toggle, a job that asks for it)."""
+        """Load the lip syncer on first use (a live toggle, a job that asks for it). A failure is kept
+        (the health panel shows it on the lip_syncer row) and raised again without re-reading the
+        file on every frame, until the next load()."""
         if self._lip_syncer is None:
             with self._load_lock:
-                if self._lip_syncer is None:
+                if self._lip_syncer is not None:
+                    return
+                if self._lip_syncer_error is not None:
+                    raise self._lip_syncer_error
+                try:
                     self._load_lip_syncer(self._loaded_store(), self._options)
+                except ModelError as error:
+                    self._lip_syncer_error = error
+                    try:
+                        model_id = self._lip_syncer_id(self._loaded_store(), self._options)
+                    except ModelError:
+                        model_id = "-"  # the models folder lists no lip syncer at all
+                    self._health.set_model(ModelHealth(model_id=model_id, role="lip_syncer", loaded=False,
+                                                       provider="-", healthy=False, note=error.one_line()))
+                    raise
 
     def ensure_enhancer(self) -> None:
         """Load the enhancer on first use (the live toggle), without touching the other models."""
@@ -225,6 +250,9 @@ class BuiltinEngine(Engine):
     # ---- identities ------------------------------------------------------------------------
     def identity(self, paths: Sequence[Path], name: str | None = None, face_index: int | None = None) -> Identity:
         if self._identities is None:
+            if self._detector is not None:  # loaded for lip sync only
+                raise ModelError("this engine was loaded without the recognizer (lip sync only)",
+                                 "load it with LoadOptions(load_swapper=True) to use source photos")
             raise ModelError("engine not loaded", "call load() first")
         return self._identities.identity([Path(p) for p in paths], name, face_index)
 
@@ -317,7 +345,8 @@ class BuiltinEngine(Engine):
         return {job.frame_index for job in jobs}
 
     def _lip_sync_into(self, out: list[Frame], frames: Sequence[Frame], detected: list[list[DetectedFace]],
-                       context: SwapContext, lip_sync: Sequence[LipSyncFrame], timer: StageTimer | TimerSet) -> set[int]:
+                       context: SwapContext, lip_sync: Sequence[LipSyncFrame],
+                       timer: StageTimer | TimerSet) -> set[int]:
         """Redraws the mouths of the selected faces in `out` (after the swap, on the same detections);
         the indices of the frames that had a face to lip-sync."""
         self.ensure_lip_syncer()
@@ -369,5 +398,6 @@ class BuiltinEngine(Engine):
         with self._load_lock:
             self._detector = self._recognizer = self._swapper = self._enhancer = self._lip_syncer = None
             self._identities = None
+            self._lip_syncer_error = None
             self._latents.clear()
             self._health = HealthTracker()

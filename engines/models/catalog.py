@@ -17,8 +17,8 @@
 contain the model, tried after the direct `urls`; `"url_is_zip": true` (with no `urls` of its own)
 says the entry's `urls` are themselves zips. `publisher_hash` (for entries with no pinned sha256): the
 publisher's checksum sidecar beside each URL (the file's extension replaced by `url_suffix`), which
-a first download must match before its sha256 is recorded (trust on first use). Unknown keys are ignored, so a newer file still
-loads. Every problem is reported as one line naming the file and the entry.
+a first download must match before its sha256 is recorded (trust on first use). Unknown keys are
+ignored, so a newer file still loads. Every problem is reported as one line naming the file and the entry.
 """
 
 from __future__ import annotations
@@ -208,7 +208,8 @@ def _parse_publisher_hash(value: Any, fail: Any) -> PublisherHash | None:
         raise fail("\"publisher_hash\" must be an object")
     algorithm, suffix = value.get("algorithm"), value.get("url_suffix")
     if algorithm not in PUBLISHER_HASH_ALGORITHMS:
-        raise fail(f"\"publisher_hash.algorithm\" must be one of {', '.join(PUBLISHER_HASH_ALGORITHMS)} (got {algorithm!r})")
+        known = ", ".join(PUBLISHER_HASH_ALGORITHMS)
+        raise fail(f"\"publisher_hash.algorithm\" must be one of {known} (got {algorithm!r})")
     if not isinstance(suffix, str) or not suffix.startswith(".") or "/" in suffix:
         raise fail(f"\"publisher_hash.url_suffix\" must be a file extension such as \".hash\" (got {suffix!r})")
     return PublisherHash(algorithm, suffix)

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-STAGES: tuple[str, ...] = ("detect", "recognize", "align", "swap", "paste", "enhance")
+STAGES: tuple[str, ...] = ("detect", "recognize", "align", "swap", "paste", "enhance", "lip_sync")
 
 # SwapContext.stream_state key: a StageTimer of one stream's own frames (an engine shared by a live
 # session and offline jobs keeps one engine-wide timer too, which mixes both).
