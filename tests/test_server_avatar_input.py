@@ -1,5 +1,5 @@
 """What avatar sessions take and refuse: a photo without a face, bad audio frames, bad socket
-parameters, Opus in Ogg, an idle loop video, a server-side path, the token roles, and heartbeats."""
+parameters, Opus in Ogg and WebM, an idle loop video, a server-side path, the token roles, and heartbeats."""
 
 from __future__ import annotations
 
@@ -60,10 +60,10 @@ def test_bad_audio_frames_and_parameters_close_the_socket_with_a_reason(tmp_path
         assert fine.close_code == 1000 and fine.of("end")[0]["frames"] == 10
 
 
-def ogg_opus(samples: np.ndarray, rate: int = 48000) -> bytes:
-    """Speech as a browser's MediaRecorder would send it: Opus in Ogg."""
+def opus_in(container_format: str, samples: np.ndarray, rate: int = 48000) -> bytes:
+    """Speech as a browser's MediaRecorder would send it: Opus in Ogg (Firefox) or WebM (Chrome)."""
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="ogg") as container:
+    with av.open(buffer, mode="w", format=container_format) as container:
         stream = container.add_stream("libopus", rate=rate)
         stream.layout = "mono"
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
@@ -76,9 +76,10 @@ def ogg_opus(samples: np.ndarray, rate: int = 48000) -> bytes:
     return buffer.getvalue()
 
 
-def test_opus_in_ogg_streams_like_pcm(tmp_path: Path, samples: Path) -> None:
+@pytest.mark.parametrize("container_format", ["ogg", "webm"])
+def test_opus_streams_like_pcm(tmp_path: Path, samples: Path, container_format: str) -> None:
     seconds = 1.6
-    data = ogg_opus(speech_like(seconds, [(0.4, 1.2)], rate=48000))
+    data = opus_in(container_format, speech_like(seconds, [(0.4, 1.2)], rate=48000))
     chunks = [data[i:i + 2000] for i in range(0, len(data), 2000)]
     with avatar_server(tmp_path) as server, server.client(Role.OPERATOR) as client:
         session = create_ok(client, samples / "target.png")
