@@ -40,6 +40,10 @@ def wait_until(what: str, condition: Callable[[], Any], timeout: float = 30.0) -
     return value
 
 
+def evicted(client: httpx.Client) -> list[tuple[str, str]]:
+    return [(e["id"], e["reason"]) for e in client.get("/api/avatar/sessions").json()["data"]["evicted"]]
+
+
 def states(client: httpx.Client) -> dict[str, str]:
     return {s["id"]: s["state"] for s in client.get("/api/avatar/sessions").json()["data"]["sessions"]}
 
@@ -53,12 +57,12 @@ def test_the_least_recently_used_waiting_session_makes_room(tmp_path: Path, phot
         wait_until("the first session to wait again", lambda: states(client).get(first) == "waiting")
         third = create_ok(client, photo)
         assert set(session_ids(client)) == {first, third}
-        assert server.context.avatars.evicted == [second]
+        assert evicted(client) == [(second, "least_recently_used")]
         gone = asyncio.run(stream_audio(socket_url(server, second), [], then="wait"))
         assert gone.close_code == 4404 and "no avatar session" in gone.close_reason
         fourth = create_ok(client, photo)
         assert set(session_ids(client)) == {third, fourth}  # then the first, used before the third was made
-        assert server.context.avatars.evicted == [second, first]
+        assert evicted(client) == [(second, "least_recently_used"), (first, "least_recently_used")]
 
 
 def test_a_full_table_of_connected_sessions_refuses_a_new_one(tmp_path: Path, photo: Path) -> None:
@@ -94,7 +98,7 @@ def test_at_the_memory_ceiling_sessions_close_and_new_ones_get_503(tmp_path: Pat
         code, reason = asyncio.run(connected_then_ceiling())
         assert code == 1013 and "memory" in reason  # a connected client that was not processing: closed
         assert session_ids(client) == []  # and the one nobody was connected to
-        assert set(server.context.avatars.evicted) == {waiting, quiet}
+        assert sorted(evicted(client)) == sorted([(waiting, "memory"), (quiet, "memory")])
         message = refusal(create(client, photo), 503, "memory_full")
         assert "of 8 MiB" in message and "try again" in message
         assert session_ids(client) == []
@@ -132,7 +136,8 @@ def test_at_80_percent_only_sessions_without_a_client_close(tmp_path: Path, phot
                 return new
 
         new = asyncio.run(scenario())
-        assert manager.evicted == [waiting, connected, new] or manager.evicted == [waiting, new, connected]
+        closed = evicted(client)
+        assert closed[0] == (waiting, "memory") and sorted(closed[1:]) == sorted([(connected, "memory"), (new, "memory")])
 
 
 def test_memory_levels() -> None:
@@ -156,6 +161,7 @@ def test_reconnecting_within_the_grace_period_resumes_the_session_and_after_it_i
         described = client.get("/api/avatar/sessions").json()["data"]["sessions"]
         assert [(s["id"], s["streams"]) for s in described] == [(session, 2)]
         wait_until("the grace period to end", lambda: session not in session_ids(client))
+        assert evicted(client) == [(session, "grace_period")]
         late = asyncio.run(stream_audio(socket_url(server, session), [], then="wait"))
         assert late.close_code == 4404 and "grace period" in late.close_reason
 

@@ -26,8 +26,10 @@ import shutil
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from .source import AvatarSource, SourceKind
 _log = logging.getLogger(__name__)
 
 MIB = 1024**2
+EVICTED_SHOWN = 50
 TAKEOVER_TIMEOUT_S = 30.0  # a connection being replaced finishes its chunk first
 TAKEOVER_POLL_S = 0.01
 MEMORY_KICK = Kick(CloseCode.TRY_AGAIN_LATER,
@@ -49,6 +52,14 @@ MEMORY_KICK = Kick(CloseCode.TRY_AGAIN_LATER,
 DELETED_KICK = Kick(CloseCode.NORMAL, "the session was deleted")
 REPLACED_KICK = Kick(CloseCode.REPLACED, "a newer connection took this session over")
 STOPPING_KICK = Kick(CloseCode.GOING_AWAY, "the server is stopping — create a new session when it is back")
+
+
+class Eviction(str, Enum):
+    """Why the server closed a session by itself."""
+
+    LEAST_RECENTLY_USED = "least_recently_used"  # room for a new one at max_sessions
+    GRACE_PERIOD = "grace_period"  # no client came back in time
+    MEMORY = "memory"  # the memory ceiling
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,9 @@ class AvatarManager:
         self._lock = threading.Lock()
         self._sessions: dict[str, AvatarSession] = {}
         self._sweeper: asyncio.Task[None] | None = None
-        self.evicted: list[str] = []  # ids closed to make room or free memory, oldest first (status, tests)
+        # The latest sessions the server closed by itself (id, why), oldest first: GET shows them, so a client
+        # whose session is gone can tell why.
+        self.evicted: deque[dict[str, str]] = deque(maxlen=EVICTED_SHOWN)
 
     # ---- the shared engine -------------------------------------------------------------------------
     def renderer(self) -> Renderer:
@@ -127,15 +140,8 @@ class AvatarManager:
                            "close one (DELETE /api/avatar/sessions/ID) or try again later")
         oldest = min(waiting, key=lambda s: s.last_used)
         self._remove(oldest, None)
-        self.evicted.append(oldest.id)
+        self.evicted.append({"id": oldest.id, "reason": Eviction.LEAST_RECENTLY_USED.value})
         _log.info("avatar session %s closed to make room (least recently used)", oldest.id)
-
-    def get(self, session_id: str) -> AvatarSession:
-        with self._lock:
-            session = self._sessions.get(session_id)
-        if session is None:
-            raise not_found(session_id)
-        return session
 
     def delete(self, session_id: str) -> None:
         with self._lock:
@@ -211,6 +217,7 @@ class AvatarManager:
             for session in [s for s in self._sessions.values() if s.state is SessionState.WAITING
                             and now - s.waiting_since > self.settings.grace_s]:
                 self._remove(session, None)
+                self.evicted.append({"id": session.id, "reason": Eviction.GRACE_PERIOD.value})
                 _log.info("avatar session %s closed: no client for %g s", session.id, self.settings.grace_s)
         reading = self.memory.read()
         if reading.level >= MemoryLevel.HIGH:
@@ -226,12 +233,13 @@ class AvatarManager:
         with self._lock:
             for session in [s for s in self._sessions.values() if condition(s)]:
                 self._remove(session, MEMORY_KICK)
-                self.evicted.append(session.id)
+                self.evicted.append({"id": session.id, "reason": Eviction.MEMORY.value})
                 _log.warning("avatar session %s closed: the process is near its memory ceiling", session.id)
 
     def status(self) -> dict[str, Any]:
         reading = self.memory.read()
         return {"sessions": [s.describe() for s in self.sessions()], "max_sessions": self.settings.max_sessions,
+                "evicted": list(self.evicted),
                 "memory": {"used_mb": round(reading.used / MIB, 1), "ceiling_mb": round(reading.ceiling / MIB, 1),
                            "percent": round(reading.percent, 1), "level": reading.level.name.lower()}}
 
