@@ -174,7 +174,7 @@ def test_the_python_examples_in_the_api_doc_are_valid_python() -> None:
     import ast
 
     examples = _blocks("python")
-    assert len(examples) == 3  # the source-face client, the OBS hotkey script, the events reader
+    assert len(examples) == 4  # the source-face client, the OBS hotkey script, the events reader, the avatar client
     for example in examples:
         ast.parse(example)
     client = next(e for e in examples if "switch_face.py" in e)

@@ -19,6 +19,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "app.server.routes.live",
     "app.server.routes.sources",
     "app.server.routes.events",
+    "app.server.routes.avatar",
     "app.server.routes.dashboard",
 )
 

@@ -9,6 +9,7 @@ from app.jobs.events import EventBus
 from app.jobs.store import JobStore
 from app.sources.library import SourcesLibrary
 
+from .avatar.manager import AvatarManager
 from .events_hub import EventHub
 from .live_host import LiveHost
 from .tokens import TokenStore
@@ -33,3 +34,4 @@ class ServerContext:
     live: LiveHost = field(default_factory=LiveHost)
     sources: SourcesLibrary = field(default_factory=SourcesLibrary)  # the studio's gallery file (settings folder)
     hub: EventHub = field(default_factory=EventHub)  # what /api/events subscribers are sent
+    avatars: AvatarManager = field(default_factory=AvatarManager)  # avatar sessions (routes/avatar.py)

@@ -29,6 +29,8 @@ class ErrorCode(str, Enum):
     NOT_FOUND = "not_found"  # 404: no such endpoint
     JOB_NOT_FOUND = "job_not_found"
     SOURCE_NOT_FOUND = "source_not_found"
+    SESSION_NOT_FOUND = "session_not_found"  # 404: no such avatar session
+    NO_FACE = "no_face"  # 422: the avatar's photo (or loop) shows no face
     INVALID_REQUEST = "invalid_request"  # 400/422: a field is missing or wrong
     CONFLICT = "conflict"  # 409: not in a state that allows it (e.g. retry a running job)
     TOO_LARGE = "too_large"  # 413: upload over the limit
@@ -37,6 +39,8 @@ class ErrorCode(str, Enum):
     LIVE_NOT_RUNNING = "live_not_running"  # 409
     PREVIEW_NOT_READY = "preview_not_ready"  # 404: the live session has not produced a frame yet
     UNAVAILABLE = "unavailable"  # 503: engine/queue/live not usable here
+    MEMORY_FULL = "memory_full"  # 503: the process is at its memory ceiling (avatar sessions)
+    SESSIONS_FULL = "sessions_full"  # 503: every avatar session has a client connected
     INTERNAL = "internal_error"  # 500: a bug; the log has the details
 
 

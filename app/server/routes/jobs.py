@@ -32,7 +32,7 @@ from ..envelope import ApiError, ErrorCode, ok
 from ..job_requests import FILE_FIELDS, JobRequest, build_spec, parse_form, parse_json
 from ..job_views import job_view
 from ..roles import Role
-from ..uploads import StoredFile, UploadArea, check_declared_size, receive_form
+from ..uploads import StoredFile, UploadArea, read_small_body, receive_form
 
 router = APIRouter(tags=["jobs"])
 _log = logging.getLogger(__name__)
@@ -123,14 +123,8 @@ async def add_job(request: Request) -> dict[str, Any]:
 
 
 async def _small_body(request: Request) -> bytes:
-    check_declared_size(request, MAX_JSON_BYTES)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise ApiError(413, ErrorCode.TOO_LARGE, f"a job request without files is over {MAX_JSON_BYTES} bytes — "
-                                                     "send files as multipart uploads")
-    return bytes(body)
+    return await read_small_body(request, MAX_JSON_BYTES, f"a job request without files is over {MAX_JSON_BYTES} "
+                                 "bytes — send files as multipart uploads")
 
 
 def _queue(context: ServerContext, area: UploadArea, key: str, job_request: JobRequest,
