@@ -98,11 +98,13 @@ def test_a_second_start_prints_no_new_token_and_workers_0_serves_the_api_only(
     viewer = capsys.readouterr().out.strip().splitlines()[-1]
     with JobStore(user_paths().jobs_db) as store:  # the CLI's queue: the server must see the same one
         job = store.add(make_spec("ok", "queued-before"))
-    serve = ServeProcess("--port", "0", "--workers", "0")
+    serve = ServeProcess("--port", "0", "--workers", "0", "--avatar-sessions", "2", "--avatar-memory-mb", "4096")
     try:
         url = serve.line_matching(r"SwapCast API on (http://[0-9.:]+)").group(1)
         status = httpx.get(f"{url}/api/status", headers={"Authorization": f"Bearer {viewer}"}, timeout=30)
         assert status.json()["data"]["queue"]["pending"] == 1
+        avatar = status.json()["data"]["avatar"]  # the avatar limits as given on the command line
+        assert avatar["sessions"] == 0 and avatar["max_sessions"] == 2 and avatar["memory"]["ceiling_mb"] == 4096
         serve.process.send_signal(signal.SIGTERM)
         assert serve.process.wait(timeout=WAIT_S) == 0
     finally:

@@ -8,6 +8,7 @@ makes a fresh admin token, prints it and exits — it works while a server runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from app.server.roles import Role
@@ -42,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "r2:// objects need no flag)")
     parser.add_argument("--max-upload-mb", type=_positive, default=None, metavar="N",
                         help="largest upload accepted, in MiB (default 2048)")
+    parser.add_argument("--avatar-sessions", type=_positive, default=None, metavar="N",
+                        help="lip-synced avatar sessions open at once (default 4; the least recently used one "
+                             "without a client makes room)")
+    parser.add_argument("--avatar-memory-mb", type=_positive, default=None, metavar="N",
+                        help="this process's memory ceiling for avatar sessions, in MiB (default half the machine's "
+                             "memory): idle sessions close at 80 %%, new ones are refused at 100 %%")
     parser.add_argument("--show-token", action="store_true",
                         help="create a fresh admin token, print it and exit (tokens are stored as digests: an "
                              "existing one cannot be shown again; revoke old ones with `swapcast tokens revoke`)")
@@ -87,12 +94,19 @@ def run(args: argparse.Namespace) -> int:
     if args.show_token:
         return show_token()
     # Imported here: `swapcast --help` and the other commands do not load the web framework.
+    from app.server.avatar.manager import AvatarSettings
     from app.server.context import DEFAULT_MAX_UPLOAD_BYTES
     from app.server.runner import ServeOptions, Started, run_service
 
+    avatar = AvatarSettings()
+    if args.avatar_sessions:
+        avatar = dataclasses.replace(avatar, max_sessions=args.avatar_sessions)
+    if args.avatar_memory_mb:
+        avatar = dataclasses.replace(avatar, memory_ceiling_bytes=args.avatar_memory_mb * MIB)
     options = ServeOptions(host=args.host, port=args.port, workers=args.workers, allow_remote=args.allow_remote,
                            allow_paths=tuple(args.allow_paths), allow_urls=args.allow_urls,
-                           max_upload_bytes=args.max_upload_mb * MIB if args.max_upload_mb else DEFAULT_MAX_UPLOAD_BYTES)
+                           max_upload_bytes=args.max_upload_mb * MIB if args.max_upload_mb else DEFAULT_MAX_UPLOAD_BYTES,
+                           avatar=avatar)
 
     def started(info: Started) -> None:
         if info.remote:

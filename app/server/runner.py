@@ -37,6 +37,7 @@ from app.paths import UserPaths, user_paths
 from engines.errors import InputError, SwapCastError
 
 from .app import create_app
+from .avatar.manager import AvatarManager, AvatarSettings
 from .context import DEFAULT_MAX_UPLOAD_BYTES, ServerContext, ServerSettings
 from .tokens import TokenStore, tokens_path
 
@@ -67,6 +68,7 @@ class ServeOptions:
     allow_paths: tuple[Path, ...] = ()
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allow_urls: bool = False  # http(s) source_url / target_url (public addresses only)
+    avatar: AvatarSettings = field(default_factory=AvatarSettings)  # avatar sessions' limits
 
 
 # ---- the address ---------------------------------------------------------------------------------
@@ -153,7 +155,8 @@ def build_context(options: ServeOptions, paths: UserPaths | None = None, *, stor
         bus = store.events or EventBus()
     settings = ServerSettings(uploads=paths.data / UPLOADS_FOLDER, max_upload_bytes=options.max_upload_bytes,
                               allow_paths=resolve_allowed(options.allow_paths), allow_urls=options.allow_urls)
-    return ServerContext(store=store, bus=bus, tokens=TokenStore(tokens_path(paths.settings)), settings=settings)
+    return ServerContext(store=store, bus=bus, tokens=TokenStore(tokens_path(paths.settings)), settings=settings,
+                         avatars=AvatarManager(options.avatar))
 
 
 # ---- serving on a thread -------------------------------------------------------------------------

@@ -157,4 +157,11 @@ def status_snapshot(context: ServerContext) -> dict[str, Any]:
         "system": system_section(),
         "live": context.live.snapshot(),  # None when no session has run
         "queue": queue_counts(context),
+        "avatar": avatar_section(context),
     }
+
+
+def avatar_section(context: ServerContext) -> dict[str, Any]:
+    """Avatar sessions in a line: how many of how many, and the memory level that governs them."""
+    status = context.avatars.status()
+    return {"sessions": len(status["sessions"]), "max_sessions": status["max_sessions"], "memory": status["memory"]}

@@ -137,7 +137,8 @@ class AvatarManager:
         if not waiting:
             raise ApiError(503, ErrorCode.SESSIONS_FULL,
                            f"all {self.settings.max_sessions} avatar sessions have a client connected — "
-                           "close one (DELETE /api/avatar/sessions/ID) or try again later")
+                           "close one (DELETE /api/avatar/sessions/ID), try again later, or allow more "
+                           "(swapcast serve --avatar-sessions N)")
         oldest = min(waiting, key=lambda s: s.last_used)
         self._remove(oldest, None)
         self.evicted.append({"id": oldest.id, "reason": Eviction.LEAST_RECENTLY_USED.value})
@@ -208,7 +209,7 @@ class AvatarManager:
             raise ApiError(503, ErrorCode.MEMORY_FULL,
                            f"the server is at its memory ceiling ({reading.used / MIB:.0f} of "
                            f"{reading.ceiling / MIB:.0f} MiB) — try again when sessions have ended, or raise the "
-                           "ceiling")
+                           "ceiling (swapcast serve --avatar-memory-mb N)")
 
     def check(self) -> MemoryReading:
         """Close sessions whose grace period ran out, then act on the memory level (see the module's text)."""
