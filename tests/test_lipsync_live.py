@@ -232,3 +232,20 @@ def test_studio_lip_sync_toggle_with_an_audio_file_shows_the_delay(qtbot, kit_di
         finally:
             panel.start_button.click()
             qtbot.waitUntil(lambda: not window.live.running, timeout=20000)
+
+
+def test_an_avatar_without_source_faces_needs_no_swapper_or_recognizer(kit_dir: Path, speech: Path,
+                                                                        tmp_path: Path, capsys) -> None:
+    kit = tmp_path / "lip-sync-kit"  # the kit as a user who only lip-syncs has it
+    kit.mkdir()
+    manifest = json.loads((kit_dir / "manifest.json").read_text())
+    for model in manifest["models"]:
+        if model["role"] not in ("swapper", "recognizer"):
+            (kit / model["file"]).write_bytes((kit_dir / model["file"]).read_bytes())
+    (kit / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "avatar.mp4"
+    code = main(["--models", str(kit), "live", "--avatar", str(kit_dir / "samples" / "target.png"),
+                 "--audio-in", str(speech), "--record", str(out), "--duration", "1.5"])
+    assert code == 0, capsys.readouterr()
+    frames, audio, rate = read_recording(out)
+    assert frames and len(audio) / rate > 1.0

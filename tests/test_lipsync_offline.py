@@ -5,6 +5,7 @@ given audio, and the job goes through the queue with progress, cancel and the AI
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -305,3 +306,28 @@ def test_any_audio_pyav_reads_drives_the_mel_and_becomes_the_sound(tmp_path: Pat
         stream = container.streams.audio[0]
         assert stream.codec_context.sample_rate == rate
     assert decode_speech(out.output).size == pytest.approx(decoded.size, abs=0.03 * 16000)
+
+
+@pytest.fixture(scope="module")
+def lip_sync_kit(kit_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The kit as a user who only lip-syncs has it: no swapper, no recognizer on disk."""
+    folder = tmp_path_factory.mktemp("lip-sync-kit")
+    manifest = json.loads((kit_dir / "manifest.json").read_text())
+    for model in manifest["models"]:
+        if model["role"] not in ("swapper", "recognizer"):
+            shutil.copy2(kit_dir / model["file"], folder / model["file"])
+    shutil.copy2(kit_dir / "manifest.json", folder / "manifest.json")
+    return folder
+
+
+def test_lip_sync_alone_needs_no_swapper_or_recognizer(lip_sync_kit: Path, kit_dir: Path, speech: Path,
+                                                        tmp_path: Path, capsys) -> None:
+    out = tmp_path / "photo.mp4"
+    code = main(["lipsync", "--models", str(lip_sync_kit), "-t", str(kit_dir / "samples" / "target.png"),
+                 "-a", str(speech), "-o", str(out)])
+    assert code == 0, capsys.readouterr()
+    assert probe(out).frame_count == round(SECONDS * 25)
+    # … while a swap still says what it misses, by name
+    code = main(["swap", "--models", str(lip_sync_kit), "-s", str(kit_dir / "samples" / "source_a.png"),
+                 "-t", str(kit_dir / "samples" / "target.png"), "-o", str(tmp_path / "swapped.png")])
+    assert code != 0 and "kit_inswapper_128.onnx" in capsys.readouterr().err

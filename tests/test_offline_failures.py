@@ -134,7 +134,7 @@ class Runtime:
     def __init__(self, engines: dict[str, Engine]) -> None:
         self.engines = engines
 
-    def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
+    def engine(self, adapter: InProcessAdapter, models: str | None, *, swap: bool = True) -> Engine:
         return self.engines[adapter.name]
 
     def transcode(self, request, process, progress) -> VideoOutcome:  # type: ignore[no-untyped-def]

@@ -140,19 +140,27 @@ def _builtin_engine() -> Engine:
     return BuiltinEngine()
 
 
-def live_engine(models: str | None) -> tuple[str, Engine]:
+def live_engine(models: str | None, *, swap: bool = True) -> tuple[str, Engine]:
     """The engine for live mode: the best in-process entry of integrations.json (builtin, or the
-    lite profile when it is preferred), loaded with its profile. (name, engine)."""
+    lite profile when it is preferred), loaded with its profile. (name, engine). `swap=False`: lip
+    sync only (an avatar without source faces): no recognizer or swapper is loaded, or needed."""
     adapter = shared_manager().live_adapter()
-    options = adapter.load_options(base_options(models))
+    options = _for_swapping(adapter.load_options(base_options(models)), swap)
     return adapter.name, shared_engine(models, options, owner=adapter.name, adapter=adapter)
+
+
+def _for_swapping(options: LoadOptions, swap: bool) -> LoadOptions:
+    """The options as given, or (lip sync only) the detector and the lip syncer without the models
+    that swap: a user who only lip-syncs never has to download them."""
+    return options if swap else dataclasses.replace(options, load_swapper=False, load_lip_syncer=True)
 
 
 class AppRuntime:
     """engines.external.inprocess.InProcessRuntime: the shared engine cache and app/media's video pipeline."""
 
-    def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
-        return shared_engine(models, adapter.load_options(base_options(models)), owner=adapter.name, adapter=adapter)
+    def engine(self, adapter: InProcessAdapter, models: str | None, *, swap: bool = True) -> Engine:
+        options = _for_swapping(adapter.load_options(base_options(models)), swap)
+        return shared_engine(models, options, owner=adapter.name, adapter=adapter)
 
     def transcode(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
         from .video import swap_video  # PyAV loads only when a video is swapped

@@ -27,6 +27,7 @@ from .outputs import TargetPlan, check_format
 
 PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
 LIP_SYNC_ROLE = "lip_syncer"  # the model role a lip-sync job needs besides REQUIRED_ROLES
+DETECTOR_ROLE = "detector"  # the one of REQUIRED_ROLES a lip-sync-only job needs
 
 
 def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> None:
@@ -111,7 +112,7 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
     override = models_folder(spec.models)
     store = ModelStore.resolve(user_paths().models, override)
     missing: dict[str, str | None] = {}  # what is missing → the model id to download (None: no model of that role)
-    for role in (*REQUIRED_ROLES, *((LIP_SYNC_ROLE,) if spec.lip_sync is not None else ())):
+    for role in _roles_needed(spec):
         try:
             spec_of_role = store.default_for(role)
         except ModelError:
@@ -130,3 +131,12 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
         fix = "run `swapcast models download --all` (or pass --models DIR with models made by `swapcast models kit DIR`)"
     raise ModelError(f"the built-in engine cannot run without {', '.join(missing)} (not in {store.directory})", fix)
 
+
+def _roles_needed(spec: JobSpec) -> tuple[str, ...]:
+    """The model roles the built-in engine loads for `spec`: lip sync alone (no source faces) needs
+    the detector and the lip syncer only, never the swapper and recognizer."""
+    if spec.lip_sync is None:
+        return REQUIRED_ROLES
+    if not spec.sources:
+        return (DETECTOR_ROLE, LIP_SYNC_ROLE)
+    return (*REQUIRED_ROLES, LIP_SYNC_ROLE)

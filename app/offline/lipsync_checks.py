@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engines.errors import InputError
-from engines.imaging import IMAGE_SUFFIXES
+from engines.imaging import IMAGE_SUFFIXES, read_image
 
 from app.jobs.model import JobSpec, is_remote_text
 
@@ -21,12 +21,8 @@ def check_lip_sync_photos(spec: JobSpec) -> None:
         return
     from app.engine_host.cache import live_engine  # the in-process engine the job will run on
 
-    _, engine = live_engine(spec.models)
+    _, engine = live_engine(spec.models, swap=bool(spec.sources))
     for photo in photos:
-        try:
-            engine.identity([photo])  # detects the faces (and reads the file) as the job would
-        except InputError as error:
-            if not error.problem.startswith("no face found"):
-                raise
+        if not engine.faces(read_image(photo)):  # the detector the job will run, on the file as it reads it
             raise InputError(f"no face found in the photo {photo.name}: lip sync needs a face to move",
-                             "give a photo with a clearly visible face, facing the camera") from None
+                             "give a photo with a clearly visible face, facing the camera")

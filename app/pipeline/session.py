@@ -39,12 +39,13 @@ log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
 
 
-def load_default_engine(models: Path | None) -> Engine:
-    """The built-in engine for --models DIR (or the catalog), shared with offline jobs in this process."""
+def load_default_engine(models: Path | None, *, swap: bool = True) -> Engine:
+    """The built-in engine for --models DIR (or the catalog), shared with offline jobs in this process.
+    `swap=False`: lip sync only (an avatar with no source faces)."""
     from app.engine_host.cache import live_engine
 
     # The in-process engine the integration settings pick for live mode (builtin, or its lite profile).
-    _name, engine = live_engine(str(models) if models else None)
+    _name, engine = live_engine(str(models) if models else None, swap=swap)
     return engine
 
 
@@ -113,7 +114,8 @@ class LiveSession:
         given = self._pipeline.engine
         startup = StartUp(self.config, self.controls, self.outputs, self._listeners, self.pipeline_stats,
                           self._stage_timer, self.status, self._stop_event,
-                          load_engine=lambda: given or load_default_engine(self.config.models))
+                          load_engine=lambda: given or load_default_engine(
+                              self.config.models, swap=bool(self.config.identities) or self.config.avatar is None))
         try:
             startup.run(self._pipeline)
         except SwapCastError as error:

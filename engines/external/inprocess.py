@@ -45,9 +45,10 @@ class VideoOutcome:
 class InProcessRuntime(Protocol):
     """What the app lends in-process engines (handed to the EngineManager when it is built)."""
 
-    def engine(self, adapter: InProcessAdapter, models: str | None) -> Engine:
+    def engine(self, adapter: InProcessAdapter, models: str | None, *, swap: bool = True) -> Engine:
         """The loaded engine for `adapter`'s profile and a --models DIR (None: the catalog). Slow the
-        first time (model loading); raises the allocator's or the model store's one-line errors."""
+        first time (model loading); raises the allocator's or the model store's one-line errors.
+        `swap=False`: lip sync only, without the recognizer and swapper."""
         ...
 
     def transcode(self, request: SwapRequest, process: TimedBatchFn, progress: ProgressCallback) -> VideoOutcome:
@@ -132,7 +133,7 @@ class InProcessAdapter(EngineAdapter):
         runtime = self.runtime
         if runtime is None:
             raise EngineUnavailable(f"{self.name} runs inside SwapCast: it needs the app's engine runtime")
-        engine = _guarded(lambda: runtime.engine(self, request.models), request.output)
+        engine = _guarded(lambda: runtime.engine(self, request.models, swap=request.swap_faces), request.output)
         warnings: list[str] = []
         context = self._context(engine, request, warnings)
         if request.lip_sync is not None:
