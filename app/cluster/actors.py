@@ -71,7 +71,7 @@ class SwapActor:
         except JobInterrupted:
             return TaskOutcome(task.key, cancelled=True, actor=self.name)
         except Exception as error:  # noqa: BLE001 — the job's problem, settled on the submitting machine
-            return TaskOutcome(task.key, failure=Failure.of(error), actor=self.name)
+            return TaskOutcome(task.key, failure=Failure.of(error, _user_names(task, folder)), actor=self.name)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
             with self._lock:
@@ -116,6 +116,15 @@ def _localise(task: SwapTask, folder: Path, inputs: dict[str, bytes], target: by
         output=str(folder / "out" / spec.output),
         overwrite=True,
     )
+
+
+def _user_names(task: SwapTask, folder: Path) -> dict[str, str]:
+    """Where _localise put each file → the name the user knows it by."""
+    spec = task.spec
+    local = {name: folder / name for name in [*spec.sources, *([spec.reference] if spec.reference else [])]}
+    local[spec.targets[0]] = folder / "in" / spec.targets[0]
+    local[spec.output] = folder / "out" / spec.output
+    return {str(path): task.names.get(name, name) for name, path in local.items()}
 
 
 def _unique(items: list[str]) -> list[str]:

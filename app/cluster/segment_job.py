@@ -17,8 +17,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engines.errors import SwapCastError
+from engines.errors import InputError, SwapCastError
 
 from app.jobs.model import Job, JobSpec
 from app.jobs.outputs import TargetPlan, plan_outputs
@@ -33,6 +34,9 @@ from .progress import TaskProgress
 from .stages import StageTimes
 from .tasks import FailureKind, SwapTask, TaskOutcome
 
+if TYPE_CHECKING:
+    from app.media.segments import Segment
+
 DEFAULT_SEGMENT_S = 10.0
 WHOLE = "whole"
 _JOB_FAILS = (FailureKind.TRANSIENT, FailureKind.SOURCE, FailureKind.OUTPUT)  # whatever the target
@@ -43,14 +47,14 @@ class _Target:
     index: int
     plan: TargetPlan
     folder: Path  # segments/ and swapped/ of this target, under the job's folder
-    segments: list[Path] = field(default_factory=list)  # empty: one task for the whole target
+    segments: list[Segment] = field(default_factory=list)  # empty: one task for the whole target
     failed: bool = False
 
     def key(self, name: str) -> str:
         return f"{self.index}/{name}"
 
-    def swapped(self, segment: Path) -> Path:
-        return self.folder / "swapped" / segment.name
+    def swapped(self, segment: Segment) -> Path:
+        return self.folder / "swapped" / segment.path.name
 
 
 class RayJobRunner:
@@ -80,6 +84,8 @@ class _Run:
         self.warnings: list[str] = []
         self.failures: list[str] = []
         self.targets: list[_Target] = []
+        self.names: dict[str, str] = {}  # task file names → the user's paths
+        self.dispatch: Dispatch | None = None
 
     def render(self) -> RunResult:
         ray = import_ray()
@@ -92,12 +98,11 @@ class _Run:
                 if len(self.spec.targets) == 1:
                     raise
                 self.failures.append(error.one_line())
-        task_spec, inputs = _shared_inputs(self.spec)
+        task_spec, inputs, self.names = _shared_inputs(self.spec)
         started = time.perf_counter()
         inputs_ref = ray.put(inputs)
         self.runner.stages.add(put_s=time.perf_counter() - started)
-        dispatch = Dispatch(self.runner.pool, inputs_ref, self.progress, self.runner.stages)
-        self.dispatch = dispatch
+        self.dispatch = dispatch = Dispatch(self.runner.pool, inputs_ref, self.progress, self.runner.stages)
         for target in self.targets:
             for task, path in self._tasks(target, task_spec):
                 dispatch.add(task, path)
@@ -107,8 +112,6 @@ class _Run:
             if target.segments and not target.failed:
                 self._join(target)
         if self.failures:
-            from engines.errors import InputError
-
             raise InputError(f"{len(self.failures)} of {len(self.spec.targets)} targets failed: " + "; ".join(self.failures))
         shutil.rmtree(self.folder / "ray", ignore_errors=True)
         _remove_if_empty(self.folder)
@@ -134,12 +137,12 @@ class _Run:
         segments = split_video(plan.target, self.runner.segment_seconds, target.folder / "segments")
         self.runner.stages.add(split_s=time.perf_counter() - started)
         (target.folder / "swapped").mkdir(parents=True, exist_ok=True)
-        target.segments = [segment.path for segment in segments]
+        target.segments = segments
         resumed = 0
         for segment in segments:
             key = target.key(segment.path.name)
-            self.progress.expect(key, segment.frames)
-            if target.swapped(segment.path).exists():  # swapped by an earlier attempt: not redone
+            self.progress.expect(key, segment.plan.frames)
+            if target.swapped(segment).exists():  # swapped by an earlier attempt: not redone
                 self.progress.finish(key)
                 resumed += 1
         if resumed:
@@ -151,14 +154,17 @@ class _Run:
         plan = target.plan
         if not target.segments:
             spec = dataclasses.replace(task_spec, targets=[plan.target.name], output=plan.output.name)
-            return [(SwapTask(target.key(WHOLE), self.job_id, spec), plan.target)]
+            names = {**self.names, plan.target.name: str(plan.target), plan.output.name: str(plan.output)}
+            return [(SwapTask(target.key(WHOLE), self.job_id, spec, names), plan.target)]
         tasks = []
         for segment in target.segments:
             if target.swapped(segment).exists():
                 continue
             # Video only: the original's audio is copied once, by the join.
-            spec = dataclasses.replace(task_spec, targets=[segment.name], output=segment.name, audio=False, trim=None)
-            tasks.append((SwapTask(target.key(segment.name), self.job_id, spec), segment))
+            name = segment.path.name
+            spec = dataclasses.replace(task_spec, targets=[name], output=name, audio=False, trim=None)
+            names = {**self.names, name: f"{plan.target} (segment {segment.plan.index + 1} of {len(target.segments)})"}
+            tasks.append((SwapTask(target.key(name), self.job_id, spec, names), segment.path))
         return tasks
 
     # --- results ------------------------------------------------------------------------------------
@@ -174,7 +180,7 @@ class _Run:
             return
         assert outcome.data is not None
         name = outcome.key.split("/", 1)[1]
-        destination = target.plan.output if name == WHOLE else target.swapped(Path(name))
+        destination = target.plan.output if name == WHOLE else target.folder / "swapped" / name
         _write_atomic(destination, outcome.data)
         self.progress.finish(outcome.key)
         self.warnings += outcome.warnings
@@ -184,8 +190,9 @@ class _Run:
         target.failed = True
         self.failures.append(message)
         prefix = target.key("")
+        assert self.dispatch is not None
         self.dispatch.drop(lambda task: task.key.startswith(prefix))
-        for key in [*(target.key(segment.name) for segment in target.segments), target.key(WHOLE)]:
+        for key in [*(target.key(segment.path.name) for segment in target.segments), target.key(WHOLE)]:
             self.progress.drop(key)
 
     def targets_by_key(self, key: str) -> _Target:
@@ -197,7 +204,8 @@ class _Run:
 
         started = time.perf_counter()
         join_segments([target.swapped(segment) for segment in target.segments], target.plan.target,
-                      target.plan.output, audio=self.spec.audio)
+                      target.plan.output, plan=[segment.plan for segment in target.segments], audio=self.spec.audio,
+                      overwrite=self.spec.overwrite)
         self.runner.stages.add(join_s=time.perf_counter() - started)
         shutil.rmtree(target.folder, ignore_errors=True)  # done: the segments are not needed again
 
@@ -209,8 +217,9 @@ class _Run:
         self.report.progress(snap.done, snap.total)  # raises JobCancelled / JobReleased: Dispatch stops its tasks
 
 
-def _shared_inputs(spec: JobSpec) -> tuple[JobSpec, dict[str, bytes]]:
-    """The job's sources and reference as named bytes (sent once per job), and the spec naming them."""
+def _shared_inputs(spec: JobSpec) -> tuple[JobSpec, dict[str, bytes], dict[str, str]]:
+    """The job's sources and reference as named bytes (sent once per job), the spec naming them, and
+    each name → its path here (for messages)."""
     inputs: dict[str, bytes] = {}
     sources = []
     for index, source in enumerate(spec.sources):
@@ -221,12 +230,13 @@ def _shared_inputs(spec: JobSpec) -> tuple[JobSpec, dict[str, bytes]]:
     if spec.reference:
         reference = f"reference{Path(spec.reference).suffix}"
         inputs[reference] = _read_input(Path(spec.reference))
-    return dataclasses.replace(spec, sources=sources, reference=reference, models=spec.models), inputs
+    names = dict(zip(sources, spec.sources))
+    if reference and spec.reference:
+        names[reference] = spec.reference
+    return dataclasses.replace(spec, sources=sources, reference=reference), inputs, names
 
 
 def _read_input(path: Path) -> bytes:
-    from engines.errors import InputError
-
     try:
         return path.read_bytes()
     except OSError as error:

@@ -42,11 +42,16 @@ class Failure:
     message: str  # one line
 
     @classmethod
-    def of(cls, error: BaseException) -> Failure:
+    def of(cls, error: BaseException, paths: dict[str, str]) -> Failure:
+        """`paths`: the actor's file paths → the user's names for them, replaced in the message."""
         if isinstance(error, SwapCastError):
             kind = next((kind for base, kind in _KINDS if isinstance(error, base)), FailureKind.INPUT)
-            return cls(kind, error.one_line())
-        return cls(FailureKind.INTERNAL, f"internal error: {type(error).__name__}: {error}")
+            message = error.one_line()
+        else:
+            kind, message = FailureKind.INTERNAL, f"internal error: {type(error).__name__}: {error}"
+        for local, known in sorted(paths.items(), key=lambda item: -len(item[0])):
+            message = message.replace(local, known)
+        return cls(kind, message)
 
     def error(self) -> SwapCastError:
         """The error to raise on the submitting machine: the worker settles the job by its class."""
@@ -63,6 +68,9 @@ class SwapTask:
     key: str  # unique within the job, e.g. "0/seg_00003.mkv": progress and results are kept by it
     job_id: int
     spec: JobSpec
+    # Each file name of the spec → what the user knows it as (a path on the submitting machine), so
+    # an error says "no face in /photos/me.png", not the actor's temp folder.
+    names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
