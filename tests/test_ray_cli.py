@@ -98,6 +98,7 @@ def test_a_worker_killed_mid_job_resumes_from_the_segments_on_disk(queued, ray_a
     [job] = _jobs(env)
     assert job["state"] == "COMPLETED", job["error"]
     assert job["attempts"] == 2
+    assert (job["frames_done"], job["segments_done"], job["segments_total"]) == (60, 6, 6)
     reused = f"{len(done_before)} of 6 segments were already swapped by an earlier attempt"
     assert any(reused in warning for warning in job["warnings"]), job["warnings"]
     times, frames = decoded(tmp_path / "out.mp4")

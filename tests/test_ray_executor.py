@@ -15,8 +15,9 @@ import av
 import numpy as np
 import pytest
 
+from app.jobs.events import EventBus, EventKind
 from app.jobs.executor import LocalExecutor
-from app.jobs.model import JobSpec, JobState
+from app.jobs.model import JobSpec, JobState, Progress
 from app.jobs.store import JobStore
 from app.offline import load_runner_factory
 from engines.metadata import AI_TAG
@@ -61,13 +62,21 @@ def _clip_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_cluster, kit_dir, clip, tmp_path) -> None:
-    store = JobStore(tmp_path / "jobs.db")
+    bus = EventBus()
+    store = JobStore(tmp_path / "jobs.db", events=bus)
     on_ray = store.add(_spec(kit_dir, clip, tmp_path / "ray.mp4"))
-    finished, stages = _run_on_ray(store)
+    with bus.subscribe(maxsize=10_000) as events:
+        finished, stages = _run_on_ray(store)
+        seen = events.drain()
     assert [job.state for job in finished] == [JobState.COMPLETED], finished[0].error
     assert stages.tasks == 4  # 4 s, a keyframe a second, 1 s segments: one task each
     job = store.get(on_ray.id)
-    assert (job.progress.done, job.progress.total) == (40, 40)
+    assert (job.progress, job.segments) == (Progress(40, 40), Progress(4, 4))
+    # One progress for the job, as the API's events carry it: frames and "segments k/4" rising.
+    counted = [event.segments.done for event in seen if event.kind is EventKind.PROGRESS and event.segments]
+    assert counted == sorted(counted) and set(counted) == {0, 1, 2, 3, 4}
+    assert any(0 < event.progress.done < 40 for event in seen if event.kind is EventKind.PROGRESS)
+    assert seen[-1].to_dict()["segments_total"] == 4
     assert not store.job_folder(on_ray.id).exists()  # segments and swapped parts are gone once joined
 
     local = store.add(_spec(kit_dir, clip, tmp_path / "local.mp4"))

@@ -142,7 +142,7 @@ class _Run:
         for segment in segments:
             key = target.key(segment.path.name)
             self.progress.expect(key, segment.plan.frames)
-            if target.swapped(segment).exists():  # swapped by an earlier attempt: not redone
+            if _complete(target.swapped(segment), segment):  # by an earlier attempt: not redone
                 self.progress.finish(key)
                 resumed += 1
         if resumed:
@@ -203,18 +203,33 @@ class _Run:
         from app.media.segments import join_segments
 
         started = time.perf_counter()
-        join_segments([target.swapped(segment) for segment in target.segments], target.plan.target,
-                      target.plan.output, plan=[segment.plan for segment in target.segments], audio=self.spec.audio,
-                      overwrite=self.spec.overwrite)
+        joined = join_segments([target.swapped(segment) for segment in target.segments], target.plan.target,
+                               target.plan.output, plan=[segment.plan for segment in target.segments],
+                               audio=self.spec.audio, overwrite=self.spec.overwrite)
         self.runner.stages.add(join_s=time.perf_counter() - started)
+        self.warnings += [f"{target.plan.target.name}: {warning}" for warning in joined.warnings]
         shutil.rmtree(target.folder, ignore_errors=True)  # done: the segments are not needed again
 
     def _tick(self) -> None:
         snap = self.progress.snapshot()
         segments = getattr(self.report, "segments", None)  # the queue's reporter keeps "segments k/n"
-        if callable(segments):
+        if callable(segments) and any(target.segments for target in self.targets):
             segments(snap.segments_done, snap.segments_total)
         self.report.progress(snap.done, snap.total)  # raises JobCancelled / JobReleased: Dispatch stops its tasks
+
+
+def _complete(path: Path, segment: Segment) -> bool:
+    """A swapped segment on disk that has its planned frames (a damaged one is removed and redone)."""
+    from app.media.segments import check_processed
+
+    if not path.exists():
+        return False
+    try:
+        check_processed(path, segment.plan)
+    except InputError:
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _shared_inputs(spec: JobSpec) -> tuple[JobSpec, dict[str, bytes], dict[str, str]]:

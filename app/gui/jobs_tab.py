@@ -45,6 +45,8 @@ def progress_text(job: Job) -> str:
     parts = [f"{job.fraction * 100:.0f} %"]
     if job.progress.total:
         parts.append(f"{job.progress.done}/{job.progress.total}")
+    if job.segments:
+        parts.append(f"segments {job.segments.done}/{job.segments.total}")
     if job.state is JobState.PROCESSING:
         if job.fps:
             parts.append(f"{job.fps:.1f} fps")
