@@ -150,3 +150,30 @@ def test_a_bad_job_fails_with_its_line_and_the_others_complete(ray_cluster, kit_
         assert name in job.error and "\n" not in job.error and "internal error" not in job.error
     assert not (tmp_path / "b.mp4").exists() and not (tmp_path / "c.png").exists()
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_a_job_cancelled_mid_video_stops_its_tasks_and_the_actors_take_the_next_job(ray_cluster, kit_dir, clip,
+                                                                                    tmp_path) -> None:
+    from app.cluster.ray_executor import RayExecutor
+
+    long_clip = face_clip(tmp_path / "eight.mp4", seconds=8)
+    store = JobStore(tmp_path / "jobs.db")
+    doomed = store.add(_spec(kit_dir, long_clip, tmp_path / "cancelled.mp4"))
+    with RayExecutor(store, actors=2, segment_seconds=1.0) as executor:
+        executor.start(forever=True)
+        deadline = time.monotonic() + 120
+        while store.get(doomed.id).progress.done == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        store.cancel(doomed.id)
+        next_job = store.add(_spec(kit_dir, clip, tmp_path / "next.mp4"))
+        while not store.get(next_job.id).state.is_final and time.monotonic() < deadline + 120:
+            time.sleep(0.1)
+        executor.stop()
+        assert executor.join(timeout=60)
+        assert len(executor.pool.actors) == 2  # the cancelled tasks' actors were handed back, none retired
+    cancelled = store.get(doomed.id)
+    assert cancelled.state is JobState.CANCELLED and cancelled.progress.done < 80
+    assert not (tmp_path / "cancelled.mp4").exists()
+    assert store.get(next_job.id).state is JobState.COMPLETED
+    assert len(decoded(tmp_path / "next.mp4")[1]) == 40
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
