@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 
 from app.media import TranscodeOptions, VideoReader, identity, probe, transcode
-from app.media.segments import MANIFEST_NAME, Segment, join_segments, plan_segments, split_video
+from app.media.segments import (
+    MANIFEST_NAME,
+    Segment,
+    SegmentError,
+    check_processed,
+    join_segments,
+    plan_segments,
+    split_video,
+)
 from app.media.synth import make_clip
 from app.media.transcode import ProcessBatch
 from engines.errors import InputError
@@ -263,8 +271,9 @@ def test_the_kits_sample_video_round_trips(kit_dir: Path, tmp_path: Path) -> Non
 def test_a_missing_segment_is_named(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:
     plan = [s.plan for s in split]
     gone = tmp_path / "gone.mp4"
-    with pytest.raises(InputError) as error:
+    with pytest.raises(SegmentError) as error:
         join_segments([encoded[0], gone, *encoded[2:]], long_clip, tmp_path / "out.mp4", plan=plan)
+    assert error.value.index == 1  # an executor can run just that one again
     text = str(error.value)
     assert "segment 1" in text and "gone.mp4" in text and "missing" in text and "\n" not in text
     with pytest.raises(InputError, match="segment 3 missing"):
@@ -275,9 +284,12 @@ def test_a_missing_segment_is_named(long_clip: Path, split: list[Segment], encod
 def test_a_short_segment_is_named(long_clip: Path, split: list[Segment], encoded: list[Path], tmp_path: Path) -> None:
     short = tmp_path / "short.mp4"
     transcode(split[2].path, short, identity, TranscodeOptions(audio=False, end_s=1.0))
-    with pytest.raises(InputError) as error:
+    with pytest.raises(SegmentError) as error:
         join_segments([*encoded[:2], short, encoded[3]], long_clip, tmp_path / "out.mp4", plan=[s.plan for s in split])
-    assert "segment 2" in str(error.value) and "has 30 frames, its plan says 60" in str(error.value)
+    assert error.value.index == 2 and "segment 2" in str(error.value) and "has 30 frames, its plan says 60" in str(error.value)
+    with pytest.raises(SegmentError, match="has 30 frames"):
+        check_processed(short, split[2].plan)  # what a worker checks before reporting a segment done
+    check_processed(encoded[2], split[2].plan)
     assert not (tmp_path / "out.mp4").exists()
 
 
@@ -331,3 +343,15 @@ def test_a_container_that_moves_frame_times_is_said(long_clip: Path, split: list
     result = join_segments(encoded, long_clip, tmp_path / "joined.mkv", plan=[s.plan for s in split])
     assert result.frames == 195 and len(_frames(result.output)[0]) == 195
     assert any("matroska container moved frame times" in w and ".mp4" in w for w in result.warnings)
+
+
+def test_a_codec_mp4_refuses_is_cut_into_matroska_segments(tmp_path: Path) -> None:
+    # Microsoft's MPEG-4 v3 (old AVI files): Matroska takes it, MP4 does not.
+    clip = make_clip(tmp_path / "msmpeg4.mkv", frames=30, fps=FPS, codec="msmpeg4", time_base=Fraction(1, 1000),
+                     options={"g": "12"})
+    segments = split_video(clip.path, 0.35, tmp_path / "segments")  # keyframes every 396 ms
+    assert [s.path.name for s in segments] == ["seg_00000.mkv", "seg_00001.mkv", "seg_00002.mkv"]
+    assert [s.plan.frames for s in segments] == [12, 12, 6]
+    output = tmp_path / "msmpeg4_joined.mp4"
+    join_segments(_encode_all(segments, tmp_path), clip.path, output, plan=[s.plan for s in segments])
+    assert _frames(output)[0] == _frames(clip.path)[0]

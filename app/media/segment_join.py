@@ -18,7 +18,7 @@ from typing import Any
 
 import av
 
-from engines.errors import InputError, SwapCastError
+from engines.errors import InputError, OutputError, SwapCastError
 from engines.metadata import output_tags
 
 from .audio import AudioPlan, AudioTrack
@@ -59,8 +59,17 @@ class _Stamp:
     duration: int
 
 
-def _segment_error(plan: SegmentPlan, path: Path, problem: str) -> InputError:
-    return InputError(f"segment {plan.index} ({path}): {problem}", f"run segment {plan.index} again")
+class SegmentError(InputError):
+    """One encoded segment cannot be joined (missing, unreadable, wrong frame count, other codec):
+    `index` says which, so an executor can run that segment again instead of failing the job."""
+
+    def __init__(self, index: int, problem: str, fix: str | None = None) -> None:
+        self.index = index
+        super().__init__(problem, fix)
+
+
+def _segment_error(plan: SegmentPlan, path: Path, problem: str) -> SegmentError:
+    return SegmentError(plan.index, f"segment {plan.index} ({path}): {problem}", f"run segment {plan.index} again")
 
 
 def _read_encoded(path: Path, plan: SegmentPlan) -> _Encoded:
@@ -85,7 +94,7 @@ def _read_encoded(path: Path, plan: SegmentPlan) -> _Encoded:
 
 
 def check_processed(path: Path, plan: SegmentPlan) -> None:
-    """Raise a one-line InputError unless `path` is a readable encoded segment with exactly the
+    """Raise a one-line SegmentError unless `path` is a readable encoded segment with exactly the
     frames `plan` says (demux only). A worker calls it before reporting a segment done."""
     _read_encoded(Path(path), plan)
 
@@ -287,7 +296,7 @@ def join_segments(
         if joiner is not None:
             joiner.abort()
         discard(temp)
-        raise SwapCastError(f"{output}: joining the segments failed ({error})", "check free disk space") from error
+        raise OutputError(f"{output}: joining the segments failed ({error})", "check free disk space") from error
     except BaseException:
         if joiner is not None:
             joiner.abort()

@@ -22,11 +22,11 @@ from typing import Any
 
 import av
 
-from engines.errors import InputError, SwapCastError
+from engines.errors import InputError, OutputError
 
 from .output import discard, reserve_temp
 from .probe import open_input
-from .segment_join import JoinResult, check_processed, join_segments
+from .segment_join import JoinResult, SegmentError, check_processed, join_segments
 from .segment_manifest import MANIFEST_NAME, SegmentManifest, SegmentRecord, SourceStamp, load_manifest, save_manifest
 from .segment_plan import SegmentPlan, VideoIndex, plan_from_index, plan_segments, read_video_index
 
@@ -164,7 +164,7 @@ def _write_segments(
             "split it again",
         )
     except av.FFmpegError as error:
-        raise SwapCastError(f"{video}: copying packets into segments failed ({error})", "check free disk space") from error
+        raise OutputError(f"{video}: copying packets into segments failed ({error})", "check free disk space") from error
     finally:
         if current is not None:
             current.abort()
@@ -225,6 +225,7 @@ __all__ = [
     "MANIFEST_NAME",
     "JoinResult",
     "Segment",
+    "SegmentError",
     "SegmentManifest",
     "SegmentPlan",
     "check_processed",
