@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engines.errors import InputError, SwapCastError
+from engines.errors import InputError, SwapCastError, TransientError
 
 from app.jobs.model import Job, JobSpec
 from app.jobs.outputs import TargetPlan, plan_outputs
@@ -200,12 +200,17 @@ class _Run:
         return next(target for target in self.targets if target.index == index)
 
     def _join(self, target: _Target) -> None:
-        from app.media.segments import join_segments
+        from app.media.segments import SegmentError, join_segments
 
         started = time.perf_counter()
-        joined = join_segments([target.swapped(segment) for segment in target.segments], target.plan.target,
-                               target.plan.output, plan=[segment.plan for segment in target.segments],
-                               audio=self.spec.audio, overwrite=self.spec.overwrite)
+        try:
+            joined = join_segments([target.swapped(segment) for segment in target.segments], target.plan.target,
+                                   target.plan.output, plan=[segment.plan for segment in target.segments],
+                                   audio=self.spec.audio, overwrite=self.spec.overwrite)
+        except SegmentError as error:  # a damaged part: only it runs again, on the queue's next attempt
+            damaged = next(segment for segment in target.segments if segment.plan.index == error.index)
+            target.swapped(damaged).unlink(missing_ok=True)
+            raise TransientError(error.problem, "that segment is swapped again when the job is retried") from error
         self.runner.stages.add(join_s=time.perf_counter() - started)
         self.warnings += [f"{target.plan.target.name}: {warning}" for warning in joined.warnings]
         shutil.rmtree(target.folder, ignore_errors=True)  # done: the segments are not needed again
