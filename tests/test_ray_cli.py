@@ -105,3 +105,13 @@ def test_a_worker_killed_mid_job_resumes_from_the_segments_on_disk(queued, ray_a
     assert any(reused in warning for warning in job["warnings"]), job["warnings"]
     times, frames = decoded(tmp_path / "out.mp4")
     assert times == decoded(clip)[0] and len(frames) == 60
+
+
+def test_ray_options_without_ray_and_a_bad_actor_list_are_one_line(capsys) -> None:
+    from app.cli.main import main
+
+    assert main(["worker", "--actors", "2"]) == 2
+    assert "add --ray" in capsys.readouterr().err
+    assert main(["benchmark", "--offline", "--actors", "1,two"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--actors '1,two'" in err and "e.g. --actors 1,2,4" in err and "\n" not in err

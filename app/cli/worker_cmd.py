@@ -81,6 +81,7 @@ def _run_on_ray(args: argparse.Namespace) -> int:
         # ClusterUnavailable (no Ray, a dead address) → one line, exit 2, before anything is claimed.
         with RayExecutor(store, address=args.ray or None, actors=args.actors,
                          segment_seconds=args.segment_seconds or DEFAULT_SEGMENT_S,
+                         workers=args.workers if args.workers > 1 else None,  # default: one job per actor
                          poll_s=args.poll, lease_s=args.lease) as executor:
             print(f"swapping on {executor.describe()}", flush=True)
             finished, interrupted = run_in_foreground(executor, events, forever=args.forever)

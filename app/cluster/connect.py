@@ -39,7 +39,12 @@ class ClusterInfo:
     owned: bool = True  # this call connected (an already connected process, e.g. a test, keeps its Ray)
 
     def describe(self) -> str:
-        where = "a local Ray instance" if self.started_here else f"the Ray cluster at {self.address}"
+        if self.started_here:
+            where = "a local Ray instance"
+        elif self.address == LOCAL:
+            where = "the Ray instance this process already runs"
+        else:
+            where = f"the Ray cluster at {self.address}"
         return f"{where}: {self.cpus:g} CPUs, {self.gpus:g} GPUs"
 
 
