@@ -20,7 +20,7 @@ from pathlib import Path
 from app.jobs.errors import JobCancelled, JobInterrupted
 from app.jobs.model import Job, JobSpec, JobState
 
-from .tasks import Failure, SwapTask, TaskOutcome
+from .tasks import Failure, SwapTask, TaskOutcome, user_text
 
 
 class _TaskReport:
@@ -64,8 +64,11 @@ class SwapActor:
             result = SwapRunner().run(Job(id=task.job_id, spec=spec, state=JobState.PROCESSING), report)
             swapped = time.perf_counter()
             data = Path(result.output).read_bytes()
-            done, _ = self._progress.get(task.key, (0, 0))
-            return TaskOutcome(task.key, data=data, frames=done, warnings=_unique([*report.warnings, *result.warnings]),
+            with self._lock:
+                done, _ = self._progress.get(task.key, (0, 0))
+            names = {**_user_names(task, folder), **task.names}  # paths, then bare names ("seg_00003.mp4: …")
+            warnings = [user_text(warning, names) for warning in _unique([*report.warnings, *result.warnings])]
+            return TaskOutcome(task.key, data=data, frames=done, warnings=warnings,
                                swap_s=swapped - written, io_s=(written - started) + (time.perf_counter() - swapped),
                                actor=self.name)
         except JobInterrupted:

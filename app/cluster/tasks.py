@@ -49,13 +49,18 @@ class Failure:
             message = error.one_line()
         else:
             kind, message = FailureKind.INTERNAL, f"internal error: {type(error).__name__}: {error}"
-        for local, known in sorted(paths.items(), key=lambda item: -len(item[0])):
-            message = message.replace(local, known)
-        return cls(kind, message)
+        return cls(kind, user_text(message, paths))
 
     def error(self) -> SwapCastError:
         """The error to raise on the submitting machine: the worker settles the job by its class."""
         return _ERRORS[self.kind](self.message)
+
+
+def user_text(text: str, names: dict[str, str]) -> str:
+    """`text` with the actor's paths and file names (longest first) replaced by the user's."""
+    for local, known in sorted(names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(local, known)
+    return text
 
 
 @dataclass(frozen=True)
