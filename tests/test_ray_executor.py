@@ -76,7 +76,9 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
     counted = [event.segments.done for event in seen if event.kind is EventKind.PROGRESS and event.segments]
     assert counted == sorted(counted) and set(counted) == {0, 1, 2, 3, 4}
     assert any(0 < event.progress.done < 40 for event in seen if event.kind is EventKind.PROGRESS)
-    assert seen[-1].to_dict()["segments_total"] == 4
+    from app.server.events_hub import job_data
+
+    assert (job_data(seen[-1])["segments_done"], job_data(seen[-1])["segments_total"]) == (4, 4)  # /api/events
     assert not store.job_folder(on_ray.id).exists()  # segments and swapped parts are gone once joined
 
     local = store.add(_spec(kit_dir, clip, tmp_path / "local.mp4"))
