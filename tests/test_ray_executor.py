@@ -97,7 +97,9 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
     assert min(psnr(a, b) for a, b in zip(frames, source_frames)) < 35.0
 
 
-def test_an_actor_killed_mid_segment_runs_it_again_and_counts_it_once(ray_cluster, kit_dir, tmp_path, caplog) -> None:
+@pytest.mark.parametrize("for_good", [False, True], ids=["process killed, Ray restarts it", "actor gone for good"])
+def test_an_actor_killed_mid_segment_runs_it_again_and_counts_it_once(ray_cluster, kit_dir, tmp_path, caplog,
+                                                                      for_good) -> None:
     from app.cluster.ray_executor import RayExecutor
 
     clip = face_clip(tmp_path / "six.mp4", seconds=6)
@@ -113,12 +115,17 @@ def test_an_actor_killed_mid_segment_runs_it_again_and_counts_it_once(ray_cluste
                 counts = ray.get(actor.progress.remote(), timeout=10)
                 if any(done > 0 for done, _ in counts.values()):
                     pid = ray.get(actor.pid.remote(), timeout=10)
-                    os.kill(pid, signal.SIGKILL)
+                    if for_good:
+                        ray.kill(actor, no_restart=True)
+                    else:
+                        os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                     break
             time.sleep(0.02)
         assert executor.join(timeout=300)
         stages = executor.stages
+        # A restarted actor is back in the pool; one that cannot come back has left it.
+        assert len(executor.pool.actors) == (1 if for_good else 2)
     assert killed, "no actor was caught mid-segment"
     settled = store.get(job.id)
     assert settled.state is JobState.COMPLETED, settled.error

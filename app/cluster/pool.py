@@ -33,6 +33,7 @@ POLL_S = 0.25
 ACTOR_RESTARTS = 4  # Ray restarts a dead actor (a killed process, a lost node) this often
 TASK_TRIES = 3  # a task whose actor dies this many times fails the job (transient: the queue retries later)
 STOP_WAIT_S = 30.0  # how long a cancelled task may take to notice
+RESTART_WAIT_S = 60.0  # how long a died actor may take to come back (Ray restarts it, maybe on another node)
 
 
 @dataclass(frozen=True)
@@ -178,11 +179,24 @@ class Dispatch:
         try:
             outcome: TaskOutcome = self._ray.get(ref)
         except self._ray.exceptions.RayActorError as error:
-            self._pool.release(flight.actor)  # Ray restarts it; the task goes to whichever actor is free
+            # Ray restarts the actor; the task goes to whichever actor is free. One that does not come
+            # back (restarts used up, no node can take it) leaves the pool rather than fail every task.
+            if self._restarted(flight.actor):
+                self._pool.release(flight.actor)
+            else:
+                self._pool.retire(flight.actor)  # TransientError once no actor is left
             self._resubmit(flight, error)
             return
         self._pool.release(flight.actor)
         on_outcome(outcome, time.perf_counter() - flight.started)
+
+    def _restarted(self, actor: Any) -> bool:
+        try:
+            self._ray.get(actor.pid.remote(), timeout=RESTART_WAIT_S)
+        except (self._ray.exceptions.RayActorError, self._ray.exceptions.GetTimeoutError):
+            _log.warning("a swap actor did not come back; the pool goes on without it")
+            return False
+        return True
 
     def _resubmit(self, flight: _Flight, error: BaseException) -> None:
         key = flight.task.key
