@@ -123,6 +123,8 @@ def test_a_queue_from_before_uploads_opens_and_keeps_an_uploaded_outputs_link(
         store.add(JobSpec(sources=["/f.jpg"], targets=["/a.mp4"], output="/o/a.mp4"))
     conn = sqlite3.connect(db)
     conn.execute("ALTER TABLE jobs DROP COLUMN objects")
+    conn.execute("ALTER TABLE jobs DROP COLUMN segments_done")  # added by schema 4
+    conn.execute("ALTER TABLE jobs DROP COLUMN segments_total")
     conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()

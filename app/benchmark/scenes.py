@@ -28,8 +28,10 @@ def source_face_image() -> np.ndarray:
     return image
 
 
-def write_benchmark_clip(path, size: tuple[int, int] = (1920, 1080), frames: int = 60, fps: int = 30) -> None:
-    """A clip with one face crossing a busy background (H.264, near-lossless so decode is realistic)."""
+def write_benchmark_clip(path, size: tuple[int, int] = (1920, 1080), frames: int = 60, fps: int = 30,
+                         keyframe_every: int | None = None) -> None:
+    """A clip with one face crossing a busy background (H.264, near-lossless so decode is realistic).
+    `keyframe_every` frames: a fixed GOP, so the clip splits into segments (benchmark --offline)."""
     import av
 
     width, height = size
@@ -38,6 +40,9 @@ def write_benchmark_clip(path, size: tuple[int, int] = (1920, 1080), frames: int
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
+        if keyframe_every:
+            stream.options = {**stream.options, "g": str(keyframe_every), "keyint_min": str(keyframe_every),
+                              "sc_threshold": "0"}
         for i in range(frames):
             frame = background.copy()
             x = width * (0.25 + 0.5 * i / max(1, frames - 1))

@@ -45,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lipsync-seconds", type=float, default=6.0,
                         help="seconds of speech for --lipsync (default 6: the 3 s clip loops once)")
     parser.add_argument("--quick", action="store_true", help="with --api / --storage: small counts (a smoke test)")
+    parser.add_argument("--offline", action="store_true",
+                        help="time an offline video job on Ray actors instead (needs swapcast[cluster]): the same job "
+                             "on each --actors count, fps, speed-up and where the time goes (split, transfer, swap, join); "
+                             "uses --video-size and --video-frames")
+    parser.add_argument("--actors", default="1,2", metavar="LIST", help="with --offline: actor counts (default 1,2)")
+    parser.add_argument("--segment-seconds", type=float, default=1.0, metavar="S",
+                        help="with --offline: segment length (default 1)")
     parser.set_defaults(handler=run)
 
 
@@ -60,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_api(args)
     if args.storage:
         return _run_storage(args)
+    if args.offline:
+        return _run_offline(args)
     if args.quick:
         raise InputError("--quick goes with --api or --storage",
                          "add --api or --storage, or use --iterations for the engine benchmark")
@@ -137,4 +146,32 @@ def _run_storage(args: argparse.Namespace) -> int:
     else:
         print(f"object storage — {describe_device()}; server on this machine ({result.server})")
         print(result.table())
+    return 0
+
+
+def _run_offline(args: argparse.Namespace) -> int:
+    from engines.errors import InputError
+
+    from app.benchmark.machine import describe_device
+    from app.benchmark.scale_bench import run_scale_benchmark, table
+    from app.benchmark.scenes import SIZES
+
+    try:
+        counts = [int(part) for part in args.actors.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise InputError(f"--actors '{args.actors}' is not a list of actor counts", "use e.g. --actors 1,2,4")
+    if args.video_size not in SIZES:
+        raise InputError(f"unknown size {args.video_size}", f"use {', '.join(SIZES)}")
+    if args.segment_seconds <= 0 or args.video_frames < 2:
+        raise InputError("--segment-seconds must be positive and --video-frames at least 2")
+    log = (lambda message: print(message, file=sys.stderr)) if args.json else print
+    models = str(models_override(args)) if models_override(args) else None
+    results = run_scale_benchmark(counts, args.video_size, args.video_frames, args.segment_seconds, models, log)
+    if args.json:
+        print(json.dumps({"device": describe_device(), "results": [r.as_dict() for r in results]}, indent=2))
+    else:
+        print(f"offline video on Ray actors — {describe_device()}; everything on this machine")
+        print(table(results))
     return 0

@@ -133,8 +133,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _progress_cell(job: Job) -> str:
     if job.state is JobState.COMPLETED:
         return "100%"
+    segments = f", segments {job.segments.done}/{job.segments.total}" if job.segments else ""
     if job.progress.total > 0:
-        return f"{job.fraction * 100:.0f}% ({job.progress.done}/{job.progress.total})"
+        return f"{job.fraction * 100:.0f}% ({job.progress.done}/{job.progress.total}{segments})"
     return "-"
 
 

@@ -1,7 +1,8 @@
 """The studio's side of the job queue: the store, its event stream, and a background executor.
 
 The database stays the one source of truth. The window runs a LocalExecutor (in-process worker
-threads) while it is open, and pauses it on request or at exit — a paused or interrupted job goes
+threads) while it is open — or, with "Run on: Ray cluster", a RayExecutor (the same workers, frames
+swapped on Ray actors: app.cluster) — and pauses it on request or at exit — a paused or interrupted job goes
 back to PENDING and is picked up again next time. Updates reach the GUI two ways: the in-process
 EventBus (instant, through an EventPump) and a slow poll of the database (jobs run by a
 `swapcast worker` in another process publish nothing here).
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.jobs import EventBus, Job, JobEvent, JobSpec, JobStore, LocalExecutor
+from app.jobs import EventBus, Executor, Job, JobEvent, JobSpec, JobStore, LocalExecutor
 from app.jobs.worker import RunnerFactory
 from app.offline import load_runner_factory
 
@@ -48,8 +49,9 @@ class JobQueue(QObject):
         self.store = JobStore(db_path, events=self.bus)
         self._runner_factory = runner_factory  # None: the real runner, loaded when the queue starts
         self._workers = workers
-        self.executor: LocalExecutor | None = None
+        self.executor: Executor | None = None
         self._starting = False
+        self.ray_address: str | None = None  # None: this machine; "": a local Ray (or RAY_ADDRESS); else an address
         self.pump = EventPump(self)
         self.subscription = self.bus.subscribe(on_ready=self.pump.notify, maxsize=512)
         self.pump.ready.connect(self._drain)
@@ -112,14 +114,31 @@ class JobQueue(QObject):
         self.timer.start()
         self.reload()
 
-    def _load_runner_factory(self) -> RunnerFactory:
+    def run_on(self, ray_address: str | None) -> None:
+        """Where jobs run from now on: None this machine, else Ray ("" local). Restarts a running queue."""
+        if ray_address == self.ray_address:
+            return
+        self.ray_address = ray_address
+        if self.running:
+            self.pause()
+            self.start()
+
+    def _load_runner_factory(self) -> RunnerFactory | Executor:
+        if self.ray_address is not None:
+            # Connecting (or starting Ray) takes seconds, and a missing Ray or a dead address is one
+            # line in the status bar: both on this worker, never on the GUI thread.
+            from app.cluster.ray_executor import RayExecutor
+
+            return RayExecutor(self.store, address=self.ray_address or None, poll_s=0.5)
         return self._runner_factory or load_runner_factory()
 
-    def _start_executor(self, runner_factory: RunnerFactory) -> None:
+    def _start_executor(self, prepared: RunnerFactory | Executor) -> None:
         if not self._starting:
+            _close(prepared)  # paused while Ray was connecting
             return  # paused before the runner was even imported
         self._starting = False
-        executor = LocalExecutor(self.store, runner_factory, workers=self._workers, poll_s=0.5)
+        executor = prepared if hasattr(prepared, "start") else LocalExecutor(
+            self.store, prepared, workers=self._workers, poll_s=0.5)  # type: ignore[arg-type]
         try:
             executor.start(forever=True)
         except Exception as error:
@@ -141,7 +160,7 @@ class JobQueue(QObject):
         executor, self.executor = self.executor, None
         if executor is not None:
             executor.stop()
-            self._tasks.submit(lambda: executor.join(timeout=60), on_done=lambda _ok: self.reload(),
+            self._tasks.submit(lambda: _join_and_close(executor, 60), on_done=lambda _ok: self.reload(),
                                on_error=lambda error: emit(self.errorRaised, str(error)))
         emit(self.runningChanged, False)
 
@@ -153,8 +172,22 @@ class JobQueue(QObject):
         if executor is not None:
             executor.stop()
             try:
-                executor.join(timeout=timeout)
+                _join_and_close(executor, timeout)
             except Exception:
                 log.exception("a job worker crashed")
         self.subscription.close()
         self.store.close()
+
+
+def _join_and_close(executor: Executor, timeout: float) -> bool:
+    try:
+        return executor.join(timeout=timeout)
+    finally:
+        _close(executor)
+
+
+def _close(prepared: object) -> None:
+    """A RayExecutor's actors go (and a Ray it started); a LocalExecutor has nothing to close."""
+    close = getattr(prepared, "close", None)
+    if callable(close):
+        close()

@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRect, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPainter
 from PySide6.QtWidgets import (
-    QApplication, QHBoxLayout, QHeaderView, QLabel, QPushButton, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
+    QApplication, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
     QStyleOptionViewItem, QTableView, QVBoxLayout, QWidget,
 )
 
@@ -45,6 +45,8 @@ def progress_text(job: Job) -> str:
     parts = [f"{job.fraction * 100:.0f} %"]
     if job.progress.total:
         parts.append(f"{job.progress.done}/{job.progress.total}")
+    if job.segments:
+        parts.append(f"segments {job.segments.done}/{job.segments.total}")
     if job.state is JobState.PROCESSING:
         if job.fps:
             parts.append(f"{job.fps:.1f} fps")
@@ -128,7 +130,7 @@ class JobsModel(QAbstractTableModel):
         for row, job in enumerate(self.jobs):
             if job.id == event.job_id:
                 self.jobs[row] = dataclasses.replace(job, state=event.state, progress=event.progress, fps=event.fps,
-                                                     eta_s=event.eta_s)
+                                                     eta_s=event.eta_s, segments=event.segments)
                 emit(self.dataChanged, self.index(row, 0), self.index(row, len(COLUMNS) - 1))
                 return event.kind is EventKind.PROGRESS  # state changes bring more (error, output): reload
         return False
@@ -161,6 +163,7 @@ class ProgressDelegate(QStyledItemDelegate):
 
 class JobsTab(QWidget):
     addRequested = Signal()
+    runOnChanged = Signal(object)  # str | None: the Ray address ("" local), None for this machine
 
     def __init__(self, queue: JobQueue, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -200,12 +203,23 @@ class JobsTab(QWidget):
         self.open_button = QPushButton("Open output folder", self)
         self.run_button = QPushButton("Pause queue", self)
         self.run_button.setCheckable(True)
+        # Where the queue's jobs run: here, or on Ray actors (a long video split across them).
+        self.run_on = QComboBox(self)
+        self.run_on.setObjectName("runOn")
+        self.run_on.addItems(["This machine", "Ray cluster"])
+        self.ray_address = QLineEdit(self)
+        self.ray_address.setObjectName("rayAddress")
+        self.ray_address.setPlaceholderText("local Ray, or auto / ray://HOST:10001")
+        self.ray_address.setEnabled(False)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
         for button in (self.add_button, self.cancel_button, self.retry_button, self.remove_button, self.open_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(QLabel("Run on:", self))
+        buttons.addWidget(self.run_on)
+        buttons.addWidget(self.ray_address)
         buttons.addWidget(self.run_button)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
@@ -218,6 +232,8 @@ class JobsTab(QWidget):
         self.remove_button.clicked.connect(lambda: self._on_selected(self.queue.remove))
         self.open_button.clicked.connect(self.open_output_folder)
         self.run_button.toggled.connect(self._run_toggled)
+        self.run_on.currentIndexChanged.connect(lambda _index: self._run_on_changed())
+        self.ray_address.editingFinished.connect(self._run_on_changed)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
         queue.jobsChanged.connect(self._jobs_changed)
         queue.eventsArrived.connect(self._events)
@@ -254,6 +270,25 @@ class JobsTab(QWidget):
         self.run_button.setChecked(not running)
         self.run_button.setText("Resume queue" if not running else "Pause queue")
         self.run_button.blockSignals(False)
+
+    def set_run_on(self, on_ray: bool, address: str) -> None:
+        """Show the saved choice and apply it to the queue (the window calls this once at start)."""
+        for widget in (self.run_on, self.ray_address):
+            widget.blockSignals(True)
+        self.run_on.setCurrentIndex(1 if on_ray else 0)
+        self.ray_address.setText(address)
+        self.ray_address.setEnabled(on_ray)
+        for widget in (self.run_on, self.ray_address):
+            widget.blockSignals(False)
+        self.queue.run_on(address.strip() if on_ray else None)
+
+    def _run_on_changed(self) -> None:
+        on_ray = self.run_on.currentIndex() == 1
+        self.ray_address.setEnabled(on_ray)
+        choice = self.ray_address.text().strip() if on_ray else None
+        if choice != self.queue.ray_address:
+            self.queue.run_on(choice)
+            emit(self.runOnChanged, choice)
 
     def _run_toggled(self, paused: bool) -> None:
         if paused:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ class StudioWindow(QMainWindow):
         self.live_panel = LivePanel(self.live, settings.live(), self)
         self.live_panel.record_dir = self.prefs.output_dir
         self.jobs_tab = JobsTab(self.queue, self)
+        self.jobs_tab.set_run_on(self.prefs.run_on_ray, self.prefs.ray_address)  # before the queue starts
+        self.jobs_tab.runOnChanged.connect(self._run_on_changed)
         self.models_tab = ModelsTab(self.tasks, models, self)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("mainTabs")
@@ -398,6 +401,12 @@ class StudioWindow(QMainWindow):
         dialog.finished.connect(lambda _r: setattr(self, "settings_dialog", None))
         dialog.open()
         return dialog
+
+    def _run_on_changed(self, address: str | None) -> None:
+        """The Jobs tab's "Run on" choice, kept with the other preferences."""
+        text = address if address is not None else self.jobs_tab.ray_address.text().strip()
+        self.prefs = replace(self.prefs, run_on_ray=address is not None, ray_address=text)
+        self.settings.set_preferences(self.prefs)
 
     def apply_preferences(self, prefs: Preferences) -> None:
         old, self.prefs = self.prefs, prefs

@@ -57,6 +57,9 @@ class Preferences:
     remote_control: bool = False
     remote_port: int = DEFAULT_REMOTE_PORT
     remote_all_interfaces: bool = False  # listen on 0.0.0.0 (other machines) instead of 127.0.0.1
+    # Jobs tab "Run on": this machine, or Ray actors (swapcast worker --ray); "" starts Ray here (or RAY_ADDRESS).
+    run_on_ray: bool = False
+    ray_address: str = ""
 
     def with_hotkey(self, action: str, sequence: str) -> Preferences:
         keys = dict(self.hotkeys)
@@ -153,6 +156,8 @@ class StudioSettings:
             remote_control=self._bool("remote/enabled", base.remote_control),
             remote_port=min(65535, max(0, self._int("remote/port", base.remote_port))),
             remote_all_interfaces=self._bool("remote/all_interfaces", base.remote_all_interfaces),
+            run_on_ray=self._bool("jobs/run_on_ray", base.run_on_ray),
+            ray_address=str(self._get("jobs/ray_address", base.ray_address)).strip(),
         )
 
     def set_preferences(self, prefs: Preferences) -> None:
@@ -164,6 +169,8 @@ class StudioSettings:
         self.qsettings.setValue("remote/enabled", prefs.remote_control)
         self.qsettings.setValue("remote/port", int(prefs.remote_port))
         self.qsettings.setValue("remote/all_interfaces", prefs.remote_all_interfaces)
+        self.qsettings.setValue("jobs/run_on_ray", prefs.run_on_ray)
+        self.qsettings.setValue("jobs/ray_address", prefs.ray_address)
         self.sync()
 
     # ---- live ----------------------------------------------------------------------------

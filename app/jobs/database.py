@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import JobStoreError
 from .model import Job, JobSpec, JobState, Progress, StoredOutput
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Each entry upgrades the schema from version N-1 to N. Never edit a released entry: add one.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -58,6 +58,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Uploaded outputs (remote -o): a JSON list of {uri, size, sha256, presigned_url, presigned_expires_at}.
     # Never credentials: those come from the environment when the job runs.
     3: ("ALTER TABLE jobs ADD COLUMN objects TEXT",),
+    # Segments of a long video swapped so far (the Ray executor): NULL for a job that is not split.
+    4: ("ALTER TABLE jobs ADD COLUMN segments_done INTEGER", "ALTER TABLE jobs ADD COLUMN segments_total INTEGER"),
 }
 
 # The queue holds the paths of the user's photos and videos: owner-only, like the consent file.
@@ -184,4 +186,5 @@ def job_from_row(row: sqlite3.Row) -> Job:
         cancel_requested=bool(row["cancel_requested"]),
         output=row["output"],
         objects=[StoredOutput.from_dict(item) for item in json.loads(row["objects"] or "[]")],
+        segments=Progress(int(row["segments_done"]), int(row["segments_total"])) if row["segments_total"] else None,
     )

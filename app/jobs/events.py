@@ -50,6 +50,7 @@ class JobEvent:
     eta_s: float | None = None
     message: str | None = None  # the error, the warning, or the output path, depending on kind/state
     time: float = field(default_factory=time.time)
+    segments: Progress | None = None  # segments of a split video done/total; None: not split
 
     @classmethod
     def from_job(cls, job: Job, kind: EventKind, message: str | None = None) -> JobEvent:
@@ -67,6 +68,7 @@ class JobEvent:
             fps=job.fps,
             eta_s=job.eta_s,
             message=message,
+            segments=job.segments,
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -81,6 +83,8 @@ class JobEvent:
             "eta_s": self.eta_s,
             "message": self.message,
             "time": self.time,
+            "segments_done": self.segments.done if self.segments else None,
+            "segments_total": self.segments.total if self.segments else None,
         }
 
 
@@ -258,6 +262,6 @@ def watch(
         seen_warnings = len(job.warnings)
         if job.state is not last.state or job.attempts != last.attempts:
             yield JobEvent.from_job(job, EventKind.STATE)
-        elif (job.progress, job.fps, job.eta_s) != (last.progress, last.fps, last.eta_s):
+        elif (job.progress, job.fps, job.eta_s, job.segments) != (last.progress, last.fps, last.eta_s, last.segments):
             yield JobEvent.from_job(job, EventKind.PROGRESS)
         last = job

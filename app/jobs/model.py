@@ -272,6 +272,7 @@ class Job:
     cancel_requested: bool = False
     output: str | None = None  # the final output path (or object URI), once COMPLETED
     objects: list[StoredOutput] = field(default_factory=list)  # uploaded outputs, once COMPLETED
+    segments: Progress | None = None  # segments of a split video done/total (Ray executor); None: not split
 
     @property
     def fraction(self) -> float:
@@ -301,5 +302,7 @@ class Job:
             "cancel_requested": self.cancel_requested,
             "output": self.output if self.output is not None else self.spec.output,
             "objects": [stored.to_dict() for stored in self.objects],
+            "segments_done": self.segments.done if self.segments else None,
+            "segments_total": self.segments.total if self.segments else None,
             "spec": self.spec.to_dict(),
         }

@@ -47,7 +47,7 @@ from .ownership import ProcessIdentity, this_process
 # a column added later is reset by both.
 _FRESH_ATTEMPT = (
     "frames_done = 0, frames_total = 0, fps = NULL, eta_s = NULL, error = NULL, cancel_requested = 0,"
-    " output = NULL, objects = NULL, finished_at = NULL"
+    " output = NULL, objects = NULL, finished_at = NULL, segments_done = NULL, segments_total = NULL"
 )
 
 _JobList = list[Job]  # `list` is also a method name of JobStore
@@ -284,6 +284,16 @@ class JobStore:
             )
             events.append(JobEvent.from_job(self._get_in(conn, job_id), EventKind.PROGRESS))
             return Lease.CANCEL_REQUESTED if row["cancel_requested"] else Lease.OWNED
+
+    def update_segments(self, job_id: int, done: int, total: int, *, worker_id: str | None = None) -> None:
+        """Record how many segments of a split video are swapped (shown beside the frame progress)."""
+        with self._write() as (conn, events):
+            query = "UPDATE jobs SET segments_done = ?, segments_total = ? WHERE id = ? AND state = 'PROCESSING'"
+            params: tuple[object, ...] = (int(done), int(total), job_id)
+            if worker_id is not None:
+                query, params = query + " AND worker_id = ?", (*params, worker_id)
+            if conn.execute(query, params).rowcount:
+                events.append(JobEvent.from_job(self._get_in(conn, job_id), EventKind.PROGRESS))
 
     def add_warning(self, job_id: int, message: str) -> None:
         """Keep a warning with the job (shown by `jobs show` and in the events) at once."""

@@ -104,6 +104,7 @@ class JobReporter:
         self._meter = RateMeter()
         self._last_write: float | None = None
         self._last_written = (-1, -1)
+        self._last_segments = (-1, -1)
         self.warnings: list[str] = []
 
     @property
@@ -150,6 +151,17 @@ class JobReporter:
         self._last_written = (done, total)
         self._control.learn(lease)
         self.check()
+
+    def segments(self, done: int, total: int) -> None:
+        """Segments of a split video swapped so far (the Ray runner): written when the count moves."""
+        if (done, total) == self._last_segments:
+            return
+        try:
+            self._store.update_segments(self._job.id, done, total, worker_id=self._worker_id)
+        except sqlite3.Error:
+            _log.warning("job %s: segment count not recorded", self._job.id, exc_info=True)
+            return
+        self._last_segments = (done, total)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)  # also passed to complete(), in case this write fails

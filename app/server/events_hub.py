@@ -75,6 +75,9 @@ def job_data(event: JobEvent) -> dict[str, Any]:
         "fps": event.fps,
         "eta_s": event.eta_s,
         "message": event.message,
+        # A video split across Ray actors: segments swapped so far (null when the job is not split).
+        "segments_done": event.segments.done if event.segments else None,
+        "segments_total": event.segments.total if event.segments else None,
     }
 
 

@@ -554,6 +554,7 @@
     if ("frames_done" in raw) job.done = num(raw.frames_done);
     if ("frames_total" in raw) job.total = num(raw.frames_total);
     if ("fps" in raw) job.fps = num(raw.fps);
+    if ("segments_total" in raw) job.segments = raw.segments_total ? [num(raw.segments_done) ?? 0, num(raw.segments_total)] : null;
     if ("eta_s" in raw) job.eta = num(raw.eta_s);
     if ("error" in raw) job.error = raw.error;
     if ("output" in raw) job.output = raw.output;
@@ -717,7 +718,8 @@
     fraction = fraction === null ? 0 : Math.max(0, Math.min(1, fraction));
     cells.fill.style.width = `${(fraction * 100).toFixed(1)}%`;
     cells.fill.dataset.state = state;
-    const counts = total ? ` · ${done ?? 0}/${total}` : "";
+    const segments = job.segments ? ` · segments ${job.segments[0]}/${job.segments[1]}` : "";
+    const counts = (total ? ` · ${done ?? 0}/${total}` : "") + segments;
     cells.progressText.textContent = `${Math.floor(fraction * 100)} %${counts}`;
 
     const active = state === "processing";
