@@ -56,11 +56,6 @@ def _run_on_ray(store: JobStore, **options: object):
         return executor.finished, executor.stages
 
 
-def _clip_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    mse = float(np.mean([np.mean((x.astype(np.float64) - y.astype(np.float64)) ** 2) for x, y in zip(a, b)]))
-    return 10.0 * float(np.log10(255.0**2 / max(mse, 1e-12)))
-
-
 def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_cluster, kit_dir, clip, tmp_path) -> None:
     bus = EventBus()
     store = JobStore(tmp_path / "jobs.db", events=bus)
@@ -91,9 +86,10 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
     assert audio_samples(tmp_path / "ray.mp4") == audio_samples(clip) > 0  # the sound, copied once
     with av.open(str(tmp_path / "ray.mp4")) as container:
         assert AI_TAG in container.metadata.get("comment", "")
-    # The faces were swapped (not passed through) and like the local executor's. Over the clip, not
-    # per frame: offline keypoint smoothing is fed wall-clock time, so even two local runs differ a little.
-    assert _clip_psnr(frames, local_frames) >= 40.0
+    # The faces were swapped (not passed through) and like the local executor's, frame by frame (the
+    # keypoint smoothing runs on each frame's own time; a segment starts it afresh at its first frame).
+    per_frame = [psnr(a, b) for a, b in zip(frames, local_frames)]
+    assert min(per_frame) >= 40.0, per_frame
     assert min(psnr(a, b) for a, b in zip(frames, source_frames)) < 35.0
 
 
