@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from engines.base import FaceSelection, LoadOptions, SwapContext
-from engines.builtin.engine import BuiltinEngine
 from engines.imaging import write_image_atomic
 
-from .machine import provider_warnings
+from .machine import load_engine
 from .scenes import SIZES, benchmark_frame, source_face_image
 
 Log = Callable[[str], None]
@@ -49,10 +48,7 @@ def _time_ms(fn: Callable[[], object], iterations: int) -> float:
 def run_frame_benchmark(store, sizes: Sequence[str], faces: int, iterations: int, reference: bool,
                         providers: tuple[str, ...] = ("auto",), swapper_id: str | None = None,
                         detector_id: str | None = None, log: Log = print) -> list[FrameResult]:
-    engine = BuiltinEngine(store=store)
-    engine.load(LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id))
-    for line in provider_warnings(engine.health()):
-        log(line)
+    engine = load_engine(store, LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id), log)
     with tempfile.TemporaryDirectory(prefix="swapcast-bench-") as tmp:
         source_path = Path(tmp) / "source.png"
         source_image = source_face_image()

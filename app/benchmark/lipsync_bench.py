@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engines.base import LoadOptions, SwapContext
-from engines.builtin.engine import BuiltinEngine
 from engines.external.inprocess import lip_sync_process
 from engines.testing.samples import write_video
 from engines.testing.speech import speech_like, write_wav
@@ -18,7 +17,7 @@ from app.media.lipsync_video import lip_sync_transcode
 from app.media.speech_audio import decode_speech
 from app.media.transcode import TranscodeOptions
 
-from .machine import provider_warnings
+from .machine import load_engine
 
 SPEECH_BURSTS = ((0.3, 1.2), (1.6, 2.7))  # about 2/3 voiced, as speech is
 
@@ -44,10 +43,7 @@ class LipSyncResult:
 def run_lipsync_benchmark(store, seconds: float, encoder: str, providers: tuple[str, ...] = ("auto",),
                           log: Callable[[str], None] = print) -> LipSyncResult:
     """`seconds` of speech-like audio over the kit's 3 s sample clip (looped when longer), lip sync only."""
-    engine = BuiltinEngine(store=store)
-    engine.load(LoadOptions(providers=providers, load_swapper=False, load_lip_syncer=True))
-    for line in provider_warnings(engine.health()):
-        log(line)
+    engine = load_engine(store, LoadOptions(providers=providers, load_swapper=False, load_lip_syncer=True), log)
     with tempfile.TemporaryDirectory(prefix="swapcast-bench-lipsync-") as tmp:
         folder = Path(tmp)
         clip, audio = folder / "target.mp4", folder / "speech.wav"

@@ -8,12 +8,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engines.base import LoadOptions, SwapContext
-from engines.builtin.engine import BuiltinEngine
 from engines.imaging import write_image_atomic
 
 from app.media.transcode import TranscodeOptions, identity, transcode
 
-from .machine import provider_warnings
+from .machine import load_engine
 from .scenes import SIZES, source_face_image, write_benchmark_clip
 
 
@@ -36,10 +35,7 @@ class VideoResult:
 def run_video_benchmark(store, size: str, frames: int, encoder: str, providers: tuple[str, ...] = ("auto",),
                         swapper_id: str | None = None, detector_id: str | None = None,
                         log: Callable[[str], None] = print) -> VideoResult:
-    engine = BuiltinEngine(store=store)
-    engine.load(LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id))
-    for line in provider_warnings(engine.health()):
-        log(line)
+    engine = load_engine(store, LoadOptions(providers=providers, swapper_id=swapper_id, detector_id=detector_id), log)
     with tempfile.TemporaryDirectory(prefix="swapcast-bench-video-") as tmp:
         folder = Path(tmp)
         clip = folder / "clip.mp4"

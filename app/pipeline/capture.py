@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from engines.errors import InputError, SwapCastError
 
 from .frame import LiveFrame, now
 from .slot import LatestSlot
+from .source_thread import SourceThread
 from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -260,19 +260,20 @@ def open_source(camera: str, size: tuple[int, int] | None, fps: float) -> FrameS
 StatusFn = Callable[[str], None]
 
 
-class Capture:
+class Capture(SourceThread):
     """Reads a source on its own thread into a newest-wins slot; reopens the source when it fails."""
+
+    thread_name = "live-capture"
 
     def __init__(self, source: FrameSource, slot: LatestSlot[LiveFrame], stats: PipelineStats,
                  on_status: StatusFn = lambda message: None) -> None:
-        self.source = source
+        super().__init__(source)
+        self.source: FrameSource = source
         self.slot = slot
         self.stats = stats
         self.on_status = on_status
         self.reopens = 0
         self.info: SourceInfo | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._index = 0
 
     def open(self) -> SourceInfo:
@@ -282,16 +283,6 @@ class Capture:
         except CaptureError as error:
             raise InputError(str(error)) from None
         return self.info
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="live-capture", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.source.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

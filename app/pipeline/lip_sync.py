@@ -26,6 +26,7 @@ from engines.builtin.lipsync.mel import SAMPLE_RATE, MelStream
 from .api import LiveStats
 from .frame import LiveFrame, now
 from .slot import LatestSlot
+from .source_thread import SourceThread
 from .stats import WINDOW_S, PipelineStats, percentile
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,14 @@ class To16k:
         return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
 
 
-class AudioFeed:
+class AudioFeed(SourceThread):
     """The audio input's own thread: blocks → 16 kHz → MelStream, and a copy to each output's tap."""
 
+    thread_name = "live-audio"
+
     def __init__(self, source: AudioSource, on_status: Callable[[str], None] = lambda text: None) -> None:
-        self.source = source
+        super().__init__(source)
+        self.source: AudioSource = source
         self.on_status = on_status
         self.name = source.name
         self.rate = 0
@@ -100,8 +104,6 @@ class AudioFeed:
         self._lock = threading.Lock()
         self._taps: tuple[AudioTap, ...] = ()
         self._listeners: tuple[Callable[[], None], ...] = ()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._to16k: To16k | None = None
 
     def open(self) -> None:
@@ -109,16 +111,6 @@ class AudioFeed:
         info = self.source.open()
         self.rate = info.rate
         self._to16k = To16k(info.rate)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="live-audio", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self.source.close()
 
     def tap(self) -> AudioTap:
         tap = AudioTap(self.rate)
