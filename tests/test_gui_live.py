@@ -44,7 +44,9 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
                         timeout=20000)
         qtbot.waitUntil(lambda: preview.overlay.fps > 5, timeout=20000)
         assert "fps" in preview.overlay.lines()[0]
-        assert window.health.models.rowCount() == 3
+        # The three models a swap needs (a lip syncer loaded by an earlier session may be listed too).
+        roles = {window.health.models.item(r, 0).text().split(" · ")[0] for r in range(window.health.models.rowCount())}
+        assert {"detector", "recognizer", "swapper"} <= roles
         assert window.health.plot.history  # per-stage history is being drawn
         assert painted_on == {True}  # frames are painted on the GUI thread only
         assert threading.current_thread() is threading.main_thread()
