@@ -81,3 +81,9 @@ def shown_tooltips(widget: QWidget) -> str:
     """The tooltips of the labels the user can see in `widget` (the details behind a one-line error)."""
     return "\n".join(label.toolTip() for label in widget.findChildren(QLabel) if label.isVisibleTo(widget)
                      and label.toolTip())
+
+
+def health_roles(window) -> set[str]:  # type: ignore[no-untyped-def]
+    """The model roles the studio's health table lists ("detector", "swapper", …)."""
+    table = window.health.models
+    return {table.item(r, 0).text().split(" · ")[0] for r in range(table.rowCount())}

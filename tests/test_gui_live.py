@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.gui.live_view import PreviewWidget
 from app.pipeline.api import SessionState
-from gui_support import coral_fraction, studio, wait_engine
+from gui_support import coral_fraction, health_roles, studio, wait_engine
 
 SWAPPED = 0.01  # a swapped frame is ~5 % coral skin (the face); an unswapped one ~0.0005 %
 UNSWAPPED = 0.001
@@ -45,8 +45,7 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         qtbot.waitUntil(lambda: preview.overlay.fps > 5, timeout=20000)
         assert "fps" in preview.overlay.lines()[0]
         # The three models a swap needs (a lip syncer loaded by an earlier session may be listed too).
-        roles = {window.health.models.item(r, 0).text().split(" · ")[0] for r in range(window.health.models.rowCount())}
-        assert {"detector", "recognizer", "swapper"} <= roles
+        assert {"detector", "recognizer", "swapper"} <= health_roles(window)
         assert window.health.plot.history  # per-stage history is being drawn
         assert painted_on == {True}  # frames are painted on the GUI thread only
         assert threading.current_thread() is threading.main_thread()

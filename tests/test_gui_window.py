@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.gui.settings import StudioSettings
 from app.monitor.gpu import GpuReport
-from gui_support import make_window, studio, wait_engine
+from gui_support import health_roles, make_window, studio, wait_engine
 
 
 def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
@@ -22,7 +22,8 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         wait_engine(qtbot, window)
         # The engine health panel shows the loaded models even before a session runs.
         qtbot.waitUntil(lambda: window.health.level == "ok", timeout=20000)
-        assert window.health.models.rowCount() == 3
+        # The three models a swap needs (a lip syncer loaded by an earlier session may be listed too).
+        assert {"detector", "recognizer", "swapper"} <= health_roles(window)
         assert "CPU" in window.engine_label.text()
         # The system panel refreshes from a worker: a reading arrives, and says there is no GPU.
         qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
