@@ -211,6 +211,8 @@ class JobsTab(QWidget):
         self.ray_address.setObjectName("rayAddress")
         self.ray_address.setPlaceholderText("local Ray, or auto / ray://HOST:10001")
         self.ray_address.setEnabled(False)
+        self.ray_address.setMinimumWidth(240)
+        self.ray_address.setVisible(False)  # shown only for "Ray cluster": no squeezed, empty box otherwise
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -278,6 +280,7 @@ class JobsTab(QWidget):
         self.run_on.setCurrentIndex(1 if on_ray else 0)
         self.ray_address.setText(address)
         self.ray_address.setEnabled(on_ray)
+        self.ray_address.setVisible(on_ray)
         for widget in (self.run_on, self.ray_address):
             widget.blockSignals(False)
         self.queue.run_on(address.strip() if on_ray else None)
@@ -285,6 +288,7 @@ class JobsTab(QWidget):
     def _run_on_changed(self) -> None:
         on_ray = self.run_on.currentIndex() == 1
         self.ray_address.setEnabled(on_ray)
+        self.ray_address.setVisible(on_ray)
         choice = self.ray_address.text().strip() if on_ray else None
         if choice != self.queue.ray_address:
             self.queue.run_on(choice)
