@@ -13,11 +13,12 @@ from app.gui.engine_service import EngineService
 from app.gui.health_panel import HealthPanel, overall_level
 from app.gui.live_controller import LiveController
 from app.gui.live_panel import LivePanel
-from app.gui.settings import LivePrefs
+from app.gui.settings import LivePrefs, StudioSettings
 from app.gui.sources_panel import SourcesPanel
 from app.gui.tasks import BackgroundTasks
 from app.pipeline.api import SessionState
 from engines.base import EngineHealth, HealthState, ModelHealth
+from engines.testing.speech import speech_like, write_wav
 
 
 def test_camera_picker_lists_names_sizes_and_fps(qtbot, kit_dir: Path) -> None:
@@ -46,6 +47,29 @@ def test_camera_picker_lists_names_sizes_and_fps(qtbot, kit_dir: Path) -> None:
     panel.set_virtual_camera_status(VirtualCameraStatus(True, "v4l2loopback", "/dev/video10", "SwapCast"))
     panel.vcam_check.setChecked(True)
     assert panel.vcam_label.full_text == "will send to SwapCast on /dev/video10"
+    tasks.close()
+
+
+def test_lip_sync_and_its_audio_file_are_remembered(qtbot, tmp_path: Path) -> None:
+    speech = write_wav(tmp_path / "speech.wav", speech_like(1.0, [(0.2, 0.6)]))
+    tasks = BackgroundTasks()
+    panel = LivePanel(LiveController(tasks), LivePrefs())
+    qtbot.addWidget(panel)
+    panel.use_audio_file(speech)
+    panel.lip_check.setChecked(True)
+    StudioSettings().set_live(panel.prefs())  # as the studio does when it closes
+    saved = StudioSettings().live()
+    assert (saved.lip_sync, saved.audio_in) == (True, str(speech))
+    again = LivePanel(LiveController(tasks), saved)  # the next run
+    qtbot.addWidget(again)
+    again.restore(saved)
+    assert again.choices().lip_sync and again.choices().audio_in == str(speech)
+    speech.unlink()  # a file that has gone is not offered again
+    gone = LivePanel(LiveController(tasks), saved)
+    qtbot.addWidget(gone)
+    gone.restore(saved)
+    assert gone.choices().audio_in != str(speech)
+    assert all(gone.audio_combo.itemData(i) != str(speech) for i in range(gone.audio_combo.count()))
     tasks.close()
 
 

@@ -155,6 +155,7 @@ class LivePanel(QWidget):
         self.audio_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._audio_status: AudioInputStatus | None = None
         self._audio_file: Path | None = None
+        self._wanted_audio = ""  # the remembered input (a device index), picked once the inputs are listed
         lip_row.addWidget(self.lip_check)
         lip_row.addWidget(self.audio_combo, 2)
         lip_row.addWidget(self.audio_label, 3)
@@ -232,13 +233,20 @@ class LivePanel(QWidget):
         self._show_face_mode()
         self.vcam_check.setChecked(prefs.virtual_cam)
         self.stream_edit.setText(prefs.stream_url)
+        # Lip sync: a remembered audio file is offered again if it is still there; a microphone is
+        # picked again once the inputs are listed (they are asked for only when lip sync is on).
+        self._wanted_audio = prefs.audio_in
+        if prefs.audio_in and Path(prefs.audio_in).is_file():
+            self.use_audio_file(Path(prefs.audio_in))
+        self.lip_check.setChecked(prefs.lip_sync)
 
     def prefs(self) -> LivePrefs:
         choices = self.choices()
         return LivePrefs(camera=choices.camera, size=choices.size, fps=choices.fps, mirror=choices.mirror,
                          enhance=choices.enhance, face_mode=choices.face_mode, position=choices.position,
                          references=choices.references, virtual_cam=choices.virtual_cam,
-                         stream_url=self.stream_edit.text().strip())
+                         stream_url=self.stream_edit.text().strip(), lip_sync=self.lip_check.isChecked(),
+                         audio_in=self._audio_choice() or "")
 
     def choices(self) -> LiveChoices:
         camera = self.camera_combo.currentData()
@@ -285,8 +293,9 @@ class LivePanel(QWidget):
             if self._audio_file is not None:
                 self.audio_combo.addItem(self._audio_file.name, str(self._audio_file))
             self.audio_combo.addItem("Audio file…", AUDIO_FILE_ITEM)
-            if self._audio_file is not None:
-                self.audio_combo.setCurrentIndex(self.audio_combo.findData(str(self._audio_file)))
+            wanted = self.audio_combo.findData(str(self._audio_file) if self._audio_file else self._wanted_audio)
+            if wanted >= 0:
+                self.audio_combo.setCurrentIndex(wanted)
         if status is not None and not status.available:
             self._set_label(self.audio_label, "unavailable", f"no microphone: {status.problem}",
                             f"{status.problem}\nfix: {status.fix}")

@@ -81,6 +81,8 @@ class LivePrefs:
     references: tuple[Path, ...] = ()  # face_mode "reference": photos of the faces to replace
     virtual_cam: bool = False
     stream_url: str = ""
+    lip_sync: bool = False
+    audio_in: str = ""  # a microphone's index, or an audio file played as the microphone
 
 
 def settings_path() -> Path:
@@ -188,6 +190,8 @@ class StudioSettings:
             references=tuple(Path(str(p)) for p in self._json("live/references", []) if isinstance(p, str)),
             virtual_cam=self._bool("live/virtual_cam", base.virtual_cam),
             stream_url=str(self._get("live/stream_url", base.stream_url)),
+            lip_sync=self._bool("live/lip_sync", base.lip_sync),
+            audio_in=str(self._get("live/audio_in", base.audio_in)),
         )
 
     def set_live(self, prefs: LivePrefs) -> None:
@@ -201,6 +205,8 @@ class StudioSettings:
         self.qsettings.setValue("live/references", json.dumps([str(p) for p in prefs.references]))
         self.qsettings.setValue("live/virtual_cam", prefs.virtual_cam)
         self.qsettings.setValue("live/stream_url", prefs.stream_url)
+        self.qsettings.setValue("live/lip_sync", prefs.lip_sync)
+        self.qsettings.setValue("live/audio_in", prefs.audio_in)
 
     # ---- sources -------------------------------------------------------------------------
     # The gallery lives in app.sources' JSON file beside this INI (shared with `swapcast serve`); the
