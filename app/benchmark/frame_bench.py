@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 
 from engines.base import FaceSelection, LoadOptions, SwapContext
 from engines.imaging import write_image_atomic

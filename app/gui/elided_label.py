@@ -7,6 +7,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from .style import output_colour
+
 
 class ElidedLabel(QLabel):
     def __init__(self, text: str = "", parent: QWidget | None = None,
@@ -22,6 +24,12 @@ class ElidedLabel(QLabel):
         self.full_text = text
         self.setToolTip(details if details is not None else text)
         self._elide()
+
+    def show_status(self, state: str, text: str, details: str | None = None) -> None:
+        """`text` in the colour of an output `state` ("ok", "unavailable", … ; "" for the default)."""
+        self.show_text(text, details)
+        colour = output_colour(state)
+        self.setStyleSheet(f"color: {colour};" if colour else "")
 
     def _elide(self) -> None:
         self.setText(self.fontMetrics().elidedText(self.full_text, self._mode, max(0, self.width())))

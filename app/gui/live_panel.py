@@ -23,19 +23,16 @@ from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
 from .elided_label import ElidedLabel
 from .live_controller import LiveController
+from .lip_sync_box import LipSyncBox
 from .live_view import Overlay, PreviewWidget
 from .qt_compat import emit
 from .settings import LivePrefs
-from .style import output_colour
 
 if TYPE_CHECKING:
-    from app.devices.audio_input import AudioInputStatus
     from app.devices.cameras import CameraInfo
     from app.devices.virtual_camera import VirtualCameraStatus
 
 VIDEO_FILE_ITEM = "__video_file__"
-AUDIO_FILE_ITEM = "__audio_file__"
-AUDIO_FILTER = "Audio (*.wav *.mp3 *.m4a *.aac *.flac *.ogg *.opus);;Videos with sound (*.mp4 *.mov *.mkv);;All files (*)"
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 480))
 FACE_MODE_LABELS: dict[FaceSelection, str] = {
     FaceSelection.LARGEST: "Largest face",
@@ -141,24 +138,11 @@ class LivePanel(QWidget):
         toggle_row.addWidget(self.reference_button)
         toggle_row.addStretch(1)
 
-        # ---- lip sync: the mouth follows a microphone or an audio file ------------------------------
-        lip_box = QGroupBox("Lip sync", self)
-        lip_row = QHBoxLayout(lip_box)
-        self.lip_check = QCheckBox("Lip sync", self)
-        self.lip_check.setObjectName("lipSyncToggle")
-        self.lip_check.setToolTip("The mouth follows the audio input; the video waits ~0.1 s for it. "
-                                  "Applies when the session starts.")
-        self.audio_combo = QComboBox(self)
-        self.audio_combo.setObjectName("audioInputCombo")
-        self.audio_combo.setMinimumContentsLength(20)
-        self.audio_label = ElidedLabel("", self)
-        self.audio_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self._audio_status: AudioInputStatus | None = None
-        self._audio_file: Path | None = None
-        self._wanted_audio = ""  # the remembered input (a device index), picked once the inputs are listed
-        lip_row.addWidget(self.lip_check)
-        lip_row.addWidget(self.audio_combo, 2)
-        lip_row.addWidget(self.audio_label, 3)
+        # ---- lip sync: the mouth follows a microphone or an audio file (applies when a session starts)
+        self.lip_sync = LipSyncBox(self)
+        # The group's parts, as the studio and its tests reach them.
+        self.lip_check, self.audio_combo, self.audio_label = self.lip_sync.check, self.lip_sync.combo, self.lip_sync.label
+        self.set_audio_inputs, self.use_audio_file = self.lip_sync.set_audio_inputs, self.lip_sync.use_audio_file
 
         # ---- outputs --------------------------------------------------------------------------------
         outputs = QGroupBox("Outputs", self)
@@ -192,7 +176,7 @@ class LivePanel(QWidget):
         layout.addWidget(self.preview, 1)
         layout.addWidget(self.status_label)
         layout.addWidget(toggles)
-        layout.addWidget(lip_box)
+        layout.addWidget(self.lip_sync)
         layout.addWidget(outputs)
 
         self.restore(prefs)
@@ -209,9 +193,6 @@ class LivePanel(QWidget):
         self.vcam_check.toggled.connect(self._vcam_toggled)
         self.stream_button.toggled.connect(self._stream_toggled)
         self.record_button.toggled.connect(self._record_toggled)
-        self.lip_check.toggled.connect(self._lip_toggled)
-        self.audio_combo.activated.connect(self._audio_activated)
-        self._fill_audio()
         controller.stateChanged.connect(self.show_state)
         controller.statsChanged.connect(self.show_stats)
         self.show_state(SessionState.STOPPED.value, "")
@@ -233,20 +214,15 @@ class LivePanel(QWidget):
         self._show_face_mode()
         self.vcam_check.setChecked(prefs.virtual_cam)
         self.stream_edit.setText(prefs.stream_url)
-        # Lip sync: a remembered audio file is offered again if it is still there; a microphone is
-        # picked again once the inputs are listed (they are asked for only when lip sync is on).
-        self._wanted_audio = prefs.audio_in
-        if prefs.audio_in and Path(prefs.audio_in).is_file():
-            self.use_audio_file(Path(prefs.audio_in))
-        self.lip_check.setChecked(prefs.lip_sync)
+        self.lip_sync.restore(prefs.lip_sync, prefs.audio_in)
 
     def prefs(self) -> LivePrefs:
         choices = self.choices()
         return LivePrefs(camera=choices.camera, size=choices.size, fps=choices.fps, mirror=choices.mirror,
                          enhance=choices.enhance, face_mode=choices.face_mode, position=choices.position,
                          references=choices.references, virtual_cam=choices.virtual_cam,
-                         stream_url=self.stream_edit.text().strip(), lip_sync=self.lip_check.isChecked(),
-                         audio_in=self._audio_choice() or "")
+                         stream_url=self.stream_edit.text().strip(), lip_sync=self.lip_sync.wanted(),
+                         audio_in=self.lip_sync.choice() or "")
 
     def choices(self) -> LiveChoices:
         camera = self.camera_combo.currentData()
@@ -266,56 +242,9 @@ class LivePanel(QWidget):
             virtual_cam=self.vcam_check.isChecked(),
             stream_url=url if self.stream_button.isChecked() and url else None,
             record_path=self._record_path if self.record_button.isChecked() else None,
-            lip_sync=self.lip_check.isChecked() and self._audio_choice() is not None,
-            audio_in=self._audio_choice() if self.lip_check.isChecked() else None,
+            lip_sync=self.lip_sync.wanted() and self.lip_sync.choice() is not None,
+            audio_in=self.lip_sync.choice() if self.lip_sync.wanted() else None,
         )
-
-    # ---- lip sync ----------------------------------------------------------------------------------
-    def set_audio_inputs(self, status: AudioInputStatus) -> None:
-        """The microphones found here, or why there are none (an audio file still works)."""
-        self._audio_status = status
-        self._fill_audio()
-
-    def use_audio_file(self, path: Path) -> None:
-        self._audio_file = Path(path)
-        self._fill_audio()
-
-    def _audio_choice(self) -> str | None:
-        data = self.audio_combo.currentData()
-        return str(data) if data is not None and data != AUDIO_FILE_ITEM else None
-
-    def _fill_audio(self) -> None:
-        with QSignalBlocker(self.audio_combo):
-            self.audio_combo.clear()
-            status = self._audio_status
-            for device in status.devices if status is not None else ():
-                self.audio_combo.addItem(f"{device.index}: {device.name}", str(device.index))
-            if self._audio_file is not None:
-                self.audio_combo.addItem(self._audio_file.name, str(self._audio_file))
-            self.audio_combo.addItem("Audio file…", AUDIO_FILE_ITEM)
-            wanted = self.audio_combo.findData(str(self._audio_file) if self._audio_file else self._wanted_audio)
-            if wanted >= 0:
-                self.audio_combo.setCurrentIndex(wanted)
-        if status is not None and not status.available:
-            self._set_label(self.audio_label, "unavailable", f"no microphone: {status.problem}",
-                            f"{status.problem}\nfix: {status.fix}")
-        else:
-            self._set_label(self.audio_label, "", "")
-
-    def _lip_toggled(self, on: bool) -> None:
-        if on and self._audio_status is None:
-            from app.devices.audio_input import audio_input_status
-
-            self.set_audio_inputs(audio_input_status())  # PortAudio is asked only when lip sync is wanted
-
-    def _audio_activated(self, _index: int) -> None:
-        if self.audio_combo.currentData() != AUDIO_FILE_ITEM:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Audio to play as the microphone", str(Path.home()), AUDIO_FILTER)
-        if path:
-            self.use_audio_file(Path(path))
-        else:
-            self._fill_audio()
 
     # ---- cameras ---------------------------------------------------------------------------------
     def set_cameras(self, cameras: list[CameraInfo]) -> None:
@@ -487,9 +416,7 @@ class LivePanel(QWidget):
             note = stats.message
         self.preview.set_overlay(Overlay(fps=stats.fps_out, latency_ms=stats.latency_ms_p50,
                                          latency_p95_ms=stats.latency_ms_p95, bypass=stats.bypass, note=note))
-        if stats.lip_sync and stats.state is SessionState.RUNNING:
-            self._set_label(self.audio_label, "ok", f"{stats.audio_input}: audio→frame {stats.audio_latency_ms_p50:.0f} ms "
-                            f"(p95 {stats.audio_latency_ms_p95:.0f}), A/V delay {stats.av_delay_ms:.0f} ms")
+        self.lip_sync.show_stats(stats)
         if stats.state in (SessionState.STARTING, SessionState.RUNNING):
             self._outputs = {o.name: o for o in stats.outputs}
         self._show_outputs()
@@ -498,35 +425,29 @@ class LivePanel(QWidget):
         running = self.controller.running
         vcam = self._outputs.get("virtual camera")
         if running and vcam is not None:
-            self._set_label(self.vcam_label, vcam.state, vcam.detail or vcam.state)
+            self.vcam_label.show_status(vcam.state, vcam.detail or vcam.state)
         elif self._vcam_status is None:
-            self._set_label(self.vcam_label, "", "checking…")
+            self.vcam_label.show_status("", "checking…")
         elif self._vcam_status.available:
             prefix = "will send to" if self.vcam_check.isChecked() else "available:"
-            self._set_label(self.vcam_label, "ok" if self.vcam_check.isChecked() else "",
+            self.vcam_label.show_status("ok" if self.vcam_check.isChecked() else "",
                             f"{prefix} {self._vcam_status.label or 'SwapCast'} on {self._vcam_status.device}")
         else:
             status = self._vcam_status
             fix = f" — fix: {status.fix}" if status.fix else ""
-            self._set_label(self.vcam_label, "unavailable", f"unavailable: {status.problem}{fix}",
+            self.vcam_label.show_status("unavailable", f"unavailable: {status.problem}{fix}",
                             f"unavailable: {status.problem}" + (f"\nfix: {status.fix}" if status.fix else ""))
         for name, label, button in (("stream", self.stream_label, self.stream_button),
                                     ("recording", self.record_label, self.record_button)):
             output = self._outputs.get(name)
             if running and output is not None:
-                self._set_label(label, output.state, output.detail or output.state)
+                label.show_status(output.state, output.detail or output.state)
             elif button.isChecked():
-                self._set_label(label, "", "starts with the session" if not running else "starting…")
+                label.show_status("", "starts with the session" if not running else "starting…")
             elif name == "recording":
-                self._set_label(label, "", f"saves into {self.record_dir}")
+                label.show_status("", f"saves into {self.record_dir}")
             else:
-                self._set_label(label, "", "")
-
-    @staticmethod
-    def _set_label(label: ElidedLabel, state: str, text: str, details: str | None = None) -> None:
-        label.show_text(text, details)
-        colour = output_colour(state)
-        label.setStyleSheet(f"color: {colour};" if colour else "")
+                label.show_status("", "")
 
     def show_controls(self, controls: dict[str, Any]) -> None:
         """Show a control state the session already has (changed over the remote-control API): the
