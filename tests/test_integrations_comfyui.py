@@ -331,6 +331,7 @@ def test_a_workflow_that_cannot_be_used_is_one_line_in_the_engines_listing(tmp_p
 def test_an_unreachable_or_off_machine_server_is_unavailable_with_the_reason(tmp_path) -> None:
     down = adapter(f"http://127.0.0.1:{free_port()}").check()
     assert not down.available and "is down (connection refused)" in (down.reason or "")
+    assert "start ComfyUI" in (down.reason or "")  # and the fix
     remote = adapter("http://192.0.2.1:8188").check()
     assert not remote.available and "is not this machine" in (remote.reason or "") and "allowRemote" in remote.reason
 

@@ -62,7 +62,8 @@ class FaceFusionHttpAdapter(EngineAdapter):
         except (DestinationRefused, CrossOriginRedirect) as refused:
             return False, None, refused.reason
         except requests.ConnectionError:
-            return False, None, f"server at {self.config.url} is down (connection refused)"
+            return False, None, (f"server at {self.config.url} is down (connection refused) — start it, or give it "
+                                 f"a `launch` command in integrations.json so SwapCast starts it")
         except requests.Timeout:
             return False, None, f"server at {self.config.url} did not answer within {self.config.timeouts.health_s:g} s"
         except requests.RequestException as error:

@@ -116,7 +116,9 @@ class ComfyClient:
         except requests.ConnectionError as error:
             refused = "refused" in str(error).lower()
             raise ServerUnreachable(f"{self.name}: server at {self.url} is down"
-                                    f"{' (connection refused)' if refused else f' ({_short(error)})'}") from None
+                                    f"{' (connection refused)' if refused else f' ({_short(error)})'} — start "
+                                    "ComfyUI there (python main.py --listen HOST --port PORT), or set its url "
+                                    "in integrations.json") from None
         except requests.Timeout:
             raise ServerUnreachable(f"{self.name}: server at {self.url} did not answer {path} within "
                                     f"{timeout or self.timeouts.health_s:g} s") from None
