@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,11 @@ from .align.transform import crop, estimate_similarity
 from .detect.detector import FaceDetector
 from .detect.faces import DetectedFace
 from .detect.selection import needs_embeddings, select
-from .detect.smoothing import KeypointSmoother
+from .detect.smoothing import KeypointSmoother, frame_clock
 from .enhance.enhancer import FaceEnhancer
 from .health import HealthTracker
 from .lipsync.lip_syncer import LipSyncer
-from .lipsync.targets import lip_sync_targets
+from .lipsync.targets import lip_sync_asked, lip_sync_frames, lip_sync_targets
 from .paste.color import match_mean_color
 from .paste.masks import blend_mask
 from .paste.paste_back import paste_back
@@ -52,19 +51,6 @@ log = logging.getLogger(__name__)
 __all__ = ["FRAMES_WITHOUT_FACE", "BuiltinEngine"]
 
 LIP_SYNC_STATE = "lip_sync"  # SwapContext.stream_state key: the mouth-box smoothing of one stream
-
-
-def _lip_sync_asked(context: SwapContext) -> bool:
-    return context.lip_sync is not None or context.lip_sync_batch is not None
-
-
-def _lip_sync_frames(context: SwapContext, count: int) -> Sequence[LipSyncFrame] | None:
-    """The audio of each of `count` frames: the batch's own list, else the one frame's for all."""
-    if context.lip_sync_batch is not None:
-        if len(context.lip_sync_batch) != count:
-            raise ValueError(f"lip_sync_batch holds {len(context.lip_sync_batch)} mel windows for {count} frames")
-        return context.lip_sync_batch
-    return None if context.lip_sync is None else [context.lip_sync] * count
 
 
 @dataclass(frozen=True)
@@ -265,7 +251,7 @@ class BuiltinEngine(Engine):
         return self.process_batch([frame], context)[0]
 
     def process_batch(self, frames: Sequence[Frame], context: SwapContext) -> list[Frame]:
-        if context.bypass or self._detector is None or not (self._swaps(context) or _lip_sync_asked(context)):
+        if context.bypass or self._detector is None or not (self._swaps(context) or lip_sync_asked(context)):
             return list(frames)
         try:
             out = self._swap_frames(frames, context)
@@ -291,7 +277,7 @@ class BuiltinEngine(Engine):
         if context.smoothing:
             smoother = context.stream_state.setdefault("smoother", KeypointSmoother())
             for i, faces in enumerate(detected):
-                smoother.smooth(faces, _frame_clock(context, i))  # type: ignore[union-attr]
+                smoother.smooth(faces, frame_clock(context, i))  # type: ignore[union-attr]
         if needs_embeddings(context):
             if self._recognizer is None:
                 raise ModelError(f"face mode {context.selection} needs the recognizer, which was not loaded",
@@ -303,7 +289,7 @@ class BuiltinEngine(Engine):
                         face.embedding = embedding
         out: list[Frame] = list(frames)
         done = self._swap_into(out, frames, detected, context, timer) if self._swaps(context) else set()
-        lip_sync = _lip_sync_frames(context, len(frames))
+        lip_sync = lip_sync_frames(context, len(frames))
         if lip_sync is not None:
             done |= self._lip_sync_into(out, frames, detected, context, lip_sync, timer)
         if len(done) < len(frames):
@@ -359,7 +345,7 @@ class BuiltinEngine(Engine):
                 if targets:
                     done.add(i)
                 if context.timestamp is not None or context.frame_times is not None:
-                    state["t"] = _frame_clock(context, i)
+                    state["t"] = frame_clock(context, i)
                 out[i] = self._lip_syncer.sync(out[i], targets, audio.mel, audio.weight, state,
                                                in_place=context.in_place or out[i] is not frames[i])
         return done
@@ -401,11 +387,3 @@ class BuiltinEngine(Engine):
             self._latents.clear()
             self._health = HealthTracker()
 
-
-def _frame_clock(context: SwapContext, i: int) -> float:
-    """The time of frame `i` of a batch on the stream's smoothing clock: the video's own times when
-    given (repeatable runs), else the capture time, else the wall clock (live)."""
-    if context.frame_times is not None:
-        return float(context.frame_times[i])
-    now = context.timestamp if context.timestamp is not None else time.monotonic()
-    return now + i * 1e-3

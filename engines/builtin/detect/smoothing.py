@@ -7,9 +7,12 @@ it removes jitter without adding lag on motion. Faces are matched to tracks by n
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from engines.base import SwapContext
 
 from .faces import DetectedFace
 
@@ -74,3 +77,12 @@ class KeypointSmoother:
             face.kps = track.filter(face.kps.astype(np.float64), t).astype(np.float32)
             track.center, track.last_seen = face.kps.mean(axis=0), t
         self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= self.forget_after]
+
+
+def frame_clock(context: SwapContext, i: int) -> float:
+    """The time of frame `i` of a batch on the stream's smoothing clock: the video's own times when
+    given (repeatable runs), else the capture time, else the wall clock (live)."""
+    if context.frame_times is not None:
+        return float(context.frame_times[i])
+    now = context.timestamp if context.timestamp is not None else time.monotonic()
+    return now + i * 1e-3
