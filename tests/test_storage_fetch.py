@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +43,7 @@ class Route:
     drop_after: int | None = None  # first request only: send this many bytes of the body, then hang up
     declare_length: bool = True
     etag: str | None = None
+    trickle: int | None = None  # first request only: this many bytes every 20 ms (a crawling server)
 
 
 @dataclass
@@ -92,6 +94,16 @@ class LocalServer:
                     self.wfile.flush()
                     route.drop_after = None  # the next request gets the rest
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if route.trickle is not None:
+                    step, route.trickle = route.trickle, None  # the next request gets the rest at once
+                    try:
+                        for at in range(start, len(body), step):
+                            self.wfile.write(body[at:at + step])
+                            self.wfile.flush()
+                            time.sleep(0.02)
+                    except OSError:
+                        pass  # the client gave up on it
                     return
                 self.wfile.write(body[start:])
 
@@ -333,6 +345,22 @@ def test_an_interrupted_download_resumes_with_range_and_completes(server: LocalS
     assert server.seen[-1].headers["if-range"] == '"v1"'  # the same file, or the whole new one
     assert path.read_bytes() == clip_bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_crawling_server_is_given_up_on_and_the_download_resumes_later(server: LocalServer, clip_bytes: bytes,
+                                                                         tmp_path: Path) -> None:
+    # Never silent long enough for the read timeout, but far below the policy's minimum rate.
+    server.routes["/clip.mp4"] = Route(clip_bytes, "video/mp4", trickle=64, etag='"v1"')
+    uri = server.url("/clip.mp4")
+    with pytest.raises(TransientError, match="crawled at") as caught:
+        fetch_input(uri, tmp_path, policy=test_policy(min_rate_bytes_s=100_000.0, rate_window_s=0.3))
+    assert "resumes" in str(caught.value)
+    part = tmp_path / f"{stable_stem(uri)}.part"
+    got = part.read_bytes()
+    assert 0 < len(got) < len(clip_bytes) and got == clip_bytes[:len(got)]  # what came is kept, in order
+    path = fetch_input(uri, tmp_path, policy=test_policy())  # the server is quick again
+    assert server.seen[-1].headers["range"] == f"bytes={len(got)}-"
+    assert path.read_bytes() == clip_bytes
 
 
 def test_a_file_changed_since_the_interruption_is_fetched_whole_not_spliced(

@@ -28,6 +28,7 @@ import ipaddress
 import json
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ Cancelled = Callable[[], bool]
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MIN_RATE_BYTES_S = 1024.0
+DEFAULT_RATE_WINDOW_S = 60.0
 _CHUNK = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
@@ -73,6 +76,10 @@ class FetchPolicy:
     allow_urls: bool
     max_bytes: int = DEFAULT_MAX_BYTES
     timeout_s: float = DEFAULT_TIMEOUT_S  # to connect, and for each read (a server silent this long fails)
+    # A server that never goes silent but crawls (a byte every few seconds) would hold the job for ever:
+    # below this average rate over a whole window, the download stops (resumable, retried later).
+    min_rate_bytes_s: float = DEFAULT_MIN_RATE_BYTES_S
+    rate_window_s: float = DEFAULT_RATE_WINDOW_S
     max_redirects: int = 5
     resolver: Resolver = field(default=system_resolver, kw_only=True)
     # TEST-ONLY: lets the tests' servers on 127.0.0.1 stand in for public hosts. Never settable from
@@ -406,6 +413,7 @@ def _mb(size: int) -> str:
 def _stream(response: requests.Response, part: Path, offset: int, total: int | None, shown: str,
             policy: FetchPolicy, progress: Progress | None, cancelled: Cancelled | None) -> None:
     done = offset
+    window_start, window_done = time.monotonic(), done
     with part.open("ab" if offset else "wb") as out:
         for chunk in _chunks(response, shown, lambda: done):
             if cancelled is not None and cancelled():
@@ -416,6 +424,14 @@ def _stream(response: requests.Response, part: Path, offset: int, total: int | N
             done += len(chunk)
             if progress is not None:
                 progress(done, total)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= policy.rate_window_s:
+                rate = (done - window_done) / elapsed
+                if rate < policy.min_rate_bytes_s:
+                    raise TransientError(f"the download of {shown} crawled at {rate:.0f} bytes/s for "
+                                         f"{elapsed:.0f} s (after {_mb(done)})",
+                                         "try again later: the download resumes where it stopped")
+                window_start, window_done = time.monotonic(), done
         else:
             if total is not None and done != total:
                 raise TransientError(f"the download of {shown} ended after {_mb(done)} of {_mb(total)}",
