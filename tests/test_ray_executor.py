@@ -70,7 +70,11 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
     # One progress for the job, as the API's events carry it: frames and "segments k/4" rising.
     counted = [event.segments.done for event in seen if event.kind is EventKind.PROGRESS and event.segments]
     assert counted == sorted(counted) and set(counted) == {0, 1, 2, 3, 4}
-    assert any(0 < event.progress.done < 40 for event in seen if event.kind is EventKind.PROGRESS)
+    # The frame count never goes back and ends full. (Whether a write lands between two segments that
+    # finish a few hundred ms apart depends on the 0.25 s progress throttle: "segments k/4" above is the
+    # rise a user is guaranteed to see.)
+    counts = [event.progress.done for event in seen if event.kind is EventKind.PROGRESS]
+    assert counts == sorted(counts) and counts[-1] == 40
     from app.server.events_hub import job_data
 
     assert (job_data(seen[-1])["segments_done"], job_data(seen[-1])["segments_total"]) == (4, 4)  # /api/events
