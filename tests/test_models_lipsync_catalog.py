@@ -81,6 +81,31 @@ def test_a_file_that_fails_the_sidecar_is_never_kept_and_the_mirror_is_tried(ser
     assert not alone.path("wav2lip_demo").with_name("wav2lip_demo.onnx.part").exists()
 
 
+def test_a_resumed_first_download_is_checked_over_all_its_bytes(server: FileServer, tmp_path: Path) -> None:
+    """The CRC32 is taken while streaming, so the bytes of an earlier run's .part must count too: a
+    sound old half passes the sidecar; a corrupt one fails it, and the URL gets one clean try."""
+    serve(server)
+    half = len(PAYLOAD) // 2
+    store = make_store(tmp_path, lip_entry([server.url("ok", "wav2lip_demo.onnx")]))
+    part = store.path("wav2lip_demo").with_name("wav2lip_demo.onnx.part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(PAYLOAD[:half])
+    assert store.download("wav2lip_demo").read_bytes() == PAYLOAD
+    # Resumed, and the old half counted toward the CRC32: no second, fresh transfer was needed.
+    assert [rng for path, rng in server.requests if path == "/ok/wav2lip_demo.onnx"] == [f"bytes={half}-"]
+
+    (tmp_path / "bad").mkdir()
+    bad = make_store(tmp_path / "bad", lip_entry([server.url("ok", "wav2lip_demo.onnx")]))
+    bad_part = bad.path("wav2lip_demo").with_name("wav2lip_demo.onnx.part")
+    bad_part.parent.mkdir(parents=True, exist_ok=True)
+    bad_part.write_bytes(b"\0" * half)  # an old .part that is not the publisher's bytes
+    server.requests.clear()
+    assert bad.download("wav2lip_demo").read_bytes() == PAYLOAD
+    onnx = [rng for path, rng in server.requests if path == "/ok/wav2lip_demo.onnx"]
+    assert onnx == [f"bytes={half}-", None]  # the resume failed the sidecar; then one whole fresh try
+    assert not bad_part.exists()
+
+
 def test_no_sidecar_means_no_unverifiable_first_download(server: FileServer, tmp_path: Path) -> None:
     serve(server, crc=None)
     store = make_store(tmp_path, lip_entry([server.url("ok", "wav2lip_demo.onnx")]))
