@@ -189,6 +189,34 @@ def test_background_tasks_start_only_once_the_prepared_imports_are_done(qtbot, t
     assert tasks.close()
 
 
+def test_the_studio_prepares_the_worker_imports_before_its_first_task(qtbot, kit_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Since engines.external loads its adapters lazily, the modules the workers import have no
+    import cycle left, so the start-up test above passes even without prepare(): this keeps the
+    guard from being dropped unseen (a new cycle would bring the _DeadlockError back)."""
+    import app.gui.main_window as main_window
+    from app.gui.tasks import BackgroundTasks
+    from gui_support import studio
+
+    calls: list[str] = []
+
+    class Recording(BackgroundTasks):
+        def prepare(self, modules) -> None:  # type: ignore[no-untyped-def]
+            calls.append("prepare:" + ",".join(modules))
+            super().prepare(modules)
+
+        def submit(self, fn, *args, **kwargs) -> bool:  # type: ignore[no-untyped-def]
+            calls.append("submit")
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(main_window, "BackgroundTasks", Recording)
+    with studio(qtbot, kit_dir) as window:
+        qtbot.waitUntil(lambda: "submit" in calls, timeout=20000)
+        assert isinstance(window.tasks, Recording)
+        assert calls[0] == "prepare:" + ",".join(main_window.WORKER_MODULES), calls[:3]
+        assert "prepare" not in "".join(calls[1:])  # once, before every task
+
+
 def test_every_module_the_workers_import_first_exists() -> None:
     # A module moved or renamed elsewhere must be renamed in this list too, or its import goes
     # back to racing on the workers.

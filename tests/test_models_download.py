@@ -425,10 +425,20 @@ def test_cli_download_of_several_models_offline_is_one_short_line_each(
 
     assert main(["--models", str(directory), "models", "download", "--all"]) != 0
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 4 and all(len(line) < 300 for line in lines)
-    for line, name in zip(lines, ("one", "two", "three")):
+    assert len(lines) == 5 and all(len(line) < 300 for line in lines)
+    # One line first: what failed and the one fix, for all of them.
+    assert lines[0].startswith("swapcast: error: 3 of 3 models were not downloaded — run "
+                               "`swapcast models download --all` again once online")
+    assert f"put the files into {directory} by hand" in lines[0]
+    for line, name in zip(lines[1:], ("one", "two", "three")):
         assert line.startswith(f"swapcast: error: could not download {name}: connection refused")
         assert f"put {name}.onnx into {directory} by hand (from {dead}/{name}/a.onnx)" in line
+    assert lines[4] == "swapcast: every URL tried and why it failed: add --verbose"
+
+    assert main(["--models", str(directory), "models", "download", "three", "one"]) != 0
+    summary = capsys.readouterr().err.splitlines()[0]
+    assert summary.startswith("swapcast: error: 2 of 2 models were not downloaded — run "
+                              "`swapcast models download three one` again once online")
 
     assert main(["--models", str(directory), "models", "download", "two", "--verbose"]) != 0
     lines = capsys.readouterr().err.splitlines()

@@ -147,8 +147,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     specs = _selected(store, args.ids, args.all)
     if not specs:
         raise ModelError("name the models to download", "e.g. `swapcast models download inswapper_128`, or use --all")
-    failed_code = 0
-    hidden_details = False
+    failures: list[tuple[ModelSpec, SwapCastError]] = []
     for spec in specs:
         before = store.status(spec.id)
         if before.verified:
@@ -157,18 +156,31 @@ def cmd_download(args: argparse.Namespace) -> int:
         try:
             path = _download_with_bar(store, spec)
         except SwapCastError as error:
-            fail(error.one_line(), error.exit_code)  # the message already names the model
-            details = getattr(error, "details", ())
-            if args.verbose:
-                for line in details:
-                    print(f"    {line}", file=sys.stderr)
-            hidden_details = hidden_details or bool(details)
-            failed_code = failed_code or error.exit_code
+            failures.append((spec, error))  # said after the others were tried, under one summary line
             continue
         print(f"{spec.id}: saved and verified {path}")
+    _report_failures(failures, len(specs), store.directory, args)
+    return failures[0][1].exit_code if failures else 0
+
+
+def _report_failures(failures: list[tuple[ModelSpec, SwapCastError]], asked: int, directory: Path,
+                     args: argparse.Namespace) -> None:
+    """One line per model (what failed, its URL, the folder); several failures get one summary line
+    first — what failed and the one fix — and every URL tried is there on demand (--verbose)."""
+    if len(failures) > 1:
+        again = "--all" if args.all else " ".join(spec.id for spec, _ in failures)
+        fail(f"{len(failures)} of {asked} models were not downloaded — run `swapcast models download {again}` "
+             f"again once online, or put the files into {directory} by hand (the URL of each is in its line below)")
+    hidden_details = False
+    for _spec, error in failures:
+        fail(error.one_line(), error.exit_code)  # the message already names the model
+        details = getattr(error, "details", ())
+        if args.verbose:
+            for line in details:
+                print(f"    {line}", file=sys.stderr)
+        hidden_details = hidden_details or bool(details)
     if hidden_details and not args.verbose:
         print("swapcast: every URL tried and why it failed: add --verbose", file=sys.stderr)
-    return failed_code
 
 
 def _download_with_bar(store: ModelStore, spec: ModelSpec) -> Path:
