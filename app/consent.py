@@ -55,7 +55,7 @@ def accepted() -> bool:
 def accept() -> None:
     """Written atomically and at once: a crash right after accepting must not ask again."""
     path = _record()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    user_paths().create("settings")
     payload = json.dumps({"accepted_version": NOTICE_VERSION, "accepted_at": time.time()})
     fd, tmp = tempfile.mkstemp(prefix=".consent.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -47,9 +47,38 @@ class UserPaths:
         }
 
     def ensure(self) -> "UserPaths":
-        for path in self.all().values():
-            path.mkdir(parents=True, exist_ok=True)
+        for name in self.all():
+            self.create(name)
         return self
+
+    def create(self, name: str) -> Path:
+        """Make one of all()'s folders if missing. All but models are owner-only: they hold the queue,
+        tokens, the face gallery and logs full of paths; users copy model files in by hand."""
+        path = self.all()[name]
+        if name == "models":
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            make_private_folder(path)
+        return path
+
+
+FOLDER_MODE = 0o700
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create `folder` (and missing parents) owner-only; an existing one is left as it is (it may be
+    shared on purpose)."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    for parent in reversed(missing):
+        try:
+            parent.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            continue  # another process made it first
+        parent.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
 
 
 def user_paths(environ: Mapping[str, str] | None = None) -> UserPaths:

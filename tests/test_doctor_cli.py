@@ -88,3 +88,24 @@ def test_exit_code_follows_failures_needed_for_work(monkeypatch: pytest.MonkeyPa
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "live: ready" in out and "offline: not ready (b)" in out
+
+
+def test_folders_made_by_the_doctor_first_are_owner_only_so_the_queue_stays_private(tmp_path: Path) -> None:
+    """The doctor may be the first command a user runs; the folders it makes hold the jobs database,
+    tokens and face gallery later, so they must not be readable by other users (models may be)."""
+    import stat
+
+    from app.paths import user_paths
+
+    home = tmp_path / "new-home"
+    swapcast = Path(sys.executable).with_name("swapcast")
+    command = [str(swapcast)] if swapcast.exists() else [sys.executable, "-m", "app"]
+    env = {**os.environ, "SWAPCAST_HOME": str(home)}
+    subprocess.run([*command, "doctor", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    subprocess.run([*command, "notice", "--accept"], capture_output=True, text=True, timeout=60, env=env)
+    paths = user_paths({"SWAPCAST_HOME": str(home)})
+    for name in ("data", "settings", "logs", "cache"):
+        folder = paths.all()[name]
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, f"{name} folder {folder} is readable by others"
+    assert paths.models.is_dir()
+    assert (paths.settings / "consent.json").is_file()

@@ -6,16 +6,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from app.paths import UserPaths
+
 from .result import BOTH, CheckResult, DoctorContext
 
 NAME = "folders"
 NEEDED_FOR = BOTH
 
 
-def probe_folder(path: Path) -> str | None:
-    """None when a file can be created, written and deleted in `path`; else the reason."""
+def probe_folder(paths: UserPaths, role: str) -> str | None:
+    """None when the folder can be made (owner-only where private) and a file created, written and
+    deleted in it; else the reason."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path = paths.create(role)
         handle, name = tempfile.mkstemp(prefix=".swapcast-doctor-", dir=path)
         try:
             os.write(handle, b"swapcast")
@@ -29,7 +32,7 @@ def probe_folder(path: Path) -> str | None:
 
 def check(context: DoctorContext) -> CheckResult:
     folders = context.paths.all()
-    problems = {role: reason for role, path in folders.items() if (reason := probe_folder(path)) is not None}
+    problems = {role: reason for role, path in folders.items() if (reason := probe_folder(context.paths, role)) is not None}
     details = {"folders": {role: str(path) for role, path in folders.items()}, "problems": problems}
     if problems:
         named = "; ".join(f"{role} folder {folders[role]} ({reason})" for role, reason in problems.items())

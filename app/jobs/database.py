@@ -64,7 +64,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 # The queue holds the paths of the user's photos and videos: owner-only, like the consent file.
 FILE_MODE = 0o600
-FOLDER_MODE = 0o700
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
@@ -119,21 +118,6 @@ def make_private(path: Path) -> None:
             pass
         except PermissionError:  # another user's file (a shared queue): not ours to change
             pass
-
-
-def make_private_folder(folder: Path) -> None:
-    """Create the database's folder (and missing parents) owner-only; an existing one is left as is."""
-    missing = []
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            break
-        missing.append(parent)
-    for parent in reversed(missing):
-        try:
-            parent.mkdir(mode=FOLDER_MODE)
-        except FileExistsError:
-            continue  # another process made it first
-        parent.chmod(FOLDER_MODE)  # mkdir's mode is filtered by the umask
 
 
 def migrate(conn: sqlite3.Connection, path: Path) -> None:

@@ -34,10 +34,11 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from app.paths import make_private_folder
 from engines.errors import InputError
 
 from . import partials
-from .database import job_from_row, make_private_folder, open_database
+from .database import job_from_row, open_database
 from .errors import JobNotFound, JobStateError
 from .events import EventBus, EventKind, JobEvent
 from .model import Job, JobSpec, JobState, StoredOutput
