@@ -361,7 +361,7 @@ def test_progress_written_by_another_process_reaches_the_subscriber(tmp_path: Pa
     assert data[0]["kind"] == "added"
     # The poll may see the claim and the first progress together: one PROCESSING message then.
     assert states_of(data) == [("added", "PENDING"), ("state", "PROCESSING"), ("state", "COMPLETED")]
-    assert data[-1]["message"] == output
+    assert data[-1]["message"] == "out.png"  # a viewer: the output's name
     three = next(d for d in data if d["done"] == 3)
     assert (three["total"], three["fps"], three["eta_s"]) == (10, 7.0, 1.0)
     assert len([d for d in data if d["state"] == "COMPLETED"]) == 1  # sent once, not once per poll
