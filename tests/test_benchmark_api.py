@@ -14,8 +14,7 @@ def test_benchmark_api_quick_prints_requests_per_second_and_event_latency(capsys
     assert main(["benchmark", "--api", "--quick"]) == 0
     out = capsys.readouterr().out
     rows = {line.split("  ")[1].strip(): line for line in out.splitlines() if line.startswith("  ")}
-    status = next(line for name, line in rows.items() if name.startswith("GET /"))
-    jobs = next(line for name, line in rows.items() if "/api/jobs" in name)
+    status, jobs = rows["GET /api/status"], rows["POST /api/jobs"]  # the routes themselves, nothing in their place
     assert float(re.search(r"([\d,.]+) req/s", status).group(1).replace(",", "")) > 0
     assert float(re.search(r"([\d,.]+) jobs/s", jobs).group(1).replace(",", "")) > 0
     latency = [line for line in out.splitlines() if "progress → /api/events" in line]
@@ -29,6 +28,7 @@ def test_benchmark_api_json_has_every_figure(capsys: pytest.CaptureFixture[str])
     assert main(["benchmark", "--api", "--quick", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["results"][0]
     assert result["mode"] == "api" and result["status_requests"] > 0 and result["jobs_posted"] > 0
+    assert result["status_endpoint"] == "GET /api/status" and result["jobs_path"] == "POST /api/jobs"
     assert result["status_rps"] > 0 and result["jobs_per_s"] > 0
     assert 0 < result["event_ms_p50"] <= result["event_ms_p95"] and result["event_samples"] > 0
     assert 0 < result["remote_event_ms_p50"] <= result["remote_event_ms_p95"] and result["remote_samples"] > 0

@@ -141,7 +141,7 @@ def test_token_roles(tmp_path: Path, samples: Path) -> None:
         with server.client(None) as anonymous:
             assert anonymous.get("/api/avatar/sessions").status_code == 401
         refused = asyncio.run(stream_audio(socket_url(server, session, role=Role.VIEWER), [], then="wait"))
-        assert refused.close_code == 1008 and "needs a operator token" in refused.close_reason
+        assert refused.close_code == 1008 and "needs an operator token" in refused.close_reason
 
 
 def test_heartbeats_while_the_client_is_quiet(tmp_path: Path, samples: Path) -> None:

@@ -5,17 +5,40 @@ from __future__ import annotations
 import os
 import stat
 
+from app.engine_host import settings as engine_settings
+from app.server import status_view
 from app.server.roles import Role
 
 from server_support import running_server
 
 
-def test_health_needs_no_token_and_says_the_queue_is_usable(tmp_path) -> None:
-    with running_server(tmp_path) as server, server.client(role=None) as client:
-        response = client.get("/health")
+def test_health_needs_no_token_and_says_the_queue_and_an_engine_are_usable(tmp_path, kit_dir, monkeypatch) -> None:
+    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+    status_view.refresh_engines()
+    try:
+        with running_server(tmp_path) as server, server.client(role=None) as client:
+            response = client.get("/health")
+    finally:
+        status_view.refresh_engines()
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True and body["data"]["alive"] is True and body["data"]["queue"] is True
+    assert body["data"]["engine"] is True and "builtin" in body["data"]["engines"]
+
+
+def test_health_says_no_engine_is_usable_when_none_can_be_read(tmp_path, monkeypatch) -> None:
+    (tmp_path / "integrations.json").write_text("{ not json")  # the engines' settings file is broken
+    monkeypatch.setenv(engine_settings.INTEGRATIONS_ENV, str(tmp_path / "integrations.json"))
+    status_view.refresh_engines()
+    try:
+        with running_server(tmp_path) as server, server.client(role=None) as client:
+            response = client.get("/health")
+    finally:
+        status_view.refresh_engines()
+    assert response.status_code == 200  # alive: the API answers; what it can do is in the body
+    data = response.json()["data"]
+    assert data["alive"] is True and data["queue"] is True
+    assert data["engine"] is False and data["engines"] == []
 
 
 def test_an_unknown_endpoint_is_the_error_envelope_not_a_page(tmp_path) -> None:

@@ -105,7 +105,33 @@ def test_a_jobs_progress_and_completion_arrive_in_order_once_each(tmp_path: Path
     ]
     assert data[-2]["total"] == 30 and data[-2]["eta_s"] == 0.0 and data[3]["eta_s"] == pytest.approx(28 / 12.5)
     assert data[3]["fps"] == 12.5
-    assert data[-1]["message"] == str(tmp_path / "out.png") and data[-1]["progress"] == 1.0
+    assert data[-1]["message"] == "out.png" and data[-1]["progress"] == 1.0  # a viewer: the name, not the path
+
+
+def test_only_an_admin_is_told_the_servers_paths_in_job_events(tmp_path: Path) -> None:
+    """The output's path and paths inside an error reach admins as they are, everyone else as file names."""
+    secret = tmp_path / "private folder" / "deep"
+    with running_server(tmp_path) as server, subscribe(server, Role.ADMIN) as admin, \
+            subscribe(server, Role.VIEWER) as viewer, subscribe(server, Role.OPERATOR) as operator:
+        store = server.context.store
+        done, failed = store.add(spec(tmp_path, "done")), store.add(spec(tmp_path, "failed"))
+        store.claim("worker-a", lease_s=30)
+        store.complete(done.id, str(secret / "done.png"), worker_id="worker-a")
+        store.claim("worker-a", lease_s=30)
+        store.fail(failed.id, f"cannot read '{secret / 'photo.png'}' (no face in /srv/media/x.png)", transient=False,
+                   worker_id="worker-a")
+        finished = lambda got: reached(failed.id, JobState.FAILED)(got) and reached(done.id, JobState.COMPLETED)(got)  # noqa: E731
+        told = {role: collect(socket, finished) for role, socket in
+                ((Role.ADMIN, admin), (Role.VIEWER, viewer), (Role.OPERATOR, operator))}
+    for role, messages in told.items():
+        completed, error = job_messages(messages, done.id)[-1], job_messages(messages, failed.id)[-1]
+        if role is Role.ADMIN:
+            assert completed["message"] == str(secret / "done.png")
+            assert error["message"] == f"cannot read '{secret / 'photo.png'}' (no face in /srv/media/x.png)"
+        else:
+            assert completed["message"] == "done.png", role
+            assert error["message"] == "cannot read 'photo.png' (no face in x.png)", role
+            assert str(tmp_path) not in json.dumps(messages), role
 
 
 def test_a_job_run_by_a_local_executor_with_the_real_runner_streams_to_completion(
@@ -131,7 +157,7 @@ def test_a_job_run_by_a_local_executor_with_the_real_runner_streams_to_completio
     assert data.index(progress[0]) > 1 and data.index(progress[-1]) < len(data) - 1  # between the states
     assert [d["done"] for d in progress] == sorted(d["done"] for d in progress)
     assert progress[-1]["total"] == 90 and progress[-1]["fps"] > 0 and progress[-1]["eta_s"] is not None
-    assert data[-1]["message"] == str(output) and output.stat().st_size > 0
+    assert data[-1]["message"] == output.name and output.stat().st_size > 0
 
 
 def test_state_changes_are_never_dropped_when_progress_floods(tmp_path: Path) -> None:
@@ -335,7 +361,7 @@ def test_progress_written_by_another_process_reaches_the_subscriber(tmp_path: Pa
     assert data[0]["kind"] == "added"
     # The poll may see the claim and the first progress together: one PROCESSING message then.
     assert states_of(data) == [("added", "PENDING"), ("state", "PROCESSING"), ("state", "COMPLETED")]
-    assert data[-1]["message"] == output
+    assert data[-1]["message"] == "out.png"  # a viewer: the output's name
     three = next(d for d in data if d["done"] == 3)
     assert (three["total"], three["fps"], three["eta_s"]) == (10, 7.0, 1.0)
     assert len([d for d in data if d["state"] == "COMPLETED"]) == 1  # sent once, not once per poll

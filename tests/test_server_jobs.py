@@ -72,13 +72,14 @@ def test_an_uploaded_video_job_completes_and_its_output_downloads_with_range(tmp
         job = response.json()["data"]
         assert job["state"] == "PENDING"
         # Stored under the server's own folder with generated names, not the client's.
+        stored = server.context.store.get(job["id"]).spec
         uploads = (tmp_path / "uploads").resolve()
-        for path in [*job["spec"]["sources"], *job["spec"]["targets"]]:
+        for path in [*stored.sources, *stored.targets]:
             assert Path(path).is_relative_to(uploads)
             assert Path(path).name not in ("face.png", "target.mp4")
-        assert Path(job["spec"]["targets"][0]).suffix == ".mp4"
-        assert Path(job["spec"]["output"]).name == "result.mp4"
-        assert Path(job["spec"]["output"]).is_relative_to(uploads / "outputs")
+        assert Path(stored.targets[0]).suffix == ".mp4"
+        assert Path(stored.output).name == "result.mp4"
+        assert Path(stored.output).is_relative_to(uploads / "outputs")
 
         _run_queue(server, job["id"])
 
@@ -120,23 +121,55 @@ def test_a_job_posted_over_http_shows_in_the_cli_list(tmp_path: Path, kit_dir: P
         assert main(["jobs", "list", "--json"]) == 0
         listed = json.loads(capsys.readouterr().out)
         assert [j["id"] for j in listed] == [job["id"]]
-        assert listed[0]["spec"]["targets"] == job["spec"]["targets"]
+        assert [Path(t).name for t in listed[0]["spec"]["targets"]] == job["spec"]["targets"]
 
 
 def test_a_job_added_with_the_cli_appears_in_get_jobs(tmp_path: Path, kit_dir: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWAPCAST_HOME", str(tmp_path))
     samples = _samples(kit_dir)
-    with running_server(tmp_path) as server, server.client(Role.VIEWER) as client:
+    with running_server(tmp_path) as server, server.client(Role.VIEWER) as client, server.client() as admin:
         code = main(["jobs", "add", "-s", str(samples / "source_a.png"), "-t", str(samples / "target.png"),
                      "-o", str(tmp_path / "cli-out.png")])
         assert code == 0
         jobs = client.get("/api/jobs").json()["data"]["jobs"]
         assert len(jobs) == 1
         assert jobs[0]["state"] == "PENDING"
-        assert jobs[0]["spec"]["output"] == str((tmp_path / "cli-out.png").resolve())
-        assert client.get(f"/api/jobs/{jobs[0]['id']}").json()["data"]["spec"]["sources"] == [
+        assert jobs[0]["spec"]["output"] == "cli-out.png"  # a viewer: file names, not the server's paths
+        assert admin.get(f"/api/jobs/{jobs[0]['id']}").json()["data"]["spec"]["sources"] == [
             str((samples / "source_a.png").resolve())]
+
+
+def test_only_an_admin_sees_the_servers_paths_in_a_job(tmp_path: Path, kit_dir: Path) -> None:
+    """Operators and viewers are remote clients: file names and download URLs, never where the server
+    keeps the files (inputs, output, models folder, paths in the error); an admin sees them as the CLI does."""
+    with running_server(tmp_path) as server, server.client(Role.OPERATOR) as operator, \
+            server.client(Role.VIEWER) as viewer, server.client(Role.ADMIN) as admin:
+        posted = operator.post("/api/jobs", **_upload(kit_dir, output="result.png"))
+        assert posted.status_code == 201, posted.text
+        job_id = posted.json()["data"]["id"]
+        stored = server.context.store.get(job_id).spec
+        _run_queue(server, job_id)
+        failing = server.context.store.add(JobSpec(sources=stored.sources, targets=stored.targets,
+                                                   output=str(tmp_path / "elsewhere" / "x.png"), models=str(kit_dir)))
+        server.context.store.claim("worker-a", lease_s=30)
+        server.context.store.fail(failing.id, f"cannot write '{tmp_path / 'elsewhere' / 'x.png'}'", transient=False,
+                                  worker_id="worker-a")
+        for client in (operator, viewer):
+            answers = [posted, client.get("/api/jobs"), client.get(f"/api/jobs/{job_id}"),
+                       client.get(f"/api/jobs/{failing.id}")]
+            for answer in answers:
+                assert str(tmp_path) not in answer.text and str(kit_dir) not in answer.text, answer.text
+            job = answers[2].json()["data"]
+            assert job["spec"]["sources"] == [Path(stored.sources[0]).name]
+            assert job["spec"]["targets"] == [Path(stored.targets[0]).name]
+            assert job["spec"]["output"] == job["output"] == "result.png"
+            assert client.get(job["outputs"][0]["url"]).status_code == 200  # fetched by its URL
+            failed = answers[3].json()["data"]
+            assert failed["error"] == "cannot write 'x.png'" and failed["spec"]["models"] == kit_dir.name
+        seen = admin.get(f"/api/jobs/{job_id}").json()["data"]
+        assert seen["spec"]["sources"] == stored.sources and seen["output"] == stored.output
+        assert admin.get(f"/api/jobs/{failing.id}").json()["data"]["error"] == f"cannot write '{tmp_path / 'elsewhere' / 'x.png'}'"
 
 
 # ---- roles ---------------------------------------------------------------------------------------
@@ -433,11 +466,12 @@ def test_allow_paths_takes_paths_inside_and_refuses_escapes(tmp_path: Path, kit_
 
         inside = post(output=str(allowed / "out.png"))
         assert inside.status_code == 201, inside.text
-        spec = inside.json()["data"]["spec"]
-        assert spec["targets"] == [str((allowed / "target.png").resolve())]
-        assert spec["output"] == str((allowed / "out.png").resolve())
+        spec = server.context.store.get(inside.json()["data"]["id"]).spec
+        assert spec.targets == [str((allowed / "target.png").resolve())]
+        assert spec.output == str((allowed / "out.png").resolve())
         named = post(output="mine.png")  # a bare name: the server's own folder
-        assert Path(named.json()["data"]["spec"]["output"]).is_relative_to((tmp_path / "uploads").resolve())
+        assert Path(server.context.store.get(named.json()["data"]["id"]).spec.output).is_relative_to(
+            (tmp_path / "uploads").resolve())
         # Deleting a path job never touches the user's files.
         assert client.delete(f"/api/jobs/{inside.json()['data']['id']}").status_code == 200
         assert (allowed / "target.png").is_file() and (allowed / "face.png").is_file()

@@ -122,6 +122,23 @@ def test_a_live_session_runs_switches_source_shows_a_preview_and_records(server:
     saved = tmp_path / "uploads" / "recordings" / "take1.mp4"
     assert saved.is_file() and frame_count(saved) > 0
 
+    # A remote client downloads the recording: its URL is in the final state and in the listing.
+    assert final["recording_url"] == "/api/live/recordings/take1.mp4"
+    with server.client(Role.VIEWER) as viewer:
+        listed = viewer.get("/api/live/recordings").json()["data"]["recordings"]
+        assert listed == [{"name": "take1.mp4", "size": saved.stat().st_size, "url": final["recording_url"]}]
+        whole = viewer.get(final["recording_url"])
+        assert whole.status_code == 200 and whole.headers["content-type"] == "video/mp4"
+        assert whole.content == saved.read_bytes()
+        part = viewer.get(final["recording_url"], headers={"Range": "bytes=10-109"})
+        assert part.status_code == 206 and part.content == whole.content[10:110]
+        missing = viewer.get("/api/live/recordings/take2.mp4")
+        assert missing.status_code == 404 and "GET /api/live/recordings lists them" in missing.json()["error"]["message"]
+        for escape in ("..%2Ftake1.mp4", "..%2F..%2Fdata%2Fjobs.sqlite3", "jobs.sqlite3"):
+            assert viewer.get(f"/api/live/recordings/{escape}").status_code == 404, escape
+    with server.client(role=None) as anonymous:
+        assert anonymous.get(final["recording_url"]).status_code == 401
+
     with server.client(Role.OPERATOR) as operator:
         again = operator.post("/api/live/stop")
         assert again.status_code == 409 and again.json()["error"]["code"] == "live_not_running"

@@ -76,7 +76,7 @@ def test_a_viewer_is_forbidden_an_operator_route_and_an_operator_is_not(tmp_path
             also = admin.post("/api/test-operator-only")
     assert refused.status_code == 403
     assert refused.json() == {"ok": False, "error": {
-        "code": "forbidden", "message": "a viewer token cannot do this — it needs a operator token"}}
+        "code": "forbidden", "message": "a viewer token cannot do this — it needs an operator token"}}
     assert allowed.status_code == 200 and allowed.json() == {"ok": True, "data": "done"}
     assert also.status_code == 200
 

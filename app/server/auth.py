@@ -32,8 +32,12 @@ def authenticate(tokens: TokenStore, token: str | None, needed: Role) -> TokenRe
                        "unknown or revoked token — create one with `swapcast tokens create --role ROLE`")
     if not record.role.allows(needed):
         raise ApiError(403, ErrorCode.FORBIDDEN,
-                       f"a {record.role.value} token cannot do this — it needs a {needed.value} token")
+                       f"{_a(record.role)} token cannot do this — it needs {_a(needed)} token")
     return record
+
+
+def _a(role: Role) -> str:
+    return ("an " if role.value[0] in "aeiou" else "a ") + role.value
 
 
 def require(needed: Role) -> Callable[[Request], TokenRecord]:

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 from app.jobs.events import EventKind, JobEvent, Subscription
 from app.jobs.model import Job, JobState, Progress
 
+from .job_views import public_name, public_text
+
 if TYPE_CHECKING:
     from .context import ServerContext
 
@@ -56,6 +58,10 @@ class Message:
     type: MessageType
     text: str  # the JSON sent, encoded once for every subscriber
     droppable: bool  # a newer message of the same sort supersedes it (progress, live stats, heartbeat)
+    public: str | None = None  # the text for subscribers that do not see server paths, when it differs
+
+    def text_for(self, subscriber: Subscriber) -> str:
+        return self.text if subscriber.sees_paths or self.public is None else self.public
 
 
 def encode(kind: MessageType, data: Any, at: float | None = None) -> str:
@@ -82,8 +88,16 @@ def job_data(event: JobEvent) -> dict[str, Any]:
 
 
 def job_message(event: JobEvent) -> Message:
-    return Message(MessageType.JOB, encode(MessageType.JOB, job_data(event), event.time),
-                   droppable=event.kind is EventKind.PROGRESS)
+    """`message` (an output path, an error, a warning) reduced to file names for all but admins."""
+    data = job_data(event)
+    public = None
+    if event.message:
+        shown = (public_name(event.message) if event.state is JobState.COMPLETED and event.kind is not EventKind.WARNING
+                 else public_text(event.message))
+        if shown != event.message:
+            public = encode(MessageType.JOB, {**data, "message": shown}, event.time)
+    return Message(MessageType.JOB, encode(MessageType.JOB, data, event.time),
+                   droppable=event.kind is EventKind.PROGRESS, public=public)
 
 
 class Outbox:
@@ -143,8 +157,9 @@ class Outbox:
 class Subscriber:
     """One WebSocket connection's place in the hub."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, sees_paths: bool = False) -> None:
         self.outbox = outbox
+        self.sees_paths = sees_paths  # an admin: messages keep the server's paths (job_views.py)
         self.dropped_by_hub = asyncio.Event()  # set when the hub drops it; the route then closes the socket
         self.close_code = POLICY_VIOLATION
         self.close_reason = ""
@@ -260,8 +275,8 @@ class EventHub:
         for subscriber in list(self._subscribers):
             self.drop(subscriber, GOING_AWAY, "the server is stopping — reconnect when it is back")
 
-    def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(Outbox(self.queue_size, self.queue_size * self.hard_cap_factor))
+    def subscribe(self, sees_paths: bool = False) -> Subscriber:
+        subscriber = Subscriber(Outbox(self.queue_size, self.queue_size * self.hard_cap_factor), sees_paths)
         self._subscribers.append(subscriber)
         return subscriber
 

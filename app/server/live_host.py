@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ POLL_S = 0.02
 JPEG_QUALITY = 80
 
 SessionFactory = Callable[[LiveConfig], LiveSession]
+
+
+def recording_url(name: str) -> str:
+    """GET it (viewer) for the recording called `name` in the server's recordings folder (routes/live.py)."""
+    return f"/api/live/recordings/{quote(name)}"
+
 STUDIO_OWNS = "the studio is running the live session — stop it there or use /controls and /source"
 
 
@@ -368,9 +375,18 @@ class LiveHost:
             "dropped": stats.dropped, "frames": stats.frames, "stages_ms": dict(stats.stages_ms),
             "outputs": outputs,
             "recording": self._record.name if self._record is not None else None,
+            "recording_url": self._recording_url(),
             "engine": to_jsonable(stats.engine) if stats.engine is not None else None,
             "controls": self.controls(),
         }
+
+    def _recording_url(self) -> str | None:
+        """Where a finished recording of a session started over the API downloads from (the studio's
+        recordings are the studio's: in its own folder, not served)."""
+        record = self._record
+        if record is None or self._run_by != "api" or not record.is_file():
+            return None
+        return recording_url(record.name)
 
     def preview_jpeg(self) -> bytes | None:
         """The newest swapped frame as JPEG; None before the first one (or when no session ran)."""

@@ -2,7 +2,8 @@
 
 Each message is JSON: `{"type": "job"|"live"|"health"|"heartbeat", "data": {...}, "time": UNIX_SECONDS}`.
 A `job` message's data: id, kind (added|state|progress|warning|removed), state, done, total, progress
-(0..1), fps, eta_s, message (the error, warning or output path). The token goes in the Authorization
+(0..1), fps, eta_s, message (the error, warning or output; an admin sees the output's path on the
+server, other roles its file name, and paths in errors reduced to file names). The token goes in the Authorization
 header or, for browsers, `?token=`. A bad token: the socket is accepted and closed at once with 1008
 and a reason naming the fix (a refused handshake would reach a browser as a bare "failed").
 A client that stops reading is dropped (1008) instead of being buffered without bound (events_hub.py).
@@ -20,6 +21,7 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from ..auth import authenticate_websocket
 from ..envelope import ApiError
 from ..events_hub import POLICY_VIOLATION, Subscriber, close_reason
+from ..job_views import sees_paths
 from ..roles import Role
 
 
@@ -36,7 +38,7 @@ router = APIRouter(tags=["events"], lifespan=_lifespan)
 async def events(websocket: WebSocket) -> None:
     context = websocket.app.state.context
     try:
-        authenticate_websocket(websocket, Role.VIEWER)
+        token = authenticate_websocket(websocket, Role.VIEWER)
     except ApiError as error:
         await websocket.accept()
         await websocket.close(code=POLICY_VIOLATION, reason=close_reason(error.message))
@@ -44,7 +46,7 @@ async def events(websocket: WebSocket) -> None:
     hub = context.hub
     await hub.start(context)  # before accept: what the client is sent starts after this point
     await websocket.accept()
-    subscriber = hub.subscribe()
+    subscriber = hub.subscribe(sees_paths(token.role))
     sender = asyncio.create_task(_send(websocket, subscriber))
     reader = asyncio.create_task(_read_until_disconnect(websocket))
     dropped = asyncio.create_task(subscriber.dropped_by_hub.wait())
@@ -67,7 +69,7 @@ async def events(websocket: WebSocket) -> None:
 async def _send(websocket: WebSocket, subscriber: Subscriber) -> None:
     while True:
         message = await subscriber.outbox.get()
-        await websocket.send_text(message.text)
+        await websocket.send_text(message.text_for(subscriber))
 
 
 async def _read_until_disconnect(websocket: WebSocket) -> None:

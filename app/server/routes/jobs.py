@@ -32,6 +32,7 @@ from ..envelope import ApiError, ErrorCode, ok
 from ..job_requests import FILE_FIELDS, JobRequest, build_spec, parse_form, parse_json
 from ..job_views import job_view
 from ..roles import Role
+from ..tokens import TokenRecord
 from ..uploads import StoredFile, UploadArea, read_small_body, receive_form
 
 router = APIRouter(tags=["jobs"])
@@ -43,6 +44,9 @@ MAX_PAGE = 1000
 
 _VIEWER = [Depends(require(Role.VIEWER))]
 _OPERATOR = [Depends(require(Role.OPERATOR))]
+# Routes that answer with jobs take the token itself: what a job shows depends on its role (job_views.py).
+_AS_VIEWER = Depends(require(Role.VIEWER))
+_AS_OPERATOR = Depends(require(Role.OPERATOR))
 
 _FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -87,9 +91,9 @@ def _get(context: ServerContext, job_id: int) -> Job:
 # ---- adding ----------------------------------------------------------------------------------
 
 
-@router.post("/api/jobs", status_code=201, dependencies=_OPERATOR, openapi_extra=_ADD_BODY,
+@router.post("/api/jobs", status_code=201, openapi_extra=_ADD_BODY,
              summary="Queue a swap (the fields of `swapcast jobs add`)")
-async def add_job(request: Request) -> dict[str, Any]:
+async def add_job(request: Request, token: TokenRecord = _AS_OPERATOR) -> dict[str, Any]:
     """multipart/form-data: files `source`, `target`, `reference` (repeatable) and the options as text
     fields; or application/json with server-side paths (`sources`, `targets`, `reference`; only with
     --allow-paths). Responds 201 with the job. Nothing is queued (and no file kept) when it fails."""
@@ -119,7 +123,7 @@ async def add_job(request: Request) -> dict[str, Any]:
                        f"POST /api/jobs takes multipart/form-data, application/json or a urlencoded form, not {media_type} — "
                        "upload files with curl -F source=@face.jpg -F target=@clip.mp4")
     job = await run_in_threadpool(_queue, context, area, key, job_request, uploads)
-    return ok(job_view(job))
+    return ok(job_view(job, token.role))
 
 
 async def _small_body(request: Request) -> bytes:
@@ -142,9 +146,10 @@ def _queue(context: ServerContext, area: UploadArea, key: str, job_request: JobR
 # ---- reading -----------------------------------------------------------------------------------
 
 
-@router.get("/api/jobs", dependencies=_VIEWER, summary="List jobs, newest first")
+@router.get("/api/jobs", summary="List jobs, newest first")
 def list_jobs(
     request: Request,
+    token: TokenRecord = _AS_VIEWER,
     state: list[str] | None = Query(None, description="only jobs in these states (repeatable): "
                                     + ", ".join(s.value.lower() for s in JobState)),
     limit: int = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE),
@@ -155,7 +160,7 @@ def list_jobs(
     jobs = _context(request).store.list(states)
     jobs.reverse()
     page = jobs[offset:offset + limit]
-    return ok({"jobs": [job_view(job) for job in page], "total": len(jobs), "limit": limit, "offset": offset})
+    return ok({"jobs": [job_view(job, token.role) for job in page], "total": len(jobs), "limit": limit, "offset": offset})
 
 
 def _states(raw: list[str]) -> list[JobState]:
@@ -167,23 +172,23 @@ def _states(raw: list[str]) -> list[JobState]:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, f"unknown state in {','.join(raw)!r} — use {valid}") from None
 
 
-@router.get("/api/jobs/{job_id}", dependencies=_VIEWER, summary="One job")
-def get_job(request: Request, job_id: int) -> dict[str, Any]:
-    return ok(job_view(_get(_context(request), job_id)))
+@router.get("/api/jobs/{job_id}", summary="One job")
+def get_job(request: Request, job_id: int, token: TokenRecord = _AS_VIEWER) -> dict[str, Any]:
+    return ok(job_view(_get(_context(request), job_id), token.role))
 
 
 # ---- acting ------------------------------------------------------------------------------------
 
 
-@router.post("/api/jobs/{job_id}/cancel", dependencies=_OPERATOR, summary="Cancel a pending or running job")
-def cancel_job(request: Request, job_id: int) -> dict[str, Any]:
+@router.post("/api/jobs/{job_id}/cancel", summary="Cancel a pending or running job")
+def cancel_job(request: Request, job_id: int, token: TokenRecord = _AS_OPERATOR) -> dict[str, Any]:
     """A pending job is cancelled at once; a running one is flagged and its worker stops at the next frame."""
     with _job_errors(job_id):
-        return ok(job_view(_context(request).store.cancel(job_id)))
+        return ok(job_view(_context(request).store.cancel(job_id), token.role))
 
 
-@router.post("/api/jobs/{job_id}/retry", dependencies=_OPERATOR, summary="Run a finished job again")
-def retry_job(request: Request, job_id: int,
+@router.post("/api/jobs/{job_id}/retry", summary="Run a finished job again")
+def retry_job(request: Request, job_id: int, token: TokenRecord = _AS_OPERATOR,
               overwrite: bool | None = Query(None, description="replace the output if it exists (default: "
                                              "yes for outputs in the server's folder, else as the job said)")) -> dict[str, Any]:
     context = _context(request)
@@ -191,7 +196,7 @@ def retry_job(request: Request, job_id: int,
     if overwrite is None and _area(context).owns(job.spec.output):
         overwrite = True  # the server's own output folder: nothing of the user's to protect
     with _job_errors(job_id):
-        return ok(job_view(context.store.retry(job_id, overwrite=overwrite)))
+        return ok(job_view(context.store.retry(job_id, overwrite=overwrite), token.role))
 
 
 @router.delete("/api/jobs/{job_id}", dependencies=_OPERATOR, summary="Remove a job that is not running")

@@ -1,5 +1,5 @@
-"""Live control: `POST /api/live/start|stop|source|controls` (operator) and `GET /api/live/preview.jpg`
-(viewer) — the session the CLI's `swapcast live` and the studio's Live tab run, through LiveHost.
+"""Live control: `POST /api/live/start|stop|source|controls` (operator), `GET /api/live/preview.jpg`
+and the recordings, `GET /api/live/recordings[/NAME]` (viewer; Range requests supported) — the session the CLI's `swapcast live` and the studio's Live tab run, through LiveHost.
 
 Nothing here names a path the client chose: the camera is an index, a /dev/videoN device, or a
 video file inside `--allow-paths`; a recording is a plain file name, kept under the server's own
@@ -8,6 +8,7 @@ folder (<uploads>/recordings); source faces come from the sources library or an 
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +28,7 @@ from engines.errors import SwapCastError
 from ..auth import require
 from ..context import ServerContext, ServerSettings
 from ..envelope import ApiError, ErrorCode, ok
-from ..live_host import ControlChanges
+from ..live_host import ControlChanges, recording_url
 from ..paths_policy import allowed_path
 from ..photos import read_form, store_photo, uploads_in
 from ..roles import Role
@@ -118,10 +120,14 @@ def size_of(text: str | None) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+def _recording_name_ok(name: str) -> bool:
+    return bool(_RECORD_NAME.match(name)) and ".." not in name and Path(name).suffix.lower() in RECORD_SUFFIXES
+
+
 def record_path_of(name: str | None, settings: ServerSettings) -> Path | None:
     if not name:
         return None
-    if not _RECORD_NAME.match(name) or ".." in name or Path(name).suffix.lower() not in RECORD_SUFFIXES:
+    if not _recording_name_ok(name):
         raise ApiError(422, ErrorCode.INVALID_REQUEST,
                        f"outputs.record {name!r}: give a plain file name ending in "
                        f"{', '.join(RECORD_SUFFIXES)} — e.g. \"take1.mp4\" (it goes in the server's recordings folder)")
@@ -276,3 +282,35 @@ def preview(request: Request) -> Response:
         raise ApiError(404, ErrorCode.PREVIEW_NOT_READY,
                        "no frame yet — the session is still starting; try again in a moment")
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+# ---- recordings ------------------------------------------------------------------------------------
+def _recordings(settings: ServerSettings) -> list[Path]:
+    """The finished recordings in the server's folder (a recording still being written has a temporary
+    name until it is finalised), newest first."""
+    folder = settings.uploads / RECORDINGS_FOLDER
+    if not folder.is_dir():
+        return []
+    found = [path for path in folder.iterdir() if path.is_file() and _recording_name_ok(path.name)]
+    return sorted(found, key=lambda path: path.stat().st_mtime, reverse=True)
+
+
+@router.get("/recordings", dependencies=[Depends(require(Role.VIEWER))])
+def recordings(request: Request) -> dict[str, Any]:
+    """The recordings made by sessions started over the API (`outputs.record`), newest first: name,
+    size in bytes, and the URL that downloads each."""
+    return ok({"recordings": [{"name": path.name, "size": path.stat().st_size, "url": recording_url(path.name)}
+                              for path in _recordings(_context(request).settings)]})
+
+
+@router.head("/recordings/{name}", dependencies=[Depends(require(Role.VIEWER))], include_in_schema=False)
+@router.get("/recordings/{name}", dependencies=[Depends(require(Role.VIEWER))], response_class=FileResponse)
+def recording(request: Request, name: str) -> FileResponse:
+    """Download a finished recording (Range requests supported, for players and resumed downloads)."""
+    path = _context(request).settings.uploads / RECORDINGS_FOLDER / name
+    if not _recording_name_ok(name) or not path.is_file():
+        raise ApiError(404, ErrorCode.NOT_FOUND,
+                       f"no finished recording named {name!r} — GET /api/live/recordings lists them "
+                       "(one still being written appears once its session stops)")
+    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                        filename=path.name, content_disposition_type="inline")
