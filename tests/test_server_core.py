@@ -26,6 +26,27 @@ def test_health_needs_no_token_and_says_the_queue_and_an_engine_are_usable(tmp_p
     assert body["data"]["engine"] is True and "builtin" in body["data"]["engines"]
 
 
+def test_a_box_without_models_is_alive_but_not_ready(tmp_path, kit_dir, monkeypatch) -> None:
+    """A fresh GPU box with no model files: the built-in engine would fail every job, so a readiness
+    probe (`?ready=1`, e.g. `curl -f` in a Docker HEALTHCHECK) must see 503 until the models are there."""
+    status_view.refresh_engines()
+    try:
+        with running_server(tmp_path) as server, server.client(role=None) as client:
+            bare, bare_ready = client.get("/health"), client.get("/health?ready=1")
+            monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))  # the models arrive
+            status_view.refresh_engines()
+            ready = client.get("/health?ready=1")
+    finally:
+        status_view.refresh_engines()
+    assert bare.status_code == 200  # liveness: the API answers
+    data = bare.json()["data"]
+    assert data["engine"] is False and "builtin" not in data["engines"]
+    assert {"det_10g.onnx", "w600k_r50.onnx", "inswapper_128.onnx"} <= set(data["models_missing"])
+    assert bare_ready.status_code == 503 and bare_ready.json()["data"]["engine"] is False
+    assert ready.status_code == 200
+    assert ready.json()["data"]["engine"] is True and ready.json()["data"]["models_missing"] == []
+
+
 def test_health_says_no_engine_is_usable_when_none_can_be_read(tmp_path, monkeypatch) -> None:
     (tmp_path / "integrations.json").write_text("{ not json")  # the engines' settings file is broken
     monkeypatch.setenv(engine_settings.INTEGRATIONS_ENV, str(tmp_path / "integrations.json"))

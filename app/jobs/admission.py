@@ -22,6 +22,9 @@ from engines.external.config import IntegrationsConfig, Mode
 from engines.imaging import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from engines.models.catalog import REQUIRED_ROLES  # what the built-in engine cannot run without
 
+from app.models_option import models_folder
+from app.paths import MODELS_ENV, user_paths
+
 from .model import JobSpec, is_remote_text, target_name
 from .outputs import TargetPlan, check_format
 
@@ -104,22 +107,8 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
     # Lip sync runs in the built-in engine only (the others refuse it), so its models are checked anyway.
     if not (in_process_only or (spec.lip_sync is not None and any(e.in_process for e in engines))):
         return  # none: the runner says "no engine can …" with the engine settings' fix
-    from engines.models.store import ModelStore
-
-    from app.models_option import models_folder
-    from app.paths import MODELS_ENV, user_paths
-
     override = models_folder(spec.models)
-    store = ModelStore.resolve(user_paths().models, override)
-    missing: dict[str, str | None] = {}  # what is missing → the model id to download (None: no model of that role)
-    for role in _roles_needed(spec):
-        try:
-            spec_of_role = store.default_for(role)
-        except ModelError:
-            missing[f"a {role}"] = None
-            continue
-        if not (store.directory / spec_of_role.file).is_file():
-            missing[spec_of_role.file] = spec_of_role.id
+    directory, missing = missing_builtin_models(spec.models, _roles_needed(spec))
     if not missing:
         return
     ids = list(missing.values())
@@ -129,7 +118,26 @@ def _check_builtin_models(spec: JobSpec, modes: Iterable[Mode], config: Integrat
         fix = f"run `swapcast models download {ids[0]}`"
     else:
         fix = "run `swapcast models download --all` (or pass --models DIR with models made by `swapcast models kit DIR`)"
-    raise ModelError(f"the built-in engine cannot run without {', '.join(missing)} (not in {store.directory})", fix)
+    raise ModelError(f"the built-in engine cannot run without {', '.join(missing)} (not in {directory})", fix)
+
+
+def missing_builtin_models(models: str | None, roles: Iterable[str] = REQUIRED_ROLES) -> tuple[Path, dict[str, str | None]]:
+    """The models folder (`models`: a --models DIR, or None for SWAPCAST_MODELS / the user's folder)
+    and what the built-in engine needs for `roles` that is not in it: file → the model id to
+    download (None: the catalog has no model of that role)."""
+    from engines.models.store import ModelStore  # the catalog, not the engine machinery
+
+    store = ModelStore.resolve(user_paths().models, models_folder(models))
+    missing: dict[str, str | None] = {}
+    for role in roles:
+        try:
+            spec_of_role = store.default_for(role)
+        except ModelError:
+            missing[f"a {role}"] = None
+            continue
+        if not (store.directory / spec_of_role.file).is_file():
+            missing[spec_of_role.file] = spec_of_role.id
+    return store.directory, missing
 
 
 def _roles_needed(spec: JobSpec) -> tuple[str, ...]:
