@@ -91,6 +91,14 @@ def test_a_live_session_runs_switches_source_shows_a_preview_and_records(server:
         running = wait_for("frames flowing", lambda: (s := live(viewer))["state"] == "running" and s["frames"] >= 5 and s)
         assert running["fps_in"] > 0 and running["fps_out"] > 0 and running["latency_ms_p95"] >= running["latency_ms_p50"] > 0
         assert {o["name"] for o in running["outputs"]} >= {"recording", "preview"}
+        # The server's own paths (the camera file, the recordings folder) are an admin's to see;
+        # remote clients get the file name wherever the session's state is shown.
+        assert running["camera"] == "target.mp4" and started.json()["data"]["camera"] == "target.mp4"
+        status_live = viewer.get("/api/status").json()["data"]["live"]
+        assert status_live["camera"] == "target.mp4" and str(samples) not in str(status_live)
+        assert str(samples) not in str(live(viewer)) and str(tmp_path) not in str(live(operator))
+        with server.client(Role.ADMIN) as admin:
+            assert live(admin)["camera"] == str(samples / "target.mp4")
 
         # Bob is in the library but not yet in the session: recognised, then active.
         switched = operator.post("/api/live/source", json={"name": "Bob"})
@@ -284,6 +292,7 @@ def test_live_stats_and_a_source_switch_reach_an_events_subscriber(server: Runni
         first = next_live(websocket, lambda data: data["state"] == "running" and data["frames"] > 0)
         later = next_live(websocket, lambda data: data["frames"] > first["frames"])  # the stats keep coming
         assert later["fps_out"] > 0 and later["controls"]["active_source"] == 0
+        assert later["camera"] == "target.mp4" and str(samples) not in json.dumps(later)  # a viewer: no server paths
 
         assert operator.post("/api/live/source", json={"name": "Bob"}).status_code == 200
         switched = next_live(websocket, lambda data: data["controls"]["sources"] == ["Alice", "Bob"]

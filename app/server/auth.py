@@ -45,7 +45,9 @@ def require(needed: Role) -> Callable[[Request], TokenRecord]:
 
     def dependency(request: Request) -> TokenRecord:
         context = request.app.state.context
-        return authenticate(context.tokens, bearer(request.headers.get("authorization")), needed)
+        record = authenticate(context.tokens, bearer(request.headers.get("authorization")), needed)
+        request.state.role = record.role  # what the answer may show (public_paths.py)
+        return record
 
     return dependency
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from app.jobs.events import EventKind, JobEvent, Subscription
 from app.jobs.model import Job, JobState, Progress
 
-from .job_views import public_name, public_text
+from .public_paths import public_name, public_text, public_tree
 
 if TYPE_CHECKING:
     from .context import ServerContext
@@ -367,7 +367,9 @@ class EventHub:
                 await self._poll_store(context)
                 live = await asyncio.to_thread(context.live.snapshot)
                 if live is not None:
-                    self.broadcast(Message(MessageType.LIVE, encode(MessageType.LIVE, live), droppable=True))
+                    at = time.time()
+                    text, public = encode(MessageType.LIVE, live, at), encode(MessageType.LIVE, public_tree(live), at)
+                    self.broadcast(Message(MessageType.LIVE, text, droppable=True, public=public if public != text else None))
                 health = await asyncio.to_thread(engines_snapshot, context)
                 if health != self._health:
                     self._health = health

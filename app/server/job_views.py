@@ -10,45 +10,19 @@ paths and are shown as given.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from app.jobs.model import Job, JobState, is_remote_text
 
+from .public_paths import public_name, public_text, sees_paths
 from .roles import Role
 
-# An absolute POSIX path in a message, replaced by its last part: a quoted one whole (spaces and all),
-# else up to a space or a quote, never inside a URL (`https://h/a`: each slash follows ':', '/' or a word).
-_QUOTED_PATH = re.compile(r"(['\"])/[^'\"\n]*/([^'\"/\n]+)\1")
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"]+/)+([^\s/'\"]+)")
 _PATH_FIELDS = ("sources", "targets")
 _PATH_FIELD = ("reference", "output", "models", "lip_sync")
 
 
 def output_url(job_id: int, index: int | None = None) -> str:
     return f"/api/jobs/{job_id}/output" + (f"?index={index}" if index is not None else "")
-
-
-def sees_paths(role: Role) -> bool:
-    return role is Role.ADMIN
-
-
-def public_text(text: str | None, known: tuple[str, ...] = ()) -> str | None:
-    """`text` with every local path reduced to its file name (`known`: exact paths first, longest first,
-    so a path with spaces in it goes whole)."""
-    if not text:
-        return text
-    for path in sorted(known, key=len, reverse=True):
-        text = text.replace(path, Path(path).name)
-    return _ABSOLUTE_PATH.sub(r"\1", _QUOTED_PATH.sub(r"\1\2\1", text))
-
-
-def public_name(text: str | None) -> str | None:
-    """A local path's file name; remote text (URL, object URI) as it is."""
-    if not text or is_remote_text(text):
-        return text
-    return Path(text).name
 
 
 def job_view(job: Job, role: Role = Role.ADMIN) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from ..auth import authenticate_websocket
 from ..envelope import ApiError
 from ..events_hub import POLICY_VIOLATION, Subscriber, close_reason
-from ..job_views import sees_paths
+from ..public_paths import sees_paths
 from ..roles import Role
 
 

@@ -31,6 +31,7 @@ from ..envelope import ApiError, ErrorCode, ok
 from ..live_host import ControlChanges, recording_url
 from ..paths_policy import allowed_path
 from ..photos import read_form, store_photo, uploads_in
+from ..public_paths import live_view
 from ..roles import Role
 
 
@@ -94,6 +95,11 @@ class SourceRequest(BaseModel):
 
     name: str | None = Field(None, description="a source of the session, or of GET /api/sources")
     index: int | None = Field(None, description="the session's source #index, from 0")
+
+
+def _shown(request: Request, state: Any) -> dict[str, Any]:
+    """The session's state in the envelope, without the server's paths for all but an admin."""
+    return ok(live_view(state, request.state.role))
 
 
 def _context(request: Request) -> ServerContext:
@@ -175,7 +181,7 @@ def _unknown_source(name: str, gallery: Gallery) -> ApiError:
 def state(request: Request) -> dict[str, Any]:
     """The session's state, stats (fps in/out, p50/p95 latency, drops), outputs and controls; null
     data when no session has run since the server started."""
-    return ok(_context(request).live.snapshot())
+    return _shown(request, _context(request).live.snapshot())
 
 
 @router.post("/start", status_code=202, dependencies=[Depends(require(Role.OPERATOR))])
@@ -198,14 +204,14 @@ def start(body: StartRequest, request: Request) -> dict[str, Any]:
         face_mode=body.face_mode, position=body.position, mouth_mask=body.mouth_mask,
         enhance_blend=body.enhance_blend,
     )
-    return ok(context.live.start(config, names))
+    return _shown(request, context.live.start(config, names))
 
 
 @router.post("/stop", dependencies=[Depends(require(Role.OPERATOR))])
 def stop(request: Request) -> dict[str, Any]:
     """Stop the session (a recording is finalised first); its final stats. The studio's session is
     stopped by the studio (its window shows it stopped)."""
-    return ok(_context(request).live.stop())
+    return _shown(request, _context(request).live.stop())
 
 
 @router.post("/controls", dependencies=[Depends(require(Role.OPERATOR))])
@@ -213,7 +219,7 @@ def controls(body: ControlsRequest, request: Request) -> dict[str, Any]:
     """Change controls of the running session (each takes effect within a frame or two); the new state."""
     changes = ControlChanges(swap=body.swap, mirror=body.mirror, enhancer=body.enhancer, mouth_mask=body.mouth_mask,
                              face_mode=body.face_mode, position=body.position, enhance_blend=body.enhance_blend)
-    return ok(_context(request).live.set_controls(changes))
+    return _shown(request, _context(request).live.set_controls(changes))
 
 
 @router.post("/source", dependencies=[Depends(require(Role.OPERATOR))],
@@ -240,7 +246,7 @@ async def source(request: Request) -> dict[str, Any]:
         switched = await run_in_threadpool(host.activate_name, name)
         if switched is None:
             switched = await run_in_threadpool(host.add_and_activate, name, (stored.path,))
-        return ok(switched)
+        return _shown(request, switched)
     length = request.headers.get("content-length", "")
     if not length.isdigit() or int(length) > SOURCE_JSON_MAX:
         raise ApiError(422, ErrorCode.INVALID_REQUEST,
@@ -253,11 +259,11 @@ async def source(request: Request) -> dict[str, Any]:
         raise ApiError(422, ErrorCode.INVALID_REQUEST,
                        "send {\"name\": \"Alice\"} or {\"index\": 0} as JSON, or a photo as multipart (-F photo=@face.jpg)")
     if body.index is not None:
-        return ok(await run_in_threadpool(host.activate, body.index))
+        return _shown(request, await run_in_threadpool(host.activate, body.index))
     name = body.name or ""
     switched = await run_in_threadpool(host.activate_name, name)
     if switched is not None:
-        return ok(switched)
+        return _shown(request, switched)
     gallery = context.sources.load()
     index = gallery.find(name)
     if index is None:
@@ -267,7 +273,7 @@ async def source(request: Request) -> dict[str, Any]:
     if not photos:
         raise ApiError(400, ErrorCode.INVALID_REQUEST,
                        f"source {identity.name!r} has no photo left on disk — add one with POST /api/sources")
-    return ok(await run_in_threadpool(host.add_and_activate, identity.name, photos))
+    return _shown(request, await run_in_threadpool(host.add_and_activate, identity.name, photos))
 
 
 @router.get("/preview.jpg", dependencies=[Depends(require(Role.VIEWER))],
