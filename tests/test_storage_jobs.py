@@ -463,6 +463,24 @@ def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
     assert "swapcast-no-such-bucket" not in [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
 
 
+def test_credentials_that_may_read_but_not_write_fail_the_job_once_with_one_line_and_no_object(
+    s3_env, kit_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-denied")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", storage_support.READONLY_KEY)  # reads the inputs, may not write
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", storage_support.READONLY_SECRET)
+    code = main(["swap", "-s", source, "-t", target, "-o", f"s3://{s3_env.bucket}/jobs-denied/out/result.mp4"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "access denied" in err and "AWS_ACCESS_KEY_ID" in err and storage_support.READONLY_SECRET not in err
+    with JobStore() as store:
+        [job] = store.list()
+        assert (job.state, job.attempts, job.objects) == (JobState.FAILED, 1, [])  # rendered, refused, not retried
+        assert not store.job_folder(job.id).joinpath("output").exists()
+    assert s3_env.keys(prefix="jobs-denied/out/") == []
+    assert not s3_env.client().list_multipart_uploads(Bucket=s3_env.bucket, Prefix="jobs-denied/").get("Uploads")
+
+
 def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
     s3_env, kit_dir: Path, tmp_path: Path  # noqa: ANN001
 ) -> None:
