@@ -563,3 +563,48 @@ def test_a_remote_jobs_progress_gives_the_fetch_and_the_upload_their_shares(
     assert any(abs(f - 0.10) < 0.015 for f in seen)  # inputs fetched: the first tenth
     assert any(abs(f - 0.90) < 0.015 for f in seen)  # rendered, not uploaded yet: the last tenth to go
     assert not report.job_folder.exists()  # inputs and render removed after the confirmed upload
+
+
+def test_a_retried_job_resumes_its_interrupted_download(kit_dir: Path, tmp_path: Path,
+                                                        public_name_is_loopback: None) -> None:
+    """The fetched part stays in the job's folder when an attempt fails; the retry asks for the rest."""
+    from test_storage_fetch import LocalServer, Route
+
+    from app.jobs.model import Job
+    from app.media.probe import probe
+    from app.offline.runner import SwapRunner
+    from engines.errors import TransientError
+
+    clip = (kit_dir / "samples/target.mp4").read_bytes()
+    half = len(clip) // 2
+    site = LocalServer()
+    site.routes["/v/target.mp4"] = Route(clip, "video/mp4", drop_after=half, etag='"v1"')
+    site.thread.start()
+
+    class Report:
+        job_folder = tmp_path / "job-11"
+        stopping = False
+
+        def progress(self, done: int, total: int) -> None:
+            pass
+
+        def warn(self, message: str) -> None:
+            pass
+
+    out = tmp_path / "out.mp4"
+    spec = JobSpec(sources=[str(kit_dir / "samples/source_a.png")], targets=[site.url("/v/target.mp4")],
+                   output=str(out), allow_urls=True)
+    job = Job(id=11, spec=spec, state=JobState.PROCESSING)
+    try:
+        with pytest.raises(TransientError, match="resumes where it stopped"):
+            SwapRunner().run(job, Report())
+        [part] = (Report.job_folder / "inputs").glob("*.part")
+        assert part.read_bytes() == clip[:half] and not out.exists()
+        SwapRunner().run(job, Report())  # the queue's retry
+    finally:
+        site.httpd.shutdown()
+        site.httpd.server_close()
+        site.thread.join(timeout=10)
+    assert [s.headers.get("range") for s in site.seen] == [None, f"bytes={half}-"]
+    assert probe(out).frame_count == probe(kit_dir / "samples/target.mp4").frame_count
+    assert not Report.job_folder.exists()  # the fetched input went with the completed job
