@@ -531,9 +531,9 @@ def test_https_connects_to_the_checked_address_and_verifies_the_certificate_for_
 # ---- before a job is queued: the start of the file -------------------------------------------------
 
 
-def test_the_check_before_queueing_reads_only_the_start_and_names_the_format(
+def test_the_check_before_queueing_names_the_format_of_a_long_file_and_writes_nothing(
         server: LocalServer, clip_bytes: bytes, png_bytes: bytes, tmp_path: Path) -> None:
-    big = clip_bytes + b"\0" * (4 * 1024**2)  # a long file: only its start is read
+    big = clip_bytes + b"\0" * (4 * 1024**2)  # a long file: only its start is read (PROBE_BYTES)
     server.routes["/clip.mp4"] = Route(big, "video/mp4")
     server.routes["/face"] = Route(png_bytes, "application/octet-stream")
     found = check_url_input(server.url("/clip.mp4"), policy=test_policy())
