@@ -26,8 +26,18 @@ import pytest
 import urllib3.util.connection
 from PIL import Image
 
+from app.media.sniff import MediaKind
 from app.media.synth import make_clip
-from app.storage.fetch import FetchCancelled, FetchPolicy, address_refusal, fetch_input, stable_stem
+from app.storage.fetch import (
+    PROBE_BYTES,
+    FetchCancelled,
+    FetchPolicy,
+    address_refusal,
+    check_url_input,
+    fetch_input,
+    stable_stem,
+)
+from app.storage.head import head_kind
 from engines.errors import InputError, TransientError
 
 NAME = "media.example.test"
@@ -516,3 +526,73 @@ def test_https_connects_to_the_checked_address_and_verifies_the_certificate_for_
     assert connections == [("127.0.0.1", server.port)]
     assert names == [NAME]  # SNI carried the name although the connection went to the address
     assert server.seen == []
+
+
+# ---- before a job is queued: the start of the file -------------------------------------------------
+
+
+def test_the_check_before_queueing_names_the_format_of_a_long_file_and_writes_nothing(
+        server: LocalServer, clip_bytes: bytes, png_bytes: bytes, tmp_path: Path) -> None:
+    big = clip_bytes + b"\0" * (4 * 1024**2)  # a long file: only its start is read (PROBE_BYTES)
+    server.routes["/clip.mp4"] = Route(big, "video/mp4")
+    server.routes["/face"] = Route(png_bytes, "application/octet-stream")
+    found = check_url_input(server.url("/clip.mp4"), policy=test_policy())
+    assert (found.kind, found.format) == (MediaKind.VIDEO, "MP4/QuickTime")
+    assert check_url_input(server.url("/face"), policy=test_policy()).kind is MediaKind.IMAGE
+    assert not list(tmp_path.iterdir())  # nothing written anywhere
+
+
+@pytest.mark.parametrize(("route", "expected"), [
+    (Route(b"<html>a page</html>" * 10, "video/mp4"), "is not a picture or a video SwapCast can read (it starts with text '<html>a page</ht'"),
+    (Route(b"\x00\x01\x02\x03" * 10, ""), "(it starts with bytes 00 01 02 03"),
+    (Route(b"<html>a page</html>", "text/html"), "is served as text/html, not a picture or a video"),
+    (Route(b"", status=404), "answered 404"),
+])
+def test_the_check_before_queueing_refuses_what_is_not_a_picture_or_a_video(
+        server: LocalServer, route: Route, expected: str) -> None:
+    server.routes["/clip.mp4"] = route
+    with pytest.raises(InputError) as caught:
+        check_url_input(server.url("/clip.mp4"), policy=test_policy())
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_check_before_queueing_refuses_a_picture_served_as_video_and_an_oversized_file(
+        server: LocalServer, png_bytes: bytes, clip_bytes: bytes) -> None:
+    server.routes["/clip.mp4"] = Route(png_bytes, "video/mp4")
+    with pytest.raises(InputError, match=r"served as video/mp4 but holds a image"):
+        check_url_input(server.url("/clip.mp4"), policy=test_policy())
+    server.routes["/big.mp4"] = Route(clip_bytes, "video/mp4")
+    with pytest.raises(InputError, match=r"over the download limit of 1000 bytes"):
+        check_url_input(server.url("/big.mp4"), policy=test_policy(max_bytes=1000))
+
+
+def test_the_check_before_queueing_applies_every_address_rule(server: LocalServer, clip_bytes: bytes,
+                                                              connections: list[tuple[str, int]]) -> None:
+    server.routes["/clip.mp4"] = Route(clip_bytes, "video/mp4")
+    with pytest.raises(InputError, match=r"URL inputs are off"):
+        check_url_input(server.url("/clip.mp4"), policy=test_policy(allow_urls=False))
+    with pytest.raises(InputError, match=r"is this machine \(loopback\)"):  # the real policy: no test hook
+        check_url_input(server.url("/clip.mp4"), policy=FetchPolicy(allow_urls=True, resolver=resolver({NAME: ["127.0.0.1"]})))
+    assert connections == []
+    server.routes["/meta.mp4"] = Route(status=302, location="http://169.254.169.254/latest/meta-data/")
+    with pytest.raises(InputError, match=r"169\.254\.169\.254 is a link-local address"):
+        check_url_input(server.url("/meta.mp4"), policy=test_policy())
+    assert connections == [("127.0.0.1", server.port)]
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp", ".bmp", ".tiff", ".gif"])
+def test_the_start_of_each_picture_format_is_recognised(extension: str, tmp_path: Path) -> None:
+    path = tmp_path / f"face{extension}"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(path)
+    found = head_kind(path.read_bytes()[:PROBE_BYTES])
+    assert found is not None
+    assert found.kind is (MediaKind.VIDEO if extension == ".gif" else MediaKind.IMAGE)  # a GIF is an animation
+
+
+@pytest.mark.parametrize(("extension", "codec"), [(".mp4", "libx264"), (".mov", "libx264"), (".mkv", "libx264"),
+                                                  (".webm", "libvpx-vp9"), (".avi", "mpeg4")])
+def test_the_start_of_each_video_container_is_recognised(extension: str, codec: str, tmp_path: Path) -> None:
+    path = tmp_path / f"clip{extension}"
+    make_clip(path, frames=3, width=64, height=48, codec=codec)
+    found = head_kind(path.read_bytes()[:PROBE_BYTES])
+    assert found is not None and found.kind is MediaKind.VIDEO, path.read_bytes()[:16]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -64,17 +66,47 @@ def test_a_url_input_is_refused_without_allow_urls_and_nothing_is_queued(
     assert queued() == []
 
 
-def test_with_allow_urls_a_url_target_is_queued_as_given(media: Path, tmp_path: Path,
+def test_with_allow_urls_a_url_target_is_queued_as_given(media: Path, tmp_path: Path, media_site: MediaSite,
+                                                          public_name_is_loopback: None,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "out").mkdir()
-    assert main(["jobs", "add", "--allow-urls", "-s", str(media / "face.jpg"), "-t",
-                 "https://media.example.com/v/clip.mp4?sig=abc", "-o", str(tmp_path / "out/"), "--json"]) == 0
+    url = media_site.url("/v/target.mp4?sig=abc")
+    assert main(["jobs", "add", "--allow-urls", "-s", str(media / "face.jpg"), "-t", url,
+                 "-o", str(tmp_path / "out/"), "--json"]) == 0, capsys.readouterr().err
     job = json.loads(capsys.readouterr().out)
-    assert job["spec"]["targets"] == ["https://media.example.com/v/clip.mp4?sig=abc"]
+    assert job["spec"]["targets"] == [url]
     assert job["spec"]["allow_urls"] is True
     assert job["output"] == str(tmp_path / "out")  # a folder: the output keeps the URL's file name
     with JobStore() as store:
-        assert [str(p) for p in store.get(job["id"]).spec.destinations()] == [str(tmp_path / "out" / "clip.mp4")]
+        assert [str(p) for p in store.get(job["id"]).spec.destinations()] == [str(tmp_path / "out" / "target.mp4")]
+    assert media_site.seen == ["/v/target.mp4"]  # its start was checked once; the job fetches it when it runs
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/page/clip.mp4", "is served as text/html, not a picture or a video"),
+    ("/fake/clip.mp4", "is not a picture or a video SwapCast can read (it starts with text '<!doctype html><'"),
+    ("/v/missing.mp4", "answered 404"),
+])
+def test_a_url_that_is_not_a_picture_or_a_video_is_refused_before_it_is_queued(
+    path: str, expected: str, media: Path, tmp_path: Path, media_site: MediaSite, public_name_is_loopback: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["jobs", "add", "--allow-urls", "-s", str(media / "face.jpg"), "-t", media_site.url(path),
+                 "-o", str(tmp_path / "out.mp4")]) == 2
+    line = one_error_line(capsys)
+    assert expected in line and media_site.url(path) in line
+    assert queued() == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_a_url_on_this_machine_is_refused_before_it_is_queued_or_connected_to(
+    host: str, media: Path, tmp_path: Path, media_site: MediaSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the real policy and the system's resolver (no test hook): loopback is refused by address."""
+    assert main(["swap", "--allow-urls", "-s", str(media / "face.jpg"), "-t", media_site.url("/v/target.mp4", host),
+                 "-o", str(tmp_path / "out.mp4")]) == 2
+    assert "is this machine (loopback), not a public address" in one_error_line(capsys)
+    assert queued() == [] and media_site.seen == []
 
 
 @pytest.mark.parametrize(("where", "uri", "expected"), [
@@ -170,10 +202,12 @@ def _server(tmp_path: Path, *, allow_urls: bool):  # noqa: ANN202 - a context ma
     return serve_context(context)
 
 
-def test_the_api_refuses_a_url_source_unless_the_server_allows_urls(tmp_path: Path, kit_dir: Path) -> None:
+def test_the_api_refuses_a_url_source_unless_the_server_allows_urls(tmp_path: Path, kit_dir: Path,
+                                                                    media_site: MediaSite,
+                                                                    public_name_is_loopback: None) -> None:
     from app.server.roles import Role
 
-    body = {"source_url": "https://faces.example.com/face.png", "target_url": "https://media.example.com/clip.mp4"}
+    body = {"source_url": media_site.url("/source_a.png"), "target_url": media_site.url("/v/target.mp4")}
     with _server(tmp_path, allow_urls=False) as server, server.client(Role.OPERATOR) as client:
         response = client.post("/api/jobs", json=body)
         assert response.status_code == 400, response.text
@@ -188,26 +222,51 @@ def test_the_api_refuses_a_url_source_unless_the_server_allows_urls(tmp_path: Pa
         job = response.json()["data"]
         assert job["spec"]["sources"] == [body["source_url"]] and job["spec"]["targets"] == [body["target_url"]]
         assert job["outputs"][0]["name"] == "swapped.mp4"  # stored in the server's folder, as for uploads
+        page = client.post("/api/jobs", json={**body, "target_url": media_site.url("/page/clip.mp4")})
+        assert page.status_code == 400 and "is served as text/html" in page.json()["error"]["message"]
+        assert [j["id"] for j in client.get("/api/jobs").json()["data"]["jobs"]] == [job["id"]]
 
 
 # ---- http(s) inputs through a local server ----------------------------------------------------------
 
 
+@dataclass
+class MediaSite:
+    port: int
+    seen: list[str] = field(default_factory=list)  # the paths asked for, in order
+
+    def url(self, path: str, host: str = "media.example.test") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
 @pytest.fixture()
-def media_site(kit_dir: Path):  # noqa: ANN201 - yields the server's port
-    """A real http server on 127.0.0.1 serving the kit's clip at /v/target.mp4, with /share/clip → a redirect."""
+def media_site(kit_dir: Path) -> Iterator[MediaSite]:
+    """A real http server on 127.0.0.1 serving the kit's samples (/v/target.mp4 is target.mp4), with
+    /share/target.mp4 → a redirect to it, /page/clip.mp4 a web page and /fake/clip.mp4 text served as video."""
     import http.server
     import threading
     from functools import partial
 
+    site = MediaSite(port=0)
+    page = b"<!doctype html><html><body>a page about a clip</body></html>\n"
+
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path == "/share/target.mp4":
+            path = self.path.split("?")[0]
+            site.seen.append(path)
+            if path == "/share/target.mp4":
                 self.send_response(302)
                 self.send_header("Location", "/v/target.mp4")
                 self.end_headers()
                 return
-            if self.path == "/v/target.mp4":
+            if path in ("/page/clip.mp4", "/fake/clip.mp4"):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html" if path.startswith("/page") else "video/mp4")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
+            if path == "/v/target.mp4":
                 self.path = "/target.mp4"
             super().do_GET()
 
@@ -215,10 +274,11 @@ def media_site(kit_dir: Path):  # noqa: ANN201 - yields the server's port
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(kit_dir / "samples")))
+    site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1]
+        yield site
     finally:
         server.shutdown()
         server.server_close()
@@ -228,25 +288,26 @@ def media_site(kit_dir: Path):  # noqa: ANN201 - yields the server's port
 @pytest.fixture()
 def public_name_is_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """media.example.test (a public-looking name) resolves to the test server: the fetch helper's
-    test-only policy hook, as the runner would build it for a job queued with --allow-urls."""
+    test-only policy hook, as admission (when the job is queued) and the runner (when it runs) build it
+    for a job queued with --allow-urls."""
     from app.storage.fetch import FetchPolicy
 
     def policy(spec: JobSpec) -> FetchPolicy:
         return FetchPolicy(allow_urls=spec.allow_urls, resolver=lambda host, port: ["127.0.0.1"],
                            allow_loopback_for_tests=True)
 
-    monkeypatch.setattr("app.offline.remote_job.fetch_policy", policy)
+    monkeypatch.setattr("app.jobs.remote.fetch_policy", policy)
 
 
 def test_swap_with_an_http_target_behind_a_redirect_renders_it_and_leaves_no_job_files(
-    kit_dir: Path, tmp_path: Path, media_site: int, public_name_is_loopback: None, swapcast_home: Path,
+    kit_dir: Path, tmp_path: Path, media_site: MediaSite, public_name_is_loopback: None, swapcast_home: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from app.media.probe import probe
     from app.paths import user_paths
 
     out = tmp_path / "out.mp4"
-    url = f"http://media.example.test:{media_site}/share/target.mp4"
+    url = media_site.url("/share/target.mp4")
     assert main(["swap", "--allow-urls", "-s", str(kit_dir / "samples/source_a.png"), "-t", url,
                  "-o", str(out)]) == 0, capsys.readouterr().err
     original = probe(kit_dir / "samples/target.mp4")
@@ -402,6 +463,24 @@ def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
     assert "swapcast-no-such-bucket" not in [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]
 
 
+def test_credentials_that_may_read_but_not_write_fail_the_job_once_with_one_line_and_no_object(
+    s3_env, kit_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-denied")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", storage_support.READONLY_KEY)  # reads the inputs, may not write
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", storage_support.READONLY_SECRET)
+    code = main(["swap", "-s", source, "-t", target, "-o", f"s3://{s3_env.bucket}/jobs-denied/out/result.mp4"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "access denied" in err and "AWS_ACCESS_KEY_ID" in err and storage_support.READONLY_SECRET not in err
+    with JobStore() as store:
+        [job] = store.list()
+        assert (job.state, job.attempts, job.objects) == (JobState.FAILED, 1, [])  # rendered, refused, not retried
+        assert not store.job_folder(job.id).joinpath("output").exists()
+    assert s3_env.keys(prefix="jobs-denied/out/") == []
+    assert not s3_env.client().list_multipart_uploads(Bucket=s3_env.bucket, Prefix="jobs-denied/").get("Uploads")
+
+
 def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
     s3_env, kit_dir: Path, tmp_path: Path  # noqa: ANN001
 ) -> None:
@@ -411,8 +490,17 @@ def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
     from app.offline import load_runner_factory
     from app.server.roles import Role
 
+    import time
+
+    from app.paths import user_paths
+
     source, target = _put_inputs(s3_env, kit_dir, "jobs-api")
-    output = f"s3://{s3_env.bucket}/jobs-api/out/result.mp4"
+    # A storage profile that asks for a presigned link valid 10 minutes.
+    user_paths().settings.mkdir(parents=True, exist_ok=True)
+    (user_paths().settings / "storage.json").write_text(json.dumps({"profiles": {"renders": {
+        "kind": "s3", "bucket": s3_env.bucket, "prefix": "jobs-api/", "endpoint": s3_env.endpoint,
+        "region": "us-east-1", "presign_expiry_s": 600}}}), encoding="utf-8")
+    output = "renders:out/result.mp4"
     with _server(tmp_path, allow_urls=False) as server, server.client(Role.OPERATOR) as client:
         response = client.post("/api/jobs", json={"source_url": source, "target_url": target, "output": output})
         assert response.status_code == 201, response.text
@@ -425,9 +513,11 @@ def test_the_api_takes_object_urls_and_returns_the_uploaded_objects_uri(
         assert done["outputs"][0]["uri"] == output
         body = s3_env.read("jobs-api/out/result.mp4")
         assert done["objects"][0]["size"] == len(body)
-        if done["objects"][0]["presigned_url"]:  # when the storage asks for a link: it gives the same bytes
-            assert httpx.get(done["objects"][0]["presigned_url"]).content == body
-        assert storage_support.SECRET_KEY not in answer.text and storage_support.ACCESS_KEY not in answer.text
+        link, expires = done["objects"][0]["presigned_url"], done["objects"][0]["presigned_expires_at"]
+        assert link and "X-Amz-Expires=600" in link and 0 < expires - time.time() <= 600
+        assert (done["outputs"][0]["url"], done["outputs"][0]["url_expires_at"]) == (link, expires)
+        assert httpx.get(link, timeout=30).content == body  # the link gives the object's bytes
+        assert storage_support.SECRET_KEY not in answer.text
 
 
 def test_the_storage_benchmark_runs_against_the_servers_in_the_aws_environment(
@@ -473,3 +563,48 @@ def test_a_remote_jobs_progress_gives_the_fetch_and_the_upload_their_shares(
     assert any(abs(f - 0.10) < 0.015 for f in seen)  # inputs fetched: the first tenth
     assert any(abs(f - 0.90) < 0.015 for f in seen)  # rendered, not uploaded yet: the last tenth to go
     assert not report.job_folder.exists()  # inputs and render removed after the confirmed upload
+
+
+def test_a_retried_job_resumes_its_interrupted_download(kit_dir: Path, tmp_path: Path,
+                                                        public_name_is_loopback: None) -> None:
+    """The fetched part stays in the job's folder when an attempt fails; the retry asks for the rest."""
+    from test_storage_fetch import LocalServer, Route
+
+    from app.jobs.model import Job
+    from app.media.probe import probe
+    from app.offline.runner import SwapRunner
+    from engines.errors import TransientError
+
+    clip = (kit_dir / "samples/target.mp4").read_bytes()
+    half = len(clip) // 2
+    site = LocalServer()
+    site.routes["/v/target.mp4"] = Route(clip, "video/mp4", drop_after=half, etag='"v1"')
+    site.thread.start()
+
+    class Report:
+        job_folder = tmp_path / "job-11"
+        stopping = False
+
+        def progress(self, done: int, total: int) -> None:
+            pass
+
+        def warn(self, message: str) -> None:
+            pass
+
+    out = tmp_path / "out.mp4"
+    spec = JobSpec(sources=[str(kit_dir / "samples/source_a.png")], targets=[site.url("/v/target.mp4")],
+                   output=str(out), allow_urls=True)
+    job = Job(id=11, spec=spec, state=JobState.PROCESSING)
+    try:
+        with pytest.raises(TransientError, match="resumes where it stopped"):
+            SwapRunner().run(job, Report())
+        [part] = (Report.job_folder / "inputs").glob("*.part")
+        assert part.read_bytes() == clip[:half] and not out.exists()
+        SwapRunner().run(job, Report())  # the queue's retry
+    finally:
+        site.httpd.shutdown()
+        site.httpd.server_close()
+        site.thread.join(timeout=10)
+    assert [s.headers.get("range") for s in site.seen] == [None, f"bytes={half}-"]
+    assert probe(out).frame_count == probe(kit_dir / "samples/target.mp4").frame_count
+    assert not Report.job_folder.exists()  # the fetched input went with the completed job

@@ -277,3 +277,35 @@ def test_a_process_killed_mid_upload_leaves_no_object_under_the_key(s3_env: Seaw
     pending = s3_env.client().list_multipart_uploads(Bucket=s3_env.bucket, Prefix="crash/").get("Uploads", [])
     for upload in pending:  # what a lifecycle rule would reclaim (docs/STORAGE.md)
         s3_env.client().abort_multipart_upload(Bucket=s3_env.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def test_a_part_that_fails_transiently_is_sent_again_and_the_upload_completes(s3_env: SeaweedServer, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store answers 503 SlowDown for one part (after botocore's own retries): that part is sent
+    again after a pause and the object is complete and byte-identical."""
+    from botocore.exceptions import ClientError
+
+    real_client = objects._client
+    attempts: list[int] = []
+
+    def flaky_client(target):  # noqa: ANN001, ANN202 — the real client; one part answered 503 once
+        client = real_client(target)
+        real_upload_part = client.upload_part
+
+        def upload_part(**kwargs):  # noqa: ANN003, ANN202
+            attempts.append(kwargs["PartNumber"])
+            if kwargs["PartNumber"] == 2 and attempts.count(2) == 1:
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "busy"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "UploadPart")
+            return real_upload_part(**kwargs)
+
+        client.upload_part = upload_part
+        return client
+
+    monkeypatch.setattr(objects, "_client", flaky_client)
+    monkeypatch.setattr(objects, "BACKOFF_S", 0.01)
+    local = _file(tmp_path / "big.mp4", 40 * 1024 * 1024)  # 3 parts
+    stored = upload_object(local, f"s3://{s3_env.bucket}/retry/big.mp4")
+    assert sorted(attempts) == [1, 2, 2, 3]
+    assert s3_env.read("retry/big.mp4") == local.read_bytes() and stored.size == local.stat().st_size
+    assert _no_uploads_left(s3_env, "retry/")

@@ -31,6 +31,7 @@ Log = Callable[[str], None]
 MB = 1_000_000
 _KEY = "swapcast-bench-key"
 _SECRET = "swapcast-bench-secret-0123456789"
+WARM_PART = 16 * 1024 * 1024  # objects.PART_SIZE: the warm-up goes multipart like the timed upload
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,19 @@ def run_storage_benchmark(plan: StorageBenchPlan, log: Log) -> StorageResult:
 
 
 def _throughput(root: Path, bucket: str, size_mb: int, log: Log) -> tuple[float, float]:
-    from app.storage.objects import download_object, upload_object
+    from app.storage.objects import delete_object, download_object, parse_object_uri, upload_object
 
     data = root / "payload.bin"
     with data.open("wb") as out:
         for _ in range(size_mb):
             out.write(os.urandom(MB))
+    # Untimed: a fresh server creates its volumes on the first writes (SeaweedFS: several seconds on
+    # 2 cores), which is the server starting, not the upload path. One multipart upload warms it.
+    warm = root / "warm.bin"
+    warm.write_bytes(os.urandom(3 * WARM_PART))
+    warm_uri = f"s3://{bucket}/bench/warm-{os.getpid()}.bin"
+    upload_object(warm, warm_uri)
+    delete_object(parse_object_uri(warm_uri))
     uri = f"s3://{bucket}/bench/payload-{os.getpid()}.bin"
     start = time.perf_counter()
     stored = upload_object(data, uri)

@@ -27,6 +27,7 @@ from app.paths import MODELS_ENV, user_paths
 
 from .model import JobSpec, is_remote_text, target_name
 from .outputs import TargetPlan, check_format
+from .remote import check_url_inputs
 
 PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
 LIP_SYNC_ROLE = "lip_syncer"  # the model role a lip-sync job needs besides REQUIRED_ROLES
@@ -36,8 +37,8 @@ DETECTOR_ROLE = "detector"  # the one of REQUIRED_ROLES a lip-sync-only job need
 def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> None:
     """Raise InputError / ModelError, one line naming the problem and the fix, if `spec` can never
     run here. `config`: the engine settings (default: the ones the worker would load)."""
-    # Remote inputs are checked by name here (a video URL as the face photo); their content is
-    # checked once fetched, when the job runs.
+    # Remote inputs are checked by name here (a video URL as the face photo); an http(s) one's start
+    # (address, type, first bytes) at the end; the whole of each once fetched, when the job runs.
     for source in spec.sources:
         _check_photo(Path(source), "source face") if not is_remote_text(source) else _check_remote_photo(source, "source face")
     if spec.reference:
@@ -60,6 +61,7 @@ def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> N
         check_format(TargetPlan(target, destination, _is_image(target) and not videos_only))
     modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) and not videos_only else Mode.IMAGE_TO_VIDEO for t in targets}
     _check_builtin_models(spec, modes, config)
+    check_url_inputs(spec)  # last: the one check that goes on the network (the start of each URL's file)
 
 
 def _is_image(path: Path) -> bool:

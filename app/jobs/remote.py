@@ -4,18 +4,27 @@
 - every remote string has a scheme SwapCast takes (https/http, s3, gs, r2; file:// and the rest refused);
 - http(s) inputs only when URLs are allowed (`--allow-urls`, the server's setting);
 - an output URI is an object URI (not http) that app.storage.objects.resolve_output can place
-  (bucket, key, profile and credentials known), each with a one-line error naming the fix.
-What only downloading can tell (the address it resolves to, the size, the real format) is
-app.storage.fetch's to refuse, when the job runs.
+  (bucket, key, profile and credentials known), each with a one-line error naming the fix;
+- each http(s) input, once the cheap checks passed (admission.check_runnable): its addresses public
+  after DNS and every redirect, its Content-Type and its first bytes a picture's or a video's, its
+  declared size under the limit (app.storage.fetch.check_url_input reads only the file's start).
+What only the whole file can tell (its real size, that all of it decodes) is app.storage.fetch's to
+refuse when the job runs, and every address is checked again then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from engines.errors import InputError, OutputError
 
 from app.storage.uri import UriKind, uri_kind
+
+if TYPE_CHECKING:
+    from app.storage.fetch import FetchPolicy
+
+    from .model import JobSpec
 
 ALLOW_URLS_FIX = "add --allow-urls (on a server: `swapcast serve --allow-urls`) or download the file first"
 
@@ -50,3 +59,25 @@ def check_object_outputs(uris: Iterable[str]) -> None:
         return
     for uri in uris:
         resolve_output(uri)
+
+
+def fetch_policy(spec: JobSpec) -> FetchPolicy:
+    """How this job's inputs may be fetched, when it is queued and when it runs: URLs only if allowed
+    when it was queued; the size and time limits of app.storage.fetch."""
+    from app.storage.fetch import FetchPolicy
+
+    return FetchPolicy(allow_urls=spec.allow_urls)
+
+
+def check_url_inputs(spec: JobSpec) -> None:
+    """Each http(s) source, target and reference answers from a public address with the start of a
+    picture or a video (app.storage.fetch.check_url_input); one-line InputError otherwise."""
+    urls = [text for text in [*spec.sources, *spec.targets, *([spec.reference] if spec.reference else [])]
+            if "://" in text and uri_kind(text) is UriKind.HTTP]
+    if not urls:
+        return
+    from app.storage.fetch import check_url_input
+
+    policy = fetch_policy(spec)
+    for url in dict.fromkeys(urls):
+        check_url_input(url, policy=policy)

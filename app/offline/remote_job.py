@@ -20,18 +20,15 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from engines.errors import SwapCastError
 
+from app.jobs import remote as remote_checks
 from app.jobs.errors import JobInterrupted
 from app.jobs.model import Job, JobSpec, StoredOutput, is_remote_text
 from app.jobs.runner import ProgressReporter, RunResult
-
-if TYPE_CHECKING:
-    from app.storage.fetch import FetchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +37,6 @@ UPLOAD_SHARE = 0.10  # uploading the outputs
 _PRE_TOTAL = 1000  # progress units while the frame count is not known yet (before the inputs are here)
 
 Render = Callable[[JobSpec, ProgressReporter], RunResult]
-
-
-def fetch_policy(spec: JobSpec) -> FetchPolicy:
-    """How this job's inputs may be fetched: URLs only if allowed when it was queued; the size and time
-    limits of app.storage.fetch."""
-    from app.storage.fetch import FetchPolicy
-
-    return FetchPolicy(allow_urls=spec.allow_urls)
 
 
 class _Shifted:
@@ -128,7 +117,7 @@ class RemoteJob:
             return self.spec
         from app.storage.fetch import fetch_input
 
-        policy = fetch_policy(self.spec)
+        policy = remote_checks.fetch_policy(self.spec)  # the one admission checked the URLs with
         share = FETCH_SHARE * _PRE_TOTAL / len(remote)
         fetched: dict[str, str] = {}
         self.report.progress(0, _PRE_TOTAL)

@@ -43,6 +43,7 @@ from app.media.sniff import PICTURES, VIDEOS, sniff_media
 from engines.errors import InputError, SwapCastError, TransientError
 from engines.external.origin import Origin
 
+from .head import Head, describe_start, head_kind
 from .uri import UriKind, looks_like_profile_uri, uri_kind
 
 Progress = Callable[[int, int | None], None]
@@ -52,6 +53,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MIN_RATE_BYTES_S = 1024.0
 DEFAULT_RATE_WINDOW_S = 60.0
+PROBE_BYTES = 64 * 1024  # what check_url_input reads before a job is queued
 _CHUNK = 1 << 16
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
@@ -102,9 +104,7 @@ def fetch_input(uri: str, dest_dir: Path, *, policy: FetchPolicy, progress: Prog
     `cancelled()` turned true."""
     kind = uri_kind(uri)  # InputError for file://, ftp://…
     if kind is UriKind.HTTP and not policy.allow_urls:
-        raise InputError(f"URL inputs are off: {_shown(uri)}",
-                         "download the file and give its path, or allow URL inputs (--allow-urls; on the "
-                         "server, its allow-URLs setting)")
+        raise _urls_off(uri)
     dest_dir = Path(dest_dir)
     stem = stable_stem(uri)
     done = _already_fetched(dest_dir, stem)
@@ -123,6 +123,53 @@ def fetch_input(uri: str, dest_dir: Path, *, policy: FetchPolicy, progress: Prog
     got = download_object(uri, dest_dir / f"{stem}.part", max_bytes=policy.max_bytes, progress=progress,
                           cancelled=cancelled)
     return _finish(Path(got), dest_dir, stem, _shown(uri), declared_type="")
+
+
+def check_url_input(uri: str, *, policy: FetchPolicy) -> Head:
+    """Before a job is queued: the URL, after DNS and every redirect, is on a public address and
+    answers; it is declared a picture, a video or nothing specific, no larger than the limit; and its
+    first bytes are a picture's or a video's, of the declared kind. Only the first PROBE_BYTES are
+    read (the job fetches the file, and checks all of it, when it runs).
+
+    InputError (one line) for a refused, missing, oversized or non-media URL; TransientError for a
+    server that is busy or does not answer."""
+    if uri_kind(uri) is not UriKind.HTTP:
+        raise InputError(f"{_shown(uri)} is not an http(s) URL", "give an https:// URL")
+    if not policy.allow_urls:
+        raise _urls_off(uri)
+    shown = _shown(uri)
+    session, response = _open(uri, policy)
+    try:
+        _check_status(response, shown)
+        declared_type = _check_type(response, shown)
+        total = _declared_total(response, 0)
+        if total is not None and total > policy.max_bytes:
+            raise _too_large(shown, policy.max_bytes, total)
+        start = _read_start(response, shown, PROBE_BYTES)
+    finally:
+        response.close()
+        session.close()
+    found = head_kind(start)
+    if found is None:
+        raise InputError(f"{shown} is not a picture or a video SwapCast can read ({describe_start(start)})",
+                         "give the URL of the file itself (.mp4, .mov, .png, .jpg…), not of a web page")
+    _check_declared(declared_type, found.kind.value, found.format == "GIF", shown)
+    return found
+
+
+def _urls_off(uri: str) -> InputError:
+    return InputError(f"URL inputs are off: {_shown(uri)}",
+                      "download the file and give its path, or allow URL inputs (--allow-urls; on the "
+                      "server, its allow-URLs setting)")
+
+
+def _read_start(response: requests.Response, shown: str, size: int) -> bytes:
+    start = b""
+    for chunk in _chunks(response, shown, lambda: len(start)):
+        start += chunk
+        if len(start) >= size:
+            break
+    return start[:size]
 
 
 def stable_stem(uri: str) -> str:
@@ -379,12 +426,13 @@ def _check_status(response: requests.Response, shown: str) -> None:
     raise InputError(what, "check the URL (and that the file is public)")
 
 
-def _check_type(response: requests.Response, shown: str, part: Path) -> str:
+def _check_type(response: requests.Response, shown: str, part: Path | None = None) -> str:
     """The declared Content-Type, when it says a picture, a video or nothing specific."""
     declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if declared in _GENERIC_TYPES or declared.startswith(("image/", "video/")):
         return declared
-    _discard(part)
+    if part is not None:
+        _discard(part)
     raise InputError(f"{shown} is served as {declared}, not a picture or a video",
                      "give the URL of the file itself (.mp4, .mov, .png, .jpg…), not of a web page")
 
@@ -462,16 +510,24 @@ def _finish(part: Path, dest_dir: Path, stem: str, shown: str, declared_type: st
     except InputError:
         _discard(part)
         raise
-    declared = declared_type.split("/")[0] if declared_type not in _GENERIC_TYPES else ""
-    # A GIF is a picture to browsers (image/gif) and an animation (a video target) to SwapCast.
-    if declared and declared != found.kind.value and found.extension != ".gif":
+    try:
+        _check_declared(declared_type, found.kind.value, found.extension == ".gif", shown)
+    except InputError:
         _discard(part)
-        raise InputError(f"{shown} is served as {declared_type} but holds a {found.kind.value}",
-                         "check that the URL names the file you meant")
+        raise
     final = dest_dir / f"{stem}{found.extension}"
     part.replace(final)
     return final
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT_S", "FetchCancelled", "FetchPolicy", "Resolver",
-           "address_refusal", "fetch_input", "stable_stem", "system_resolver"]
+def _check_declared(declared_type: str, kind: str, gif: bool, shown: str) -> None:
+    """The declared Content-Type's kind (image/, video/) is the one the bytes hold."""
+    declared = declared_type.split("/")[0] if declared_type not in _GENERIC_TYPES else ""
+    # A GIF is a picture to browsers (image/gif) and an animation (a video target) to SwapCast.
+    if declared and declared != kind and not gif:
+        raise InputError(f"{shown} is served as {declared_type} but holds a {kind}",
+                         "check that the URL names the file you meant")
+
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_TIMEOUT_S", "PROBE_BYTES", "FetchCancelled", "FetchPolicy", "Resolver",
+           "address_refusal", "check_url_input", "fetch_input", "stable_stem", "system_resolver"]
