@@ -446,6 +446,29 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
     assert not (folder / "output").exists()  # no local render left either
 
 
+@pytest.mark.parametrize("command", ["swap", "jobs add"])
+def test_an_object_input_that_is_missing_or_not_media_is_refused_before_it_is_queued(
+    command: str, s3_env, kit_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    """As for http(s) inputs: a render farm's client hears at once that the key is wrong, not after the
+    job waited its turn in the queue."""
+    source, target = _put_inputs(s3_env, kit_dir, "jobs-checked")
+    s3_env.client().put_object(Bucket=s3_env.bucket, Key="jobs-checked/notes.mp4", Body=b"just some text, not a video")
+    output = str(tmp_path / "out.mp4")
+    cases = [
+        (f"s3://{s3_env.bucket}/jobs-checked/missing.mp4", "no such object"),
+        (f"s3://{s3_env.bucket}/jobs-checked/notes.mp4", "is not a picture or a video SwapCast can read (it starts with text"),
+    ]
+    for bad_target, said in cases:
+        code = main([*command.split(), "-s", source, "-t", bad_target, "-o", output])
+        err = one_error_line(capsys)
+        assert code == 2 and said in err and bad_target in err, err
+        assert storage_support.SECRET_KEY not in err
+    assert queued() == [] and not Path(output).exists()
+    assert main([*command.split(), "-s", source, "-t", target, "-o", output]) == 0  # the real key is taken
+    assert len(queued()) == 1
+
+
 def test_a_wrong_bucket_fails_the_job_once_with_one_line_and_no_object(
     s3_env, kit_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
 ) -> None:

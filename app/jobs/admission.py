@@ -27,7 +27,7 @@ from app.paths import MODELS_ENV, user_paths
 
 from .model import JobSpec, is_remote_text, target_name
 from .outputs import TargetPlan, check_format
-from .remote import check_url_inputs
+from .remote import check_object_inputs, check_url_inputs
 
 PHOTO_FIX = "give a photo of the face (.jpg, .png, .webp…)"
 LIP_SYNC_ROLE = "lip_syncer"  # the model role a lip-sync job needs besides REQUIRED_ROLES
@@ -61,7 +61,8 @@ def check_runnable(spec: JobSpec, config: IntegrationsConfig | None = None) -> N
         check_format(TargetPlan(target, destination, _is_image(target) and not videos_only))
     modes = {Mode.IMAGE_TO_IMAGE if _is_image(t) and not videos_only else Mode.IMAGE_TO_VIDEO for t in targets}
     _check_builtin_models(spec, modes, config)
-    check_url_inputs(spec)  # last: the one check that goes on the network (the start of each URL's file)
+    check_url_inputs(spec)  # last: the checks that go on the network (the start of each input's file)
+    check_object_inputs(spec)
 
 
 def _is_image(path: Path) -> bool:

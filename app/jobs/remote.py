@@ -8,6 +8,8 @@
 - each http(s) input, once the cheap checks passed (admission.check_runnable): its addresses public
   after DNS and every redirect, its Content-Type and its first bytes a picture's or a video's, its
   declared size under the limit (app.storage.fetch.check_url_input reads only the file's start).
+- each object-store input (s3, gs, r2, a profile's key): it exists and may be read with this machine's
+  credentials, its size is under the limit and its first bytes are a picture's or a video's.
 What only the whole file can tell (its real size, that all of it decodes) is app.storage.fetch's to
 refuse when the job runs, and every address is checked again then.
 """
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING
 from engines.errors import InputError, OutputError
 
 from app.storage.uri import UriKind, uri_kind
+
+from .model import is_remote_text
 
 if TYPE_CHECKING:
     from app.storage.fetch import FetchPolicy
@@ -81,3 +85,26 @@ def check_url_inputs(spec: JobSpec) -> None:
     policy = fetch_policy(spec)
     for url in dict.fromkeys(urls):
         check_url_input(url, policy=policy)
+
+
+def check_object_inputs(spec: JobSpec) -> None:
+    """Each object-store source, target and reference exists, is readable with the credentials this
+    machine has, is under the size limit, and starts as a picture or a video — checked before the job
+    is queued, as http(s) inputs are (one HEAD and one ranged read each); one-line InputError otherwise."""
+    inputs = [*spec.sources, *spec.targets, *([spec.reference] if spec.reference else [])]
+    if not any(is_remote_text(text) for text in inputs):
+        return
+    from app.storage.fetch import PROBE_BYTES
+    from app.storage.head import describe_start, head_kind
+    from app.storage.objects import is_object_uri, object_start
+
+    uris = [text for text in dict.fromkeys(inputs) if is_remote_text(text) and is_object_uri(text)]
+    limit = fetch_policy(spec).max_bytes
+    for uri in uris:
+        size, start = object_start(uri, PROBE_BYTES)
+        if size > limit:
+            raise InputError(f"{uri} is {size / 1e6:.1f} MB, over the input limit of {limit / 1e6:.0f} MB",
+                             "give a smaller file, or raise the limit")
+        if head_kind(start) is None:
+            raise InputError(f"{uri} is not a picture or a video SwapCast can read ({describe_start(start)})",
+                             "give the key of the picture or video itself (.mp4, .mov, .png, .jpg…)")

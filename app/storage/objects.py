@@ -545,6 +545,28 @@ def download_object(uri: str, dest: Path, *, max_bytes: int, progress: Progress 
     return dest
 
 
+def object_start(uri: str, length: int) -> tuple[int, bytes]:
+    """An input object's size and its first `length` bytes, read before a job is queued (a HEAD and
+    one ranged GET); one-line InputError for a missing object, bucket or permission."""
+    target = parse_object_uri(uri)
+    if target.kind is StorageKind.LOCAL:
+        source = target.local_path
+        try:
+            with source.open("rb") as handle:
+                return source.stat().st_size, handle.read(length)
+        except OSError:
+            raise InputError(f"{uri}: no such object ({source})", "check the key (and the profile's path)") from None
+    client = _client(target)
+    try:
+        size = int(client.head_object(Bucket=target.bucket, Key=target.key)["ContentLength"])
+        if size == 0:
+            return 0, b""
+        body = client.get_object(Bucket=target.bucket, Key=target.key, Range=f"bytes=0-{length - 1}")["Body"]
+        return size, body.read(length)
+    except Exception as error:  # noqa: BLE001
+        raise storage_error(error, target, "reading", as_input=True) from None
+
+
 # ---------------------------------------------------------------- small reads and deletes (storage test)
 
 def read_object(target: ObjectTarget, *, max_bytes: int = 1024 * 1024) -> bytes:
