@@ -12,14 +12,19 @@ from app.server.roles import Role
 from server_support import running_server
 
 
-def test_health_needs_no_token_and_says_the_queue_and_an_engine_are_usable(tmp_path, kit_dir, monkeypatch) -> None:
-    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+def health_without_token(root):  # noqa: ANN001, ANN201 — a Path in, an httpx.Response out
+    """GET /health on a fresh server, the engine checks read afresh before and after (they are cached)."""
     status_view.refresh_engines()
     try:
-        with running_server(tmp_path) as server, server.client(role=None) as client:
-            response = client.get("/health")
+        with running_server(root) as server, server.client(role=None) as client:
+            return client.get("/health")
     finally:
         status_view.refresh_engines()
+
+
+def test_health_needs_no_token_and_says_the_queue_and_an_engine_are_usable(tmp_path, kit_dir, monkeypatch) -> None:
+    monkeypatch.setenv("SWAPCAST_MODELS", str(kit_dir))
+    response = health_without_token(tmp_path)
     assert response.status_code == 200
     body = response.json()
     assert body["ok"] is True and body["data"]["alive"] is True and body["data"]["queue"] is True
@@ -50,12 +55,7 @@ def test_a_box_without_models_is_alive_but_not_ready(tmp_path, kit_dir, monkeypa
 def test_health_says_no_engine_is_usable_when_none_can_be_read(tmp_path, monkeypatch) -> None:
     (tmp_path / "integrations.json").write_text("{ not json")  # the engines' settings file is broken
     monkeypatch.setenv(engine_settings.INTEGRATIONS_ENV, str(tmp_path / "integrations.json"))
-    status_view.refresh_engines()
-    try:
-        with running_server(tmp_path) as server, server.client(role=None) as client:
-            response = client.get("/health")
-    finally:
-        status_view.refresh_engines()
+    response = health_without_token(tmp_path)
     assert response.status_code == 200  # alive: the API answers; what it can do is in the body
     data = response.json()["data"]
     assert data["alive"] is True and data["queue"] is True
