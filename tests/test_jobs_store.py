@@ -16,8 +16,9 @@ import pytest
 from app.jobs.database import _MIGRATIONS, SCHEMA_VERSION
 from app.jobs.errors import JobNotFound, JobStateError, JobStoreError
 from app.jobs.events import EventBus, EventKind
+from app.jobs.leases import Lease
 from app.jobs.model import JobState
-from app.jobs.store import JobStore, Lease
+from app.jobs.store import JobStore
 from engines.errors import InputError
 from test_jobs_fakes import FakeClock, make_spec
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 from .errors import JobCancelled, JobInterrupted, JobNotFound, JobReleased, JobStateError, JobStoreError, LeaseLost
 from .events import EventBus, EventKind, JobEvent, Subscription, watch
 from .executor import Executor, LocalExecutor
+from .leases import Lease
 from .model import FINAL_STATES, Job, JobSpec, JobState, Progress
 from .runner import JobRunner, ProgressReporter, RunResult
-from .store import Lease, JobStore
+from .store import JobStore
 from .worker import RunnerUnavailable, Worker
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The jobs database file: its schema and migrations, how a connection is opened, and rows → Jobs.
 
-JobStore (store.py) holds the queue's rules (claims, leases, retries); this module only knows SQLite.
+JobStore (store.py and its parts) holds the queue's rules (claims, leases, retries); this module only knows SQLite.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ from pathlib import Path
 from engines.errors import SwapCastError, TransientError
 
 from .errors import JobCancelled, JobNotFound, JobReleased, LeaseLost
+from .leases import Lease
 from .model import Job
 from .runner import JobRunner, RunResult
-from .store import JobStore, Lease
+from .store import JobStore
 
 _log = logging.getLogger(__name__)
 
