@@ -1,5 +1,5 @@
 """A remote input streamed into a job's folder: `https://…` / `http://…` here, object URIs (`s3://`,
-`gs://`, `r2://`, `PROFILE:key`) through app.storage.objects.
+`gs://`, `r2://`, `PROFILE:key`) through app.storage.download.
 
 http(s) rules (server-side request forgery is the risk: a job must not make SwapCast read the cloud's
 metadata service, the LAN or this machine on a user's behalf):
@@ -115,7 +115,7 @@ def fetch_input(uri: str, dest_dir: Path, *, policy: FetchPolicy, progress: Prog
     if kind is UriKind.LOCAL and not looks_like_profile_uri(uri):
         raise InputError(f"{uri} is a local path, not a remote input", "give it to the job as a path")
     try:
-        from app.storage.objects import download_object  # the store's part; imported when first needed
+        from app.storage.download import download_object  # the store's part; imported when first needed
     except ImportError:
         raise InputError(f"{uri}: object storage inputs are not available in this build",
                          "download the file and give its path") from None
