@@ -28,15 +28,10 @@ from PIL import Image
 
 from app.media.sniff import MediaKind
 from app.media.synth import make_clip
-from app.storage.fetch import (
-    PROBE_BYTES,
-    FetchCancelled,
-    FetchPolicy,
-    address_refusal,
-    check_url_input,
-    fetch_input,
-    stable_stem,
-)
+from app.storage.fetch import PROBE_BYTES, check_url_input, fetch_input, stable_stem
+from app.storage.fetch_policy import FetchPolicy
+from app.storage.http_download import FetchCancelled
+from app.storage.url_guard import address_refusal
 from app.storage.head import head_kind
 from engines.errors import InputError, TransientError
 

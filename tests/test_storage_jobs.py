@@ -290,7 +290,7 @@ def public_name_is_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """media.example.test (a public-looking name) resolves to the test server: the fetch helper's
     test-only policy hook, as admission (when the job is queued) and the runner (when it runs) build it
     for a job queued with --allow-urls."""
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     def policy(spec: JobSpec) -> FetchPolicy:
         return FetchPolicy(allow_urls=spec.allow_urls, resolver=lambda host, port: ["127.0.0.1"],

@@ -26,7 +26,7 @@ from app.storage.uri import UriKind, uri_kind
 from .model import is_remote_text
 
 if TYPE_CHECKING:
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     from .model import JobSpec
 
@@ -68,7 +68,7 @@ def check_object_outputs(uris: Iterable[str]) -> None:
 def fetch_policy(spec: JobSpec) -> FetchPolicy:
     """How this job's inputs may be fetched, when it is queued and when it runs: URLs only if allowed
     when it was queued; the size and time limits of app.storage.fetch."""
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     return FetchPolicy(allow_urls=spec.allow_urls)
 

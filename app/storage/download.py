@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from engines.errors import InputError, SwapCastError, TransientError
@@ -14,9 +13,7 @@ from engines.errors import InputError, SwapCastError, TransientError
 from .object_target import parse_object_uri
 from .profiles import StorageKind
 from .s3_client import client_for, storage_error
-
-Progress = Callable[[int, int | None], None]
-Cancelled = Callable[[], bool]
+from .transfer import Cancelled, Progress
 
 READ_CHUNK = 1024 * 1024
 

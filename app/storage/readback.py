@@ -18,7 +18,8 @@ def read_object(target: ObjectTarget, *, max_bytes: int = 1024 * 1024) -> bytes:
         except OSError as error:
             raise OutputError(f"reading {target.address}: {error.strerror or error}", "check the folder") from None
     try:
-        body = client_for(target).get_object(Bucket=target.bucket, Key=target.key, Range=f"bytes=0-{max_bytes - 1}")["Body"]
+        body = client_for(target).get_object(Bucket=target.bucket, Key=target.key,
+                                             Range=f"bytes=0-{max_bytes - 1}")["Body"]
         return body.read()
     except Exception as error:  # noqa: BLE001
         raise storage_error(error, target, "reading") from None

@@ -32,9 +32,7 @@ from engines.errors import OutputError, SwapCastError, TransientError
 from .object_target import ObjectTarget, parse_object_uri, resolve_output
 from .profiles import StorageKind
 from .s3_client import CONCURRENCY, client_for, storage_error
-
-Progress = Callable[[int, int | None], None]
-Cancelled = Callable[[], bool]
+from .transfer import Cancelled, Progress
 
 SINGLE_PUT_MAX = 8 * 1024 * 1024  # above this: multipart
 PART_SIZE = 16 * 1024 * 1024  # grown for files over 10,000 parts' worth
