@@ -11,7 +11,7 @@ import pytest
 
 from app.cli.main import main
 from app.paths import user_paths
-from app.storage import objects
+from app.storage import upload
 from storage_support import (  # noqa: F401
     READONLY_KEY,
     READONLY_SECRET,
@@ -88,7 +88,7 @@ def test_storage_test_unknown_access_key(s3_env: SeaweedServer, capsys: pytest.C
 
 def test_storage_test_unreachable_endpoint(s3_env: SeaweedServer, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(objects, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(upload, "BACKOFF_S", 0.0)
     down = f"http://127.0.0.1:{free_ports(1)[0]}"
     _write_storage({"down": _profile(s3_env, endpoint=down)})
     assert main(["storage", "test", "down"]) == 1

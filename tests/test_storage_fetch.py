@@ -28,15 +28,10 @@ from PIL import Image
 
 from app.media.sniff import MediaKind
 from app.media.synth import make_clip
-from app.storage.fetch import (
-    PROBE_BYTES,
-    FetchCancelled,
-    FetchPolicy,
-    address_refusal,
-    check_url_input,
-    fetch_input,
-    stable_stem,
-)
+from app.storage.fetch import PROBE_BYTES, check_url_input, fetch_input, stable_stem
+from app.storage.fetch_policy import FetchPolicy
+from app.storage.http_download import FetchCancelled
+from app.storage.url_guard import address_refusal
 from app.storage.head import head_kind
 from engines.errors import InputError, TransientError
 
@@ -474,9 +469,9 @@ def test_object_uris_go_to_the_object_store(monkeypatch: pytest.MonkeyPatch, tmp
         dest.write_bytes(clip_bytes)
         return dest
 
-    fake = types.ModuleType("app.storage.objects")
+    fake = types.ModuleType("app.storage.download")
     fake.download_object = download_object  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "app.storage.objects", fake)
+    monkeypatch.setitem(sys.modules, "app.storage.download", fake)
     policy = FetchPolicy(allow_urls=False, max_bytes=10**8, timeout_s=5)  # URLs off: objects still fetched
     path = fetch_input("s3://bucket/in/clip.mp4", tmp_path, policy=policy)
     assert path.suffix == ".mp4" and path.read_bytes() == clip_bytes

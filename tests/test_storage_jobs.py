@@ -290,7 +290,7 @@ def public_name_is_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """media.example.test (a public-looking name) resolves to the test server: the fetch helper's
     test-only policy hook, as admission (when the job is queued) and the runner (when it runs) build it
     for a job queued with --allow-urls."""
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     def policy(spec: JobSpec) -> FetchPolicy:
         return FetchPolicy(allow_urls=spec.allow_urls, resolver=lambda host, port: ["127.0.0.1"],
@@ -399,7 +399,7 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
 ) -> None:
     import threading
 
-    import app.storage.objects as objects
+    import app.storage.upload as upload
     from app.jobs.errors import JobCancelled
     from app.jobs.model import Job
     from app.offline.runner import SwapRunner
@@ -407,7 +407,7 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
     source, target = _put_inputs(s3_env, kit_dir, "jobs-cancel")
     output = f"s3://{s3_env.bucket}/jobs-cancel/out/result.mp4"
     stop = threading.Event()
-    real_upload = objects.upload_object
+    real_upload = upload.upload_object
 
     def upload_then_cancel(local: Path, uri: str, *, progress=None, cancelled=None):  # noqa: ANN001, ANN202
         def relay(done: int, total: int | None) -> None:
@@ -416,11 +416,11 @@ def test_a_cancel_mid_upload_leaves_no_object_under_the_final_key(
                 progress(done, total)
         return real_upload(local, uri, progress=relay, cancelled=cancelled)
 
-    monkeypatch.setattr(objects, "upload_object", upload_then_cancel)
+    monkeypatch.setattr(upload, "upload_object", upload_then_cancel)
     # The tiny render goes up in several parts, as a real video's would (a single PUT is atomic anyway).
-    monkeypatch.setattr(objects, "SINGLE_PUT_MAX", 0)
-    monkeypatch.setattr(objects, "PART_SIZE", 16 * 1024)
-    monkeypatch.setattr(objects, "CONCURRENCY", 1)
+    monkeypatch.setattr(upload, "SINGLE_PUT_MAX", 0)
+    monkeypatch.setattr(upload, "PART_SIZE", 16 * 1024)
+    monkeypatch.setattr(upload, "CONCURRENCY", 1)
 
     class Reporter:
         def __init__(self, folder: Path) -> None:

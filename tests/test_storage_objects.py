@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from app.paths import user_paths
-from app.storage import objects
-from app.storage.objects import StoredObject, UploadCancelled, download_object, resolve_output, upload_object
+from app.storage import upload
+from app.storage.download import download_object
+from app.storage.object_target import is_object_uri, resolve_output
+from app.storage.upload import StoredObject, UploadCancelled, upload_object
 from app.storage.profiles import StorageConfigError, StorageKind, load_profiles
 from engines.errors import InputError, OutputError, TransientError
 from storage_support import READONLY_KEY, READONLY_SECRET, SeaweedServer, s3_env, seaweedfs  # noqa: F401
@@ -103,7 +105,7 @@ def test_an_unreachable_endpoint_is_a_transient_one_line(s3_env: SeaweedServer, 
     from storage_support import free_ports
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_ports(1)[0]}")
-    monkeypatch.setattr(objects, "BACKOFF_S", 0.0)
+    monkeypatch.setattr(upload, "BACKOFF_S", 0.0)
     with pytest.raises(TransientError) as caught:
         upload_object(_file(tmp_path / "a.bin", 1000), f"s3://{s3_env.bucket}/x/a.bin")
     assert "cannot reach the storage endpoint" in caught.value.one_line()
@@ -237,10 +239,10 @@ def test_profile_mapping_for_r2_and_gcs(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_object_uri_recognition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _write_storage({"renders": {"kind": "local", "path": str(tmp_path)}})
-    assert objects.is_object_uri("s3://b/k") and objects.is_object_uri("gs://b/k") and objects.is_object_uri("r2://b/k")
-    assert objects.is_object_uri("renders:x.mp4")
-    assert not objects.is_object_uri("other:x.mp4")  # not a profile: a local name
-    assert not objects.is_object_uri("C:\\video.mp4") and not objects.is_object_uri("https://h/x")
+    assert is_object_uri("s3://b/k") and is_object_uri("gs://b/k") and is_object_uri("r2://b/k")
+    assert is_object_uri("renders:x.mp4")
+    assert not is_object_uri("other:x.mp4")  # not a profile: a local name
+    assert not is_object_uri("C:\\video.mp4") and not is_object_uri("https://h/x")
     with pytest.raises(InputError, match="no bucket name"):
         resolve_output("s3:///key.mp4")
 
@@ -249,8 +251,8 @@ def test_a_stored_size_or_etag_that_does_not_match_removes_the_object(s3_env: Se
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """What the store reports after the upload is compared with the local file: a mismatch is a failure,
     and the object it reported on is not left behind."""
-    real = objects._verify
-    monkeypatch.setattr(objects, "_verify", lambda client, target, size, etag: real(client, target, size + 1, etag))
+    real = upload._verify
+    monkeypatch.setattr(upload, "_verify", lambda client, target, size, etag: real(client, target, size + 1, etag))
     with pytest.raises(OutputError, match="the object was removed"):
         upload_object(_file(tmp_path / "a.mp4", 10 * 1024 * 1024), f"s3://{s3_env.bucket}/verify/a.mp4")
     assert s3_env.keys(prefix="verify/") == []
@@ -265,7 +267,7 @@ def test_a_process_killed_mid_upload_leaves_no_object_under_the_key(s3_env: Seaw
     local = _file(tmp_path / "big.mp4", 50 * 1024 * 1024)
     script = ("import os, sys\n"
               "from pathlib import Path\n"
-              "from app.storage.objects import upload_object\n"
+              "from app.storage.upload import upload_object\n"
               "def progress(done, total):\n"
               "    os._exit(9)  # dies once the first part is in\n"
               "upload_object(Path(sys.argv[1]), sys.argv[2], progress=progress)\n")
@@ -285,7 +287,7 @@ def test_a_part_that_fails_transiently_is_sent_again_and_the_upload_completes(s3
     again after a pause and the object is complete and byte-identical."""
     from botocore.exceptions import ClientError
 
-    real_client = objects._client
+    real_client = upload.client_for
     attempts: list[int] = []
 
     def flaky_client(target):  # noqa: ANN001, ANN202 — the real client; one part answered 503 once
@@ -302,8 +304,8 @@ def test_a_part_that_fails_transiently_is_sent_again_and_the_upload_completes(s3
         client.upload_part = upload_part
         return client
 
-    monkeypatch.setattr(objects, "_client", flaky_client)
-    monkeypatch.setattr(objects, "BACKOFF_S", 0.01)
+    monkeypatch.setattr(upload, "client_for", flaky_client)
+    monkeypatch.setattr(upload, "BACKOFF_S", 0.01)
     local = _file(tmp_path / "big.mp4", 40 * 1024 * 1024)  # 3 parts
     stored = upload_object(local, f"s3://{s3_env.bucket}/retry/big.mp4")
     assert sorted(attempts) == [1, 2, 2, 3]

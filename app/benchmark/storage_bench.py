@@ -1,6 +1,6 @@
 """`swapcast benchmark --storage`: object storage as the job path uses it, against a local S3 server.
 
-In one run: upload and download throughput of a 200 MB file (app.storage.objects.upload_object and
+In one run: upload and download throughput of a 200 MB file (app.storage.upload.upload_object and
 download_object, what a job's upload and an object input's fetch run; random bytes, so fetch_input's
 format check, which would refuse them, is left out), and the wall time an
 `s3://` → `s3://` job adds over a local-path job of the same clip (same runner, same generated models:
@@ -31,7 +31,7 @@ Log = Callable[[str], None]
 MB = 1_000_000
 _KEY = "swapcast-bench-key"
 _SECRET = "swapcast-bench-secret-0123456789"
-WARM_PART = 16 * 1024 * 1024  # objects.PART_SIZE: the warm-up goes multipart like the timed upload
+WARM_PART = 16 * 1024 * 1024  # upload.PART_SIZE: the warm-up goes multipart like the timed upload
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,10 @@ def run_storage_benchmark(plan: StorageBenchPlan, log: Log) -> StorageResult:
 
 
 def _throughput(root: Path, bucket: str, size_mb: int, log: Log) -> tuple[float, float]:
-    from app.storage.objects import delete_object, download_object, parse_object_uri, upload_object
+    from app.storage.download import download_object
+    from app.storage.object_target import parse_object_uri
+    from app.storage.readback import delete_object
+    from app.storage.upload import upload_object
 
     data = root / "payload.bin"
     with data.open("wb") as out:
@@ -127,7 +130,7 @@ def _jobs(root: Path, bucket: str, plan: StorageBenchPlan, log: Log) -> tuple[st
     from app.jobs.store import JobStore
     from app.media.probe import probe
     from app.offline import load_runner_factory
-    from app.storage.objects import upload_object
+    from app.storage.upload import upload_object
 
     face = root / "kit" / "samples" / "source_a.png"  # the generated kit's face photo and clip (faces + audio)
     clip = root / "kit" / "samples" / "target.mp4"

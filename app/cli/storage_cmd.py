@@ -15,8 +15,10 @@ import uuid
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from app.storage.objects import ObjectTarget, delete_object, read_object, resolve_output, upload_object
+from app.storage.object_target import ObjectTarget, resolve_output
 from app.storage.profiles import load_profiles, storage_path
+from app.storage.readback import delete_object, read_object
+from app.storage.upload import upload_object
 from engines.errors import SwapCastError
 
 from .common import CommandParser, fail

@@ -181,7 +181,7 @@ def is_remote_text(text: str) -> bool:
     if not _PROFILE_URI.match(text):
         return False
     try:
-        from app.storage.objects import is_object_uri
+        from app.storage.object_target import is_object_uri
     except ImportError:
         return False
     return is_object_uri(text)

@@ -3,7 +3,7 @@
 
 - every remote string has a scheme SwapCast takes (https/http, s3, gs, r2; file:// and the rest refused);
 - http(s) inputs only when URLs are allowed (`--allow-urls`, the server's setting);
-- an output URI is an object URI (not http) that app.storage.objects.resolve_output can place
+- an output URI is an object URI (not http) that app.storage.object_target.resolve_output can place
   (bucket, key, profile and credentials known), each with a one-line error naming the fix;
 - each http(s) input, once the cheap checks passed (admission.check_runnable): its addresses public
   after DNS and every redirect, its Content-Type and its first bytes a picture's or a video's, its
@@ -26,7 +26,7 @@ from app.storage.uri import UriKind, uri_kind
 from .model import is_remote_text
 
 if TYPE_CHECKING:
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     from .model import JobSpec
 
@@ -56,9 +56,9 @@ def check_remote_output(text: str) -> str:
 
 def check_object_outputs(uris: Iterable[str]) -> None:
     """Each output object can be placed: bucket, key, profile, endpoint and credentials known (no request
-    is made). One-line errors from app.storage.objects.resolve_output."""
+    is made). One-line errors from app.storage.object_target.resolve_output."""
     try:
-        from app.storage.objects import resolve_output
+        from app.storage.object_target import resolve_output
     except ImportError:  # a build without object storage: the upload reports it
         return
     for uri in uris:
@@ -68,7 +68,7 @@ def check_object_outputs(uris: Iterable[str]) -> None:
 def fetch_policy(spec: JobSpec) -> FetchPolicy:
     """How this job's inputs may be fetched, when it is queued and when it runs: URLs only if allowed
     when it was queued; the size and time limits of app.storage.fetch."""
-    from app.storage.fetch import FetchPolicy
+    from app.storage.fetch_policy import FetchPolicy
 
     return FetchPolicy(allow_urls=spec.allow_urls)
 
@@ -96,7 +96,8 @@ def check_object_inputs(spec: JobSpec) -> None:
         return
     from app.storage.fetch import PROBE_BYTES
     from app.storage.head import describe_start, head_kind
-    from app.storage.objects import is_object_uri, object_start
+    from app.storage.download import object_start
+    from app.storage.object_target import is_object_uri
 
     uris = [text for text in dict.fromkeys(inputs) if is_remote_text(text) and is_object_uri(text)]
     limit = fetch_policy(spec).max_bytes

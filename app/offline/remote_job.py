@@ -5,7 +5,7 @@
    retry (the folder outlives a failed attempt). This is the first FETCH_SHARE of the job's progress.
 2. The job is rendered exactly as a local one (SwapRunner._render: temp file + atomic rename), from the
    fetched files; a cloud output is rendered into the job's folder (`output/`).
-3. Each render is uploaded to its object URI by app.storage.objects.upload_object (multipart, verified
+3. Each render is uploaded to its object URI by app.storage.upload.upload_object (multipart, verified
    by size + checksum; the object appears under its key only when complete, a cancel aborts it): the
    last UPLOAD_SHARE of the progress. The job is COMPLETED only after every upload is confirmed, with
    the object URIs and presigned links in its row.
@@ -146,7 +146,7 @@ class RemoteJob:
         )
 
     def _render_and_upload(self, local: JobSpec, objects: list[StoredOutput]) -> RunResult:
-        from app.storage.objects import upload_object
+        from app.storage.upload import upload_object
 
         uris = self.spec.object_destinations()
         self.outputs.mkdir(parents=True, exist_ok=True, mode=0o700)
