@@ -75,7 +75,7 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
     # rise a user is guaranteed to see.)
     counts = [event.progress.done for event in seen if event.kind is EventKind.PROGRESS]
     assert counts == sorted(counts) and counts[-1] == 40
-    from app.server.events_hub import job_data
+    from app.server.events.messages import job_data
 
     assert (job_data(seen[-1])["segments_done"], job_data(seen[-1])["segments_total"]) == (4, 4)  # /api/events
     assert not store.job_folder(on_ray.id).exists()  # segments and swapped parts are gone once joined

@@ -10,7 +10,7 @@ from app.jobs.store import JobStore
 from app.sources.library import SourcesLibrary
 
 from .avatar.manager import AvatarManager
-from .events_hub import EventHub
+from .events.hub import EventHub
 from .live_host import LiveHost
 from .tokens import TokenStore
 

@@ -27,7 +27,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from app.media.fragmented import MIME_TYPE
 
 from ..envelope import ApiError
-from ..events_hub import close_reason
+from ..websocket_close import close_reason
 from .audio_in import AudioSpec, BadAudio, decoder_for
 from .manager import AvatarManager
 from .session import AvatarSession, CloseCode, Kick

@@ -29,7 +29,7 @@ from ..avatar.session import CloseCode
 from ..avatar.source import SourceKind, loop_fps, source_kind
 from ..context import ServerContext
 from ..envelope import ApiError, ErrorCode, ok
-from ..events_hub import close_reason
+from ..websocket_close import close_reason
 from ..paths_policy import allowed_path
 from ..roles import Role
 from ..uploads import UploadArea, read_small_body, receive_form, sniff

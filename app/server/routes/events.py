@@ -6,7 +6,7 @@ A `job` message's data: id, kind (added|state|progress|warning|removed), state, 
 server, other roles its file name, and paths in errors reduced to file names). The token goes in the Authorization
 header or, for browsers, `?token=`. A bad token: the socket is accepted and closed at once with 1008
 and a reason naming the fix (a refused handshake would reach a browser as a bare "failed").
-A client that stops reading is dropped (1008) instead of being buffered without bound (events_hub.py).
+A client that stops reading is dropped (1008) instead of being buffered without bound (events/outbox.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from fastapi import APIRouter, FastAPI, WebSocket
 
 from ..auth import authenticate_websocket
 from ..envelope import ApiError
-from ..events_hub import POLICY_VIOLATION, Subscriber, close_reason
+from ..events.outbox import Subscriber
 from ..public_paths import sees_paths
 from ..roles import Role
+from ..websocket_close import POLICY_VIOLATION, close_reason
 
 
 @asynccontextmanager

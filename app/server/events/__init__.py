@@ -1,0 +1,1 @@
+"""What `WebSocket /api/events` subscribers are sent: messages, per-subscriber outboxes, job de-duplication, the hub."""
