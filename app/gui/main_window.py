@@ -94,7 +94,7 @@ class StudioWindow(QMainWindow):
 
         # ---- widgets ------------------------------------------------------------------------------
         self.live_panel = LivePanel(self.live, settings.live(), self)
-        self.live_panel.record_dir = self.prefs.output_dir
+        self.live_panel.outputs.record_dir = self.prefs.output_dir
         self.jobs_tab = JobsTab(self.queue, self)
         self.jobs_tab.set_run_on(self.prefs.run_on_ray, self.prefs.ray_address)  # before the queue starts
         self.jobs_tab.runOnChanged.connect(self._run_on_changed)
@@ -235,7 +235,7 @@ class StudioWindow(QMainWindow):
     def _devices_read(self, found: tuple[list, object]) -> None:
         cameras, vcam = found
         self.live_panel.set_cameras(cameras)
-        self.live_panel.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
+        self.live_panel.outputs.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
         self._update_readiness()
 
     def _models_checked(self, report: ModelsReport) -> None:
@@ -411,7 +411,7 @@ class StudioWindow(QMainWindow):
     def apply_preferences(self, prefs: Preferences) -> None:
         old, self.prefs = self.prefs, prefs
         self.settings.set_preferences(prefs)
-        self.live_panel.record_dir = prefs.output_dir
+        self.live_panel.outputs.record_dir = prefs.output_dir
         if old.enhance_blend != prefs.enhance_blend:
             self.live.set_enhance_blend(prefs.enhance_blend)  # a running session takes it at once
         self._update_job_defaults()
