@@ -74,7 +74,7 @@ CHILD = textwrap.dedent("""
         if engine_settled and jobs_settled and devices_read and w.models_tab.report is not None:
             told = True
             print(f"ENGINE {w.engine.state.value}: {w.engine.message}", flush=True)
-            print(f"STATUS {w.engine_label.text()}", flush=True)
+            print(f"STATUS {w.status_bar.engine_label.text()}", flush=True)
             print(f"JOBS {w.jobs_tab.status.text()}", flush=True)
             if mode == "settle":
                 w.close()

@@ -24,7 +24,7 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         qtbot.waitUntil(lambda: window.health.level == "ok", timeout=20000)
         # The three models a swap needs (a lip syncer loaded by an earlier session may be listed too).
         assert {"detector", "recognizer", "swapper"} <= health_roles(window)
-        assert "CPU" in window.engine_label.text()
+        assert "CPU" in window.status_bar.engine_label.text()
         # The system panel refreshes from a worker: a reading arrives, and says there is no GPU.
         qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
         assert "no NVIDIA GPU" in window.system.gpu_name.full_text
@@ -77,7 +77,7 @@ def test_settings_are_remembered(qtbot, kit_dir: Path, tmp_path: Path) -> None:
         dialog.hotkeys["bypass"].setKeySequence("X")
         dialog.accept()
         assert window.prefs.det_size == 320
-        assert window.shortcuts["bypass"].key().toString() == "X"
+        assert window.hotkeys.shortcuts["bypass"].key().toString() == "X"
         assert window.live_panel.outputs.record_dir == tmp_path / "renders"
         wait_engine(qtbot, window)  # reloaded with the new options
     prefs = StudioSettings().preferences()

@@ -7,7 +7,6 @@ observes; it never talks to pipeline threads itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 from app.pipeline.api import LiveStats, SessionState
 from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
+from .live_choices import LiveChoices
 from .live_controller import LiveController
 from .lip_sync_box import LipSyncBox
 from .live_view import Overlay, PreviewWidget
@@ -41,27 +41,6 @@ FACE_MODE_LABELS: dict[FaceSelection, str] = {
 FACE_MODES: tuple[tuple[str, str], ...] = tuple((mode.value, FACE_MODE_LABELS[mode]) for mode in LIVE_FACE_SELECTIONS)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files (*)"
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
-
-
-@dataclass(frozen=True)
-class LiveChoices:
-    """Everything the panel contributes to a LiveConfig."""
-
-    camera: str
-    size: tuple[int, int] | None
-    fps: float
-    bypass: bool
-    mirror: bool
-    enhance: bool
-    mouth_mask: bool
-    face_mode: str
-    position: int  # face_mode "position": 0 = left-most
-    references: tuple[Path, ...]  # face_mode "reference"
-    virtual_cam: bool
-    stream_url: str | None
-    record_path: Path | None
-    lip_sync: bool = False  # the mouth follows `audio_in` (a device index or an audio file)
-    audio_in: str | None = None
 
 
 class LivePanel(QWidget):
