@@ -47,7 +47,7 @@ def test_with_the_engine_down_start_is_off_and_every_hint_says_why(qtbot, kit_di
         # The health panel says down, never "engine loading…".
         assert window.health.level == "down" and "loading" not in window.health.summary.text()
         # The status bar: one line (what failed and the fix), the whole error in its tooltip.
-        status = window.engine_label
+        status = window.status_bar.engine_label
         assert "\n" not in status.full_text and "http" not in status.full_text
         assert status.full_text.startswith("engine could not load:") and missing in status.full_text
         assert "Models tab" in status.full_text
@@ -60,4 +60,4 @@ def test_with_the_engine_down_start_is_off_and_every_hint_says_why(qtbot, kit_di
         wait_engine(qtbot, window, 20000)
         assert panel.start_button.isEnabled() and not panel.start_button.toolTip()
         assert "could not load" not in panel.preview.placeholder
-        assert "engine" in window.engine_label.full_text and "ready" in window.engine_label.full_text
+        assert "engine" in status.full_text and "ready" in status.full_text

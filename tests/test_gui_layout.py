@@ -74,11 +74,11 @@ def test_at_1280x720_the_gpu_and_virtual_camera_texts_are_one_whole_line(qtbot, 
         window.resize(1280, 720)
         qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
         panel = window.live_panel
-        panel.set_virtual_camera_status(VirtualCameraStatus(
+        panel.outputs.set_virtual_camera_status(VirtualCameraStatus(
             False, None, None, None, problem="no virtual camera: the v4l2loopback kernel module is not installed",
             fix="sudo /opt/swapcast/installers/linux/setup_v4l2loopback.sh"))
         settle()
-        gpu, vcam = window.system.gpu_name, panel.vcam_label
+        gpu, vcam = window.system.gpu_name, panel.outputs.vcam_label
         for label in (gpu, vcam):
             assert not clipped(label), label.text()
             assert label.height() < 2 * label.fontMetrics().lineSpacing()  # one line, not three

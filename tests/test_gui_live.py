@@ -82,19 +82,20 @@ def test_live_on_a_video_file_shows_swapped_frames_and_bypass_toggles(qtbot, kit
         # Mirror reaches the session; the virtual camera's own state is shown (here: unavailable, why).
         window.live_panel.mirror_check.setChecked(True)
         qtbot.waitUntil(lambda: window.live.last_stats.mirror, timeout=20000)
-        window.live_panel.vcam_check.setChecked(True)
+        outputs = window.live_panel.outputs
+        outputs.vcam_check.setChecked(True)
 
         def vcam_shown() -> bool:
             output = next((o for o in window.live.last_stats.outputs if o.name == "virtual camera"), None)
-            return output is not None and window.live_panel.vcam_label.full_text == (output.detail or output.state)
+            return output is not None and outputs.vcam_label.full_text == (output.detail or output.state)
 
         qtbot.waitUntil(vcam_shown, timeout=20000)
         # Record a second of the swapped feed into the output folder.
-        window.live_panel.record_dir = tmp_path
-        window.live_panel.record_button.setChecked(True)
+        outputs.record_dir = tmp_path
+        outputs.record_button.setChecked(True)
         qtbot.waitUntil(lambda: any(o.name == "recording" and o.frames_sent > 10
                                     for o in window.live.last_stats.outputs), timeout=20000)
-        window.live_panel.record_button.setChecked(False)
+        outputs.record_button.setChecked(False)
 
         # Stop: the session's threads are joined off the GUI thread, and the window says so.
         frames_live = window.live.last_stats.frames

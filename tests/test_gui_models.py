@@ -72,7 +72,8 @@ def test_first_run_without_models_lands_on_the_models_view(qtbot, kit_dir: Path)
         # The engine could not load; the health panel and the status bar say why, naming the file.
         qtbot.waitUntil(lambda: window.engine.state is EngineState.FAILED, timeout=20000)
         assert window.health.level == "down"
-        assert "models download" in window.engine_label.text() or ".onnx" in window.engine_label.text()
+        engine_line = window.status_bar.engine_label.text()
+        assert "models download" in engine_line or ".onnx" in engine_line
         tab.table.selectRow(0)
         assert "How to fix" in tab.detail.text()
 

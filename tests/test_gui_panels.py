@@ -41,12 +41,13 @@ def test_camera_picker_lists_names_sizes_and_fps(qtbot, kit_dir: Path) -> None:
     assert sizes == ["native size", "1920×1080 @ 30", "640×480 @ 30"]
     panel.use_video_file(kit_dir / "samples" / "target.mp4")
     assert panel.choices().camera == str((kit_dir / "samples" / "target.mp4").resolve())
-    panel.set_virtual_camera_status(VirtualCameraStatus(False, None, None, None, problem="v4l2loopback is not loaded",
-                                                        fix="sudo modprobe v4l2loopback"))
-    assert "v4l2loopback is not loaded" in panel.vcam_label.full_text and "modprobe" in panel.vcam_label.full_text
-    panel.set_virtual_camera_status(VirtualCameraStatus(True, "v4l2loopback", "/dev/video10", "SwapCast"))
-    panel.vcam_check.setChecked(True)
-    assert panel.vcam_label.full_text == "will send to SwapCast on /dev/video10"
+    outputs = panel.outputs
+    outputs.set_virtual_camera_status(VirtualCameraStatus(False, None, None, None, problem="v4l2loopback is not loaded",
+                                                          fix="sudo modprobe v4l2loopback"))
+    assert "v4l2loopback is not loaded" in outputs.vcam_label.full_text and "modprobe" in outputs.vcam_label.full_text
+    outputs.set_virtual_camera_status(VirtualCameraStatus(True, "v4l2loopback", "/dev/video10", "SwapCast"))
+    outputs.vcam_check.setChecked(True)
+    assert outputs.vcam_label.full_text == "will send to SwapCast on /dev/video10"
     tasks.close()
 
 

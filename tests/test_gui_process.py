@@ -70,11 +70,11 @@ CHILD = textwrap.dedent("""
         w = windows[0]
         engine_settled = w.engine.state.value in ("ready", "failed")
         jobs_settled = w.queue.executor is not None or "cannot run" in w.jobs_tab.status.text()
-        devices_read = w.live_panel.vcam_label.full_text != "checking…"
+        devices_read = w.live_panel.outputs.vcam_label.full_text != "checking…"
         if engine_settled and jobs_settled and devices_read and w.models_tab.report is not None:
             told = True
             print(f"ENGINE {w.engine.state.value}: {w.engine.message}", flush=True)
-            print(f"STATUS {w.engine_label.text()}", flush=True)
+            print(f"STATUS {w.status_bar.engine_label.text()}", flush=True)
             print(f"JOBS {w.jobs_tab.status.text()}", flush=True)
             if mode == "settle":
                 w.close()

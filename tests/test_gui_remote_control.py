@@ -23,21 +23,21 @@ def turn_remote_control(window, on: bool, port: int = 0) -> None:  # type: ignor
 
 
 def shown_url(window) -> str:  # type: ignore[no-untyped-def]
-    text = window.remote_label.text()
-    assert window.remote_label.isVisible() and text.startswith("remote control: http://127.0.0.1:")
+    text = window.status_bar.remote_label.text()
+    assert window.status_bar.remote_label.isVisible() and text.startswith("remote control: http://127.0.0.1:")
     return text.removeprefix("remote control: ")
 
 
 def test_remote_control_serves_on_the_shown_address_and_stops_when_turned_off(qtbot) -> None:
     with studio(qtbot, None) as window:
-        assert not window.remote_label.isVisible()  # off by default
+        assert not window.status_bar.remote_label.isVisible()  # off by default
         assert StudioSettings().preferences().remote_control is False
         turn_remote_control(window, True)
         url = shown_url(window)
-        assert window.token_box is not None  # the first admin token, shown once
-        token = window.token_box.informativeText()
+        assert window.status_bar.token_box is not None  # the first admin token, shown once
+        token = window.status_bar.token_box.informativeText()
         assert TokenStore().verify(token).role.value == "admin"
-        window.token_box.accept()
+        window.status_bar.token_box.accept()
 
         health = httpx.get(f"{url}/health", timeout=30)
         assert health.status_code == 200 and health.json()["data"]["alive"] is True
@@ -49,7 +49,7 @@ def test_remote_control_serves_on_the_shown_address_and_stops_when_turned_off(qt
         assert StudioSettings().preferences().remote_control is True  # remembered
 
         turn_remote_control(window, False)
-        assert not window.remote_label.isVisible()
+        assert not window.status_bar.remote_label.isVisible()
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{url}/health", timeout=5)
 
@@ -63,12 +63,12 @@ def test_remote_control_restarts_with_the_saved_setting_and_reports_a_busy_port(
         settings.set_preferences(replace(settings.preferences(), remote_control=True, remote_port=port))
         with studio(qtbot, None) as window:
             assert window.remote.url == ""
-            assert window.remote_label.text() == "remote control: off"
-            assert f"port {port} on 127.0.0.1 is already in use" in window.remote_label.toolTip()
+            assert window.status_bar.remote_label.text() == "remote control: off"
+            assert f"port {port} on 127.0.0.1 is already in use" in window.status_bar.remote_label.toolTip()
     with studio(qtbot, None) as window:  # the port is free again: the saved setting starts it
         url = shown_url(window)
         assert url.endswith(f":{port}")
-        assert window.token_box is not None  # the first start that succeeded made the admin token
+        assert window.status_bar.token_box is not None  # the first start that succeeded made the admin token
         assert httpx.get(f"{url}/health", timeout=30).status_code == 200
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=5)  # closing the window stopped it

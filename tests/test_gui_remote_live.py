@@ -37,9 +37,9 @@ def test_api_controls_and_source_switch_drive_the_studio_session_and_its_widgets
 
         turn_remote_control(window, True)
         url = shown_url(window)
-        assert window.token_box is not None
-        headers = {"Authorization": f"Bearer {window.token_box.informativeText()}"}
-        window.token_box.accept()
+        assert window.status_bar.token_box is not None
+        headers = {"Authorization": f"Bearer {window.status_bar.token_box.informativeText()}"}
+        window.status_bar.token_box.accept()
 
         window.live_panel.use_video_file(samples / "target.mp4")
         window.live_panel.start_button.click()

@@ -24,7 +24,7 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         qtbot.waitUntil(lambda: window.health.level == "ok", timeout=20000)
         # The three models a swap needs (a lip syncer loaded by an earlier session may be listed too).
         assert {"detector", "recognizer", "swapper"} <= health_roles(window)
-        assert "CPU" in window.engine_label.text()
+        assert "CPU" in window.status_bar.engine_label.text()
         # The system panel refreshes from a worker: a reading arrives, and says there is no GPU.
         qtbot.waitUntil(lambda: window.system.readings >= 1, timeout=20000)
         assert "no NVIDIA GPU" in window.system.gpu_name.full_text
@@ -33,7 +33,7 @@ def test_window_opens_with_its_views_and_panels(qtbot, kit_dir: Path) -> None:
         assert window.models_tab.report.missing_required == []
         assert window.tabs.currentWidget() is window.live_panel
         # The camera list was read off the GUI thread; "Video file…" is always offered.
-        qtbot.waitUntil(lambda: window.live_panel.vcam_label.full_text != "checking…", timeout=20000)
+        qtbot.waitUntil(lambda: window.live_panel.outputs.vcam_label.full_text != "checking…", timeout=20000)
         combo = window.live_panel.camera_combo
         assert combo.itemText(combo.count() - 1) == "Video file…"
 
@@ -77,8 +77,8 @@ def test_settings_are_remembered(qtbot, kit_dir: Path, tmp_path: Path) -> None:
         dialog.hotkeys["bypass"].setKeySequence("X")
         dialog.accept()
         assert window.prefs.det_size == 320
-        assert window.shortcuts["bypass"].key().toString() == "X"
-        assert window.live_panel.record_dir == tmp_path / "renders"
+        assert window.hotkeys.shortcuts["bypass"].key().toString() == "X"
+        assert window.live_panel.outputs.record_dir == tmp_path / "renders"
         wait_engine(qtbot, window)  # reloaded with the new options
     prefs = StudioSettings().preferences()
     assert (prefs.provider, prefs.det_size, prefs.enhance_blend) == ("cpu", 320, 0.55)

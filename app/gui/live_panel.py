@@ -1,4 +1,5 @@
-"""The Live view: camera picker, Start/Stop, the preview, the live toggles and the outputs.
+"""The Live view: camera picker, Start/Stop, the preview, the live toggles, lip sync (lip_sync_box)
+and the outputs (outputs_box).
 
 The panel only turns user actions into LiveController calls and shows what the controller
 observes; it never talks to pipeline threads itself.
@@ -6,31 +7,28 @@ observes; it never talks to pipeline threads itself.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+    QVBoxLayout, QWidget,
 )
 
-from app.paths import user_paths
-from app.pipeline.api import LiveStats, OutputStatus, SessionState
+from app.pipeline.api import LiveStats, SessionState
 from engines.base import LIVE_FACE_SELECTIONS, FaceSelection
 
-from .elided_label import ElidedLabel
+from .live_choices import LiveChoices
 from .live_controller import LiveController
 from .lip_sync_box import LipSyncBox
 from .live_view import Overlay, PreviewWidget
+from .outputs_box import OutputsBox
 from .qt_compat import emit
 from .settings import LivePrefs
 
 if TYPE_CHECKING:
     from app.devices.cameras import CameraInfo
-    from app.devices.virtual_camera import VirtualCameraStatus
 
 VIDEO_FILE_ITEM = "__video_file__"
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 480))
@@ -45,27 +43,6 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif *.tiff);;All files
 VIDEO_FILTER = "Videos (*.mp4 *.mov *.mkv *.avi *.webm *.m4v);;All files (*)"
 
 
-@dataclass(frozen=True)
-class LiveChoices:
-    """Everything the panel contributes to a LiveConfig."""
-
-    camera: str
-    size: tuple[int, int] | None
-    fps: float
-    bypass: bool
-    mirror: bool
-    enhance: bool
-    mouth_mask: bool
-    face_mode: str
-    position: int  # face_mode "position": 0 = left-most
-    references: tuple[Path, ...]  # face_mode "reference"
-    virtual_cam: bool
-    stream_url: str | None
-    record_path: Path | None
-    lip_sync: bool = False  # the mouth follows `audio_in` (a device index or an audio file)
-    audio_in: str | None = None
-
-
 class LivePanel(QWidget):
     startRequested = Signal()
     stopRequested = Signal()
@@ -73,11 +50,7 @@ class LivePanel(QWidget):
     def __init__(self, controller: LiveController, prefs: LivePrefs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.record_dir = user_paths().outputs
         self._cameras: list[CameraInfo] = []
-        self._vcam_status: VirtualCameraStatus | None = None
-        self._outputs: dict[str, OutputStatus] = {}
-        self._recording_to: Path | None = None  # the file of the recording in progress
         self._wanted_camera = ""
         self._wanted_size: tuple[int, int] | None = None
         self._blocker: str | None = None  # why Start cannot work now (the engine is down), or None
@@ -144,32 +117,8 @@ class LivePanel(QWidget):
         self.lip_check, self.audio_combo, self.audio_label = self.lip_sync.check, self.lip_sync.combo, self.lip_sync.label
         self.set_audio_inputs, self.use_audio_file = self.lip_sync.set_audio_inputs, self.lip_sync.use_audio_file
 
-        # ---- outputs --------------------------------------------------------------------------------
-        outputs = QGroupBox("Outputs", self)
-        grid = QGridLayout(outputs)
-        self.vcam_check = QCheckBox("Virtual camera", self)
-        self.vcam_check.setObjectName("vcamToggle")
-        # One line each, never taller: a long reason ends in "…" and is whole in the tooltip.
-        self.vcam_label = ElidedLabel("checking…", self)
-        self.vcam_label.setObjectName("vcamState")
-        self.stream_edit = QLineEdit(self)
-        self.stream_edit.setPlaceholderText("udp://127.0.0.1:5000  ·  srt://…  ·  rtmp://…")
-        self.stream_button = QPushButton("Stream", self)
-        self.stream_button.setCheckable(True)
-        self.stream_label = ElidedLabel("", self)
-        self.record_button = QPushButton("● Record", self)
-        self.record_button.setCheckable(True)
-        self.record_label = ElidedLabel("", self, Qt.TextElideMode.ElideMiddle)
-        grid.addWidget(self.vcam_check, 0, 0)
-        grid.addWidget(self.vcam_label, 0, 1, 1, 2)
-        grid.addWidget(self.stream_button, 1, 0)
-        grid.addWidget(self.stream_edit, 1, 1)
-        grid.addWidget(self.stream_label, 1, 2)
-        grid.addWidget(self.record_button, 2, 0)
-        grid.addWidget(self.record_label, 2, 1, 1, 2)
-        grid.setColumnStretch(1, 1)
-        for label in (self.vcam_label, self.stream_label, self.record_label):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # ---- outputs: virtual camera, stream, recording ---------------------------------------------
+        self.outputs = OutputsBox(controller, self)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -177,7 +126,7 @@ class LivePanel(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(toggles)
         layout.addWidget(self.lip_sync)
-        layout.addWidget(outputs)
+        layout.addWidget(self.outputs)
 
         self.restore(prefs)
         # Connected after restoring, so restoring does not send controls to a session.
@@ -190,9 +139,6 @@ class LivePanel(QWidget):
         self.face_combo.currentIndexChanged.connect(self._face_mode_changed)
         self.position_spin.valueChanged.connect(lambda value: self.controller.set_position(value - 1))
         self.reference_button.clicked.connect(self._pick_references)
-        self.vcam_check.toggled.connect(self._vcam_toggled)
-        self.stream_button.toggled.connect(self._stream_toggled)
-        self.record_button.toggled.connect(self._record_toggled)
         controller.stateChanged.connect(self.show_state)
         controller.statsChanged.connect(self.show_stats)
         self.show_state(SessionState.STOPPED.value, "")
@@ -212,8 +158,7 @@ class LivePanel(QWidget):
         self.position_spin.setValue(prefs.position + 1)
         self._references = tuple(p for p in prefs.references if p.is_file())
         self._show_face_mode()
-        self.vcam_check.setChecked(prefs.virtual_cam)
-        self.stream_edit.setText(prefs.stream_url)
+        self.outputs.restore(prefs.virtual_cam, prefs.stream_url)
         self.lip_sync.restore(prefs.lip_sync, prefs.audio_in)
 
     def prefs(self) -> LivePrefs:
@@ -221,12 +166,11 @@ class LivePanel(QWidget):
         return LivePrefs(camera=choices.camera, size=choices.size, fps=choices.fps, mirror=choices.mirror,
                          enhance=choices.enhance, face_mode=choices.face_mode, position=choices.position,
                          references=choices.references, virtual_cam=choices.virtual_cam,
-                         stream_url=self.stream_edit.text().strip(), lip_sync=self.lip_sync.wanted(),
+                         stream_url=self.outputs.stream_edit.text().strip(), lip_sync=self.lip_sync.wanted(),
                          audio_in=self.lip_sync.choice() or "")
 
     def choices(self) -> LiveChoices:
         camera = self.camera_combo.currentData()
-        url = self.stream_edit.text().strip()
         size = self.size_combo.currentData()
         return LiveChoices(
             camera=str(camera) if camera and camera != VIDEO_FILE_ITEM else "",
@@ -239,9 +183,9 @@ class LivePanel(QWidget):
             face_mode=str(self.face_combo.currentData()),
             position=self.position_spin.value() - 1,
             references=self._references,
-            virtual_cam=self.vcam_check.isChecked(),
-            stream_url=url if self.stream_button.isChecked() and url else None,
-            record_path=self._record_path if self.record_button.isChecked() else None,
+            virtual_cam=self.outputs.vcam_check.isChecked(),
+            stream_url=self.outputs.stream_url(),
+            record_path=self.outputs.record_path(),
             lip_sync=self.lip_sync.wanted() and self.lip_sync.choice() is not None,
             audio_in=self.lip_sync.choice() if self.lip_sync.wanted() else None,
         )
@@ -342,42 +286,6 @@ class LivePanel(QWidget):
         self._show_face_mode()
         self.controller.set_references(self._references)
 
-    # ---- virtual camera --------------------------------------------------------------------------
-    def set_virtual_camera_status(self, status: VirtualCameraStatus) -> None:
-        self._vcam_status = status
-        self._show_outputs()
-
-    def _vcam_toggled(self, on: bool) -> None:
-        self.controller.set_virtual_cam(on)
-        self._show_outputs()
-
-    def _stream_toggled(self, on: bool) -> None:
-        url = self.stream_edit.text().strip()
-        if on and not url:
-            self.stream_button.setChecked(False)
-            self.stream_label.show_text("enter a stream URL first")
-            return
-        self.stream_edit.setEnabled(not on)
-        self.controller.set_stream(url if on else None)
-        self._show_outputs()
-
-    @property
-    def _record_path(self) -> Path:
-        if self._recording_to is None:
-            self._recording_to = self.record_dir / time.strftime("live-%Y%m%d-%H%M%S.mp4")
-        return self._recording_to
-
-    def _record_toggled(self, on: bool) -> None:
-        if on:
-            self._recording_to = None  # a new file per recording
-            path = self._record_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.controller.set_recording(path)
-        else:
-            self.controller.set_recording(None)
-            self._recording_to = None
-        self._show_outputs()
-
     # ---- observing ---------------------------------------------------------------------------------
     def show_state(self, state: str, message: str) -> None:
         running = state in (SessionState.STARTING.value, SessionState.RUNNING.value)
@@ -394,10 +302,9 @@ class LivePanel(QWidget):
         colour = "#c0392b" if state == SessionState.FAILED.value else "palette(text)"
         self.status_label.setStyleSheet(f"color: {colour};")
         if not running:
-            self._outputs = {}
             overlay_note = "not running" if state != SessionState.FAILED.value else "failed"
             self.preview.set_overlay(Overlay(note=overlay_note))
-        self._show_outputs()
+        self.outputs.show_state(running)
 
     def set_readiness(self, blocker: str | None, hint: str) -> None:
         """`blocker`: why Start cannot work (Start is off and says why); `hint`: the preview's text."""
@@ -417,37 +324,7 @@ class LivePanel(QWidget):
         self.preview.set_overlay(Overlay(fps=stats.fps_out, latency_ms=stats.latency_ms_p50,
                                          latency_p95_ms=stats.latency_ms_p95, bypass=stats.bypass, note=note))
         self.lip_sync.show_stats(stats)
-        if stats.state in (SessionState.STARTING, SessionState.RUNNING):
-            self._outputs = {o.name: o for o in stats.outputs}
-        self._show_outputs()
-
-    def _show_outputs(self) -> None:
-        running = self.controller.running
-        vcam = self._outputs.get("virtual camera")
-        if running and vcam is not None:
-            self.vcam_label.show_status(vcam.state, vcam.detail or vcam.state)
-        elif self._vcam_status is None:
-            self.vcam_label.show_status("", "checking…")
-        elif self._vcam_status.available:
-            prefix = "will send to" if self.vcam_check.isChecked() else "available:"
-            self.vcam_label.show_status("ok" if self.vcam_check.isChecked() else "",
-                            f"{prefix} {self._vcam_status.label or 'SwapCast'} on {self._vcam_status.device}")
-        else:
-            status = self._vcam_status
-            fix = f" — fix: {status.fix}" if status.fix else ""
-            self.vcam_label.show_status("unavailable", f"unavailable: {status.problem}{fix}",
-                            f"unavailable: {status.problem}" + (f"\nfix: {status.fix}" if status.fix else ""))
-        for name, label, button in (("stream", self.stream_label, self.stream_button),
-                                    ("recording", self.record_label, self.record_button)):
-            output = self._outputs.get(name)
-            if running and output is not None:
-                label.show_status(output.state, output.detail or output.state)
-            elif button.isChecked():
-                label.show_status("", "starts with the session" if not running else "starting…")
-            elif name == "recording":
-                label.show_status("", f"saves into {self.record_dir}")
-            else:
-                label.show_status("", "")
+        self.outputs.show_stats(stats)
 
     def show_controls(self, controls: dict[str, Any]) -> None:
         """Show a control state the session already has (changed over the remote-control API): the
@@ -473,7 +350,7 @@ class LivePanel(QWidget):
     # ---- hotkey helpers --------------------------------------------------------------------------
     def toggle(self, which: str) -> None:
         box = {"bypass": self.swap_check, "mirror": self.mirror_check, "enhance": self.enhance_check,
-               "mouth_mask": self.mouth_check, "virtual_cam": self.vcam_check}[which]
+               "mouth_mask": self.mouth_check, "virtual_cam": self.outputs.vcam_check}[which]
         box.toggle()
 
     def _start_clicked(self) -> None:

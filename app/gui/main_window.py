@@ -15,28 +15,28 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QWidget
 
 from app import __version__
 from app.monitor.gpu import GpuReport, read_gpus
 from app.pipeline.api import LiveConfig, LiveStats, SessionState
 
 from .consent import ConsentDialog
-from .elided_label import ElidedLabel
 from .engine_service import EngineService, EngineState
 from .health_panel import HealthPanel
+from .hotkeys import StudioHotkeys
 from .job_queue import JobQueue
 from .jobs_tab import JobsTab
+from .live_choices import live_config
 from .live_controller import LiveController, SessionFactory
 from .live_panel import LivePanel
-from .messages import brief_text
 from .models_tab import ModelsReport, ModelsTab
 from .remote_control import RemoteControl
 from .settings import Preferences, StudioSettings
 from .settings_dialog import SettingsDialog
 from .sources_panel import SourcesPanel
-from .style import DOWN
+from .status_bar import StudioStatus
 from .system_panel import SystemPanel
 from .tasks import BackgroundTasks
 
@@ -82,7 +82,6 @@ class StudioWindow(QMainWindow):
         self._models_view_shown = False
         self.consent_dialog: ConsentDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
-        self.shortcuts: dict[str, QShortcut] = {}
 
         # ---- services (no widgets) --------------------------------------------------------------
         self.tasks = BackgroundTasks(max_threads=4, parent=self)
@@ -94,7 +93,7 @@ class StudioWindow(QMainWindow):
 
         # ---- widgets ------------------------------------------------------------------------------
         self.live_panel = LivePanel(self.live, settings.live(), self)
-        self.live_panel.record_dir = self.prefs.output_dir
+        self.live_panel.outputs.record_dir = self.prefs.output_dir
         self.jobs_tab = JobsTab(self.queue, self)
         self.jobs_tab.set_run_on(self.prefs.run_on_ray, self.prefs.ray_address)  # before the queue starts
         self.jobs_tab.runOnChanged.connect(self._run_on_changed)
@@ -117,16 +116,7 @@ class StudioWindow(QMainWindow):
         self.resizeDocks([self.sources_dock], [180], Qt.Orientation.Horizontal)
         self.resizeDocks([self.health_dock], [360], Qt.Orientation.Horizontal)
 
-        self.engine_label = ElidedLabel("engine: not loaded", self)
-        self.session_label = QLabel("live: stopped", self)
-        self.statusBar().addWidget(self.engine_label, 1)
-        self.remote_label = QLabel("", self)
-        self.remote_label.setObjectName("remoteAddress")
-        self.remote_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.remote_label.hide()
-        self.token_box: QMessageBox | None = None
-        self.statusBar().addPermanentWidget(self.remote_label)
-        self.statusBar().addPermanentWidget(self.session_label)
+        self.status_bar = StudioStatus(self.statusBar())
         self._menus()
 
         # ---- wiring -------------------------------------------------------------------------------
@@ -134,7 +124,7 @@ class StudioWindow(QMainWindow):
         self.live_panel.stopRequested.connect(self.live.stop)
         self.live.statsChanged.connect(self._live_stats)
         self.live.stateChanged.connect(self._live_state)
-        self.live.errorRaised.connect(self._live_error)
+        self.live.errorRaised.connect(self.status_bar.show_live_error)
         self.live.sessionChanged.connect(self._live_session_changed)
         self.remote.liveChanged.connect(self._live_changed_remotely)
         self.remote.liveStopRequested.connect(self.live.stop)
@@ -143,15 +133,13 @@ class StudioWindow(QMainWindow):
         self.live_panel.camera_combo.currentIndexChanged.connect(lambda _i: self._update_readiness())
         self.sources.activeChanged.connect(self._active_changed)
         self.models_tab.modelsChecked.connect(self._models_checked)
-        self.remote.addressChanged.connect(self._remote_address)
-        self.remote.errorRaised.connect(self._remote_error)
-        self.remote.tokenCreated.connect(self._show_first_token)
+        self.remote.addressChanged.connect(self.status_bar.show_remote_address)
+        self.remote.errorRaised.connect(self.status_bar.show_remote_error)
+        self.remote.tokenCreated.connect(self.status_bar.show_first_token)
         self._update_job_defaults()
         self._update_readiness()
-        self._apply_hotkeys()
-        for index in range(9):
-            shortcut = QShortcut(QKeySequence(str(index + 1)), self)
-            shortcut.activated.connect(lambda i=index: self.sources.set_active(i))
+        self.hotkeys = StudioHotkeys(self, self.live_panel, self.sources)
+        self.hotkeys.apply(self.prefs.hotkeys)
         geometry, state = settings.window_state()
         if geometry:
             self.restoreGeometry(QByteArray(geometry))
@@ -235,7 +223,7 @@ class StudioWindow(QMainWindow):
     def _devices_read(self, found: tuple[list, object]) -> None:
         cameras, vcam = found
         self.live_panel.set_cameras(cameras)
-        self.live_panel.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
+        self.live_panel.outputs.set_virtual_camera_status(vcam)  # type: ignore[arg-type]
         self._update_readiness()
 
     def _models_checked(self, report: ModelsReport) -> None:
@@ -248,33 +236,8 @@ class StudioWindow(QMainWindow):
     # ---- live -------------------------------------------------------------------------------------
     def live_config(self) -> LiveConfig | str:
         """The session the user asked for, or why it cannot start."""
-        choices = self.live_panel.choices()
-        groups = self.sources.groups()
-        if not groups:
-            return "add a source face first (left panel)"
-        if not choices.camera:
-            return "pick a camera, or a video file to play as one"
-        if self.live_panel.lip_check.isChecked() and not choices.audio_in:
-            return "pick a microphone or an audio file for lip sync"
-        return LiveConfig(
-            identities=groups,
-            camera=choices.camera,
-            size=choices.size,
-            fps=choices.fps,
-            virtual_cam=choices.virtual_cam,
-            stream_url=choices.stream_url,
-            record_path=choices.record_path,
-            mirror=choices.mirror,
-            enhance=choices.enhance,
-            enhance_blend=self.prefs.enhance_blend,
-            mouth_mask=choices.mouth_mask,
-            face_mode=choices.face_mode,
-            references=choices.references,
-            position=choices.position,
-            lip_sync=choices.lip_sync,
-            audio_in=choices.audio_in,
-            models=self.models,
-        )
+        return live_config(self.live_panel.choices(), self.sources.groups(), self.live_panel.lip_check.isChecked(),
+                           self.prefs.enhance_blend, self.models)
 
     def start_live(self) -> bool:
         if not self.usable or self.live.running:
@@ -301,7 +264,7 @@ class StudioWindow(QMainWindow):
         self.health.show_stats(stats, self.engine.name)
 
     def _live_state(self, state: str, message: str) -> None:
-        self.session_label.setText(f"live: {state}")
+        self.status_bar.show_session(state)
         if state in (SessionState.STOPPED.value,) and self.live.session is None:
             self.health.show_engine(self.engine.health(), self.engine.state.value, self.engine.message,
                                     self.engine.name)
@@ -317,11 +280,6 @@ class StudioWindow(QMainWindow):
         row = self.sources.gallery_index(active) if isinstance(active, int) else None
         if row is not None:
             self.sources.set_active(row)  # the gallery shows it; the session already has it
-
-    def _live_error(self, text: str) -> None:
-        # One line in the status bar; the whole text in its tooltip (and in the health panel).
-        self.statusBar().showMessage(brief_text(text).line, 8000)
-        self.statusBar().setToolTip(text)
 
     def _engine_blocker(self) -> str:
         problem = self.engine.problem
@@ -360,26 +318,7 @@ class StudioWindow(QMainWindow):
     # ---- engine -----------------------------------------------------------------------------------
     def _engine_state(self, state: str, message: str) -> None:
         health = self.engine.health()
-        if state == EngineState.READY.value and health is not None:
-            fallbacks = [m for m in health.models if m.fallback_reason]
-            if fallbacks:
-                # Loud on purpose: a silent fallback to the CPU is the peers' most reported problem.
-                reasons = "; ".join(f"{m.role}: {m.fallback_reason}" for m in fallbacks)
-                self.engine_label.show_text(
-                    f"⚠ running on {fallbacks[0].provider.removesuffix('ExecutionProvider')} — {reasons}")
-                self.engine_label.setStyleSheet(f"color: {DOWN}; font-weight: bold;")
-            else:
-                providers = health.provider_summary.replace("ExecutionProvider", "")
-                self.engine_label.show_text(f"engine {self.engine.name} ready · {providers}")
-                self.engine_label.setStyleSheet("")
-        elif state == EngineState.FAILED.value:
-            problem = self.engine.problem
-            line = problem.line if problem is not None else message
-            self.engine_label.show_text(f"engine could not load: {line}", message)
-            self.engine_label.setStyleSheet(f"color: {DOWN};")
-        else:
-            self.engine_label.show_text(f"engine {state}: {message}")
-            self.engine_label.setStyleSheet("")
+        self.status_bar.show_engine(state, message, self.engine, health)
         self._update_readiness()
         if not self.live.running:
             self.health.show_engine(health, state, message, self.engine.name)
@@ -411,56 +350,15 @@ class StudioWindow(QMainWindow):
     def apply_preferences(self, prefs: Preferences) -> None:
         old, self.prefs = self.prefs, prefs
         self.settings.set_preferences(prefs)
-        self.live_panel.record_dir = prefs.output_dir
+        self.live_panel.outputs.record_dir = prefs.output_dir
         if old.enhance_blend != prefs.enhance_blend:
             self.live.set_enhance_blend(prefs.enhance_blend)  # a running session takes it at once
         self._update_job_defaults()
-        self._apply_hotkeys()
+        self.hotkeys.apply(prefs.hotkeys)
         if self.usable:
             self.remote.apply(prefs)
         if (old.provider, old.det_size) != (prefs.provider, prefs.det_size) and self.usable:
             self.engine.load(prefs.provider, prefs.det_size)
-
-    def _apply_hotkeys(self) -> None:
-        actions: dict[str, Callable[[], None]] = {
-            "bypass": lambda: self.live_panel.toggle("bypass"),
-            "mirror": lambda: self.live_panel.toggle("mirror"),
-            "enhance": lambda: self.live_panel.toggle("enhance"),
-            "virtual_cam": lambda: self.live_panel.toggle("virtual_cam"),
-            "start_stop": self.live_panel.start_button.click,
-        }
-        for action, callback in actions.items():
-            sequence = QKeySequence(self.prefs.hotkeys.get(action, ""))
-            shortcut = self.shortcuts.get(action)
-            if shortcut is None:
-                shortcut = QShortcut(sequence, self)
-                shortcut.activated.connect(callback)
-                self.shortcuts[action] = shortcut
-            else:
-                shortcut.setKey(sequence)
-
-    # ---- remote control -----------------------------------------------------------------------------
-    def _remote_address(self, url: str) -> None:
-        self.remote_label.setText(f"remote control: {url}" if url else "")
-        self.remote_label.setToolTip("The task API runs in the studio (docs/API.md); requests need a token "
-                                     "(`swapcast tokens create`)." if url else "")
-        self.remote_label.setVisible(bool(url))
-
-    def _remote_error(self, text: str) -> None:
-        self.statusBar().showMessage(text, 15000)
-        self.remote_label.setText("remote control: off")
-        self.remote_label.setToolTip(text)  # why, e.g. the port is busy, and the fix
-        self.remote_label.show()
-
-    def _show_first_token(self, token: str) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, "Remote control token",
-                          "Remote control is on. Its admin token is shown only now — copy it somewhere safe "
-                          "(more tokens: `swapcast tokens create --role viewer|operator|admin`):", parent=self)
-        box.setInformativeText(token)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.token_box = box
-        box.finished.connect(lambda _r: setattr(self, "token_box", None))
-        box.open()
 
     # ---- closing ----------------------------------------------------------------------------------
     def save_state(self) -> None:

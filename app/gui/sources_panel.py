@@ -1,9 +1,9 @@
 """The sources gallery: the faces to swap in.
 
-- Add photos with the dialog or by dropping files; dropping onto a face adds the photos to that
-  person (several photos form one identity, averaged by the engine).
-- Each photo is checked on a worker with the engine's detector. A photo with several faces opens
-  a picker; the chosen face is saved as its own photo (face_crops), which is what the pipeline takes.
+- Add photos with the dialog or by dropping files (gallery_list); dropping onto a face adds the photos
+  to that person (several photos form one identity, averaged by the engine).
+- Each photo is checked on a worker with the engine's detector. A photo with several faces opens a
+  picker (face_picker); the chosen face is saved as its own photo (face_crops), which the pipeline takes.
 - The active identity is the current item, highlighted; keys 1–9 switch (wired by the window).
 - The gallery is remembered in the settings.
 """
@@ -15,13 +15,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor, QDragEnterEvent, QDropEvent, QFont, QIcon, QImage, QImageReader, QPainter, QPen, QPixmap,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QListWidget,
-    QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget,
+    QFileDialog, QGridLayout, QInputDialog, QLabel, QListWidgetItem, QMenu, QPushButton, QVBoxLayout, QWidget,
 )
 
 from app.paths import user_paths
@@ -29,14 +26,15 @@ from engines.imaging import IMAGE_SUFFIXES
 
 from .engine_service import EngineService, EngineState, FoundFace
 from .face_crops import save_face_crop
+from .face_picker import FacePickerDialog
+from .gallery_list import GalleryList, load_thumbnail
 from .qt_compat import emit
 from .settings import SavedIdentity
-from .style import DEGRADED, DOWN, OK
+from .style import DEGRADED, DOWN
 from .tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-THUMB = 112
 HINT = "Drop photos here · keys 1–9 switch faces"
 IMAGE_FILTER = "Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)"
 
@@ -53,112 +51,6 @@ class GalleryIdentity:
     @property
     def usable_photos(self) -> tuple[Path, ...]:
         return tuple(p for p in self.photos if p not in self.problems)
-
-
-def load_thumbnail(path: Path, size: int = THUMB) -> QImage:
-    """A small, square-fitted QImage of a photo; safe on any thread (QImage, not QPixmap)."""
-    reader = QImageReader(str(path))
-    reader.setAutoTransform(True)
-    original = reader.size()
-    if original.isValid():
-        reader.setScaledSize(original.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    if image.isNull():
-        image = QImage(size, size, QImage.Format.Format_RGB32)
-        image.fill(QColor(60, 60, 60))
-    return image
-
-
-class FacePickerDialog(QDialog):
-    """Shows a photo with its faces numbered; the user picks one."""
-
-    def __init__(self, photo: Path, faces: list[FoundFace], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Which face? — {photo.name}")
-        self.setObjectName("facePicker")
-        self.photo = photo
-        self.faces = faces
-        self.chosen: int | None = None
-        image = QImage(str(photo))
-        scale = min(1.0, 720 / max(1, image.width()), 480 / max(1, image.height()))
-        shown = image.scaled(int(image.width() * scale), int(image.height() * scale),
-                             Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        canvas = QPixmap.fromImage(shown)
-        painter = QPainter(canvas)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        font = QFont(self.font())
-        font.setPointSize(14)
-        font.setBold(True)
-        painter.setFont(font)
-        for i, face in enumerate(faces):
-            x1, y1, x2, y2 = (v * scale for v in face.box)
-            painter.setPen(QPen(QColor(OK), 3))
-            painter.drawRect(QRectF(x1, y1, x2 - x1, y2 - y1))
-            painter.fillRect(QRectF(x1, y1 - 26, 30, 26), QColor(OK))
-            painter.setPen(QColor("white"))
-            painter.drawText(QPointF(x1 + 8, y1 - 6), str(i + 1))
-        painter.end()
-        picture = QLabel(self)
-        picture.setPixmap(canvas)
-        buttons = QHBoxLayout()
-        self.face_buttons: list[QPushButton] = []
-        for i in range(len(faces)):
-            button = QPushButton(f"Face {i + 1}", self)
-            button.clicked.connect(lambda _checked=False, index=i: self.choose(index))
-            buttons.addWidget(button)
-            self.face_buttons.append(button)
-        cancel = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)
-        cancel.rejected.connect(self.reject)
-        buttons.addStretch(1)
-        buttons.addWidget(cancel)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"{photo.name} has {len(faces)} faces. Pick the one to swap in:", self))
-        layout.addWidget(picture)
-        layout.addLayout(buttons)
-
-    def choose(self, index: int) -> None:
-        self.chosen = index
-        self.accept()
-
-
-class _GalleryList(QListWidget):
-    """The icon list; files dropped on it are handed to the panel with the item under the cursor."""
-
-    filesDropped = Signal(list, int)  # paths, identity index (-1: new identities)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setAcceptDrops(True)
-        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
-
-    @staticmethod
-    def _files(event: QDragEnterEvent | QDropEvent) -> list[Path]:
-        mime = event.mimeData()
-        if not mime.hasUrls():
-            return []
-        return [Path(url.toLocalFile()) for url in mime.urls()
-                if url.isLocalFile() and Path(url.toLocalFile()).suffix.lower() in IMAGE_SUFFIXES]
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self._files(event):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dragMoveEvent(self, event) -> None:  # type: ignore[no-untyped-def]
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        files = self._files(event)
-        if not files:
-            event.ignore()
-            return
-        item = self.itemAt(event.position().toPoint())
-        emit(self.filesDropped, files, self.row(item) if item is not None else -1)
-        event.acceptProposedAction()
 
 
 class SourcesPanel(QWidget):
@@ -180,15 +72,8 @@ class SourcesPanel(QWidget):
         self._picks: list[tuple[GalleryIdentity, Path, list[FoundFace]]] = []  # pickers still to show
         self._digests: dict[tuple[Path, int, int], str] = {}
 
-        self.list = _GalleryList(self)
+        self.list = GalleryList(self)
         self.list.setObjectName("sourcesList")
-        self.list.setViewMode(QListWidget.ViewMode.IconMode)
-        self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setGridSize(QSize(THUMB + 28, THUMB + 44))
-        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.list.setMovement(QListWidget.Movement.Static)
-        self.list.setWordWrap(True)
-        self.list.setSpacing(4)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.currentRowChanged.connect(self._row_changed)
