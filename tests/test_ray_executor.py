@@ -99,8 +99,13 @@ def test_long_video_in_segments_on_two_actors_matches_the_local_executor(ray_clu
 
 @pytest.mark.parametrize("for_good", [False, True], ids=["process killed, Ray restarts it", "actor gone for good"])
 def test_an_actor_killed_mid_segment_runs_it_again_and_counts_it_once(ray_cluster, kit_dir, tmp_path, caplog,
-                                                                      for_good) -> None:
+                                                                      monkeypatch, for_good) -> None:
+    from app.cluster import pool
     from app.cluster.ray_executor import RayExecutor
+
+    # While Ray restarts the killed actor, calls to it fail as "temporarily unavailable" (under load for
+    # a long while: a new process loading the models); what is checked is that it rejoins, however slowly.
+    monkeypatch.setattr(pool, "RESTART_WAIT_S", 600.0)
 
     clip = face_clip(tmp_path / "six.mp4", seconds=6)
     store = JobStore(tmp_path / "jobs.db")
@@ -112,9 +117,9 @@ def test_an_actor_killed_mid_segment_runs_it_again_and_counts_it_once(ray_cluste
         deadline = time.monotonic() + 120
         while not killed and time.monotonic() < deadline:
             for actor in executor.pool.actors:  # an actor with frames done in its running segment
-                counts = ray.get(actor.progress.remote(), timeout=10)
+                counts = ray.get(actor.progress.remote(), timeout=120)  # generous: a loaded 2-core CI
                 if any(done > 0 for done, _ in counts.values()):
-                    pid = ray.get(actor.pid.remote(), timeout=10)
+                    pid = ray.get(actor.pid.remote(), timeout=120)
                     if for_good:
                         ray.kill(actor, no_restart=True)
                     else:

@@ -34,6 +34,7 @@ ACTOR_RESTARTS = 4  # Ray restarts a dead actor (a killed process, a lost node) 
 TASK_TRIES = 3  # a task whose actor dies this many times fails the job (transient: the queue retries later)
 STOP_WAIT_S = 30.0  # how long a cancelled task may take to notice
 RESTART_WAIT_S = 60.0  # how long a died actor may take to come back (Ray restarts it, maybe on another node)
+RESTART_POLL_S = 0.5  # how often a restarting actor is asked whether it is back
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,26 @@ class Dispatch:
         on_outcome(outcome, time.perf_counter() - flight.started)
 
     def _restarted(self, actor: Any) -> bool:
-        try:
-            self._ray.get(actor.pid.remote(), timeout=RESTART_WAIT_S)
-        except (self._ray.exceptions.RayActorError, self._ray.exceptions.GetTimeoutError):
-            _log.warning("a swap actor did not come back; the pool goes on without it")
-            return False
-        return True
+        """Whether a died actor is back within RESTART_WAIT_S. While Ray restarts it, a call fails with
+        ActorUnavailableError ("temporarily unavailable"): asked again until the deadline, not taken
+        for dead — under load a restart (a new process loading the models) takes a while."""
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self._ray.get(actor.pid.remote(), timeout=max(left, 0.0))
+                return True
+            except self._ray.exceptions.ActorUnavailableError:
+                if left <= 0:
+                    break
+                time.sleep(min(RESTART_POLL_S, max(left, 0.0)))
+            except self._ray.exceptions.RayActorError:
+                _log.warning("a swap actor did not come back (its restarts are used up); the pool goes on without it")
+                return False
+            except self._ray.exceptions.GetTimeoutError:
+                break
+        _log.warning("a swap actor did not come back within %g s; the pool goes on without it", RESTART_WAIT_S)
+        return False
 
     def _resubmit(self, flight: _Flight, error: BaseException) -> None:
         key = flight.task.key
