@@ -368,3 +368,20 @@ def test_the_loopback_frame_rate_is_announced_with_v4l2loopback_ctl(monkeypatch)
     assert calls == [["/usr/bin/v4l2loopback-ctl", "set-fps", "/dev/video10", "30"]]
     monkeypatch.setattr(virtual_camera.shutil, "which", lambda name: None)
     assert not virtual_camera.announce_fps("/dev/video10", 30.0)  # not installed: nothing to do, no error
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("rtmp://live.twitch.tv/app/live_123456_SECRETkey", "rtmp://live.twitch.tv/app/****"),
+    ("rtmps://a.rtmp.youtube.com:443/live2/abcd-SECRET-efgh", "rtmps://a.rtmp.youtube.com:443/live2/****"),
+    ("rtmp://bob:SECRETpw@127.0.0.1:1935/live/SECRETkey", "rtmp://****@127.0.0.1:1935/live/****"),
+    ("srt://10.0.0.5:9000?streamid=publish&passphrase=SECRETphrase", "srt://10.0.0.5:9000?****"),
+    ("udp://127.0.0.1:5000", "udp://127.0.0.1:5000"),  # nothing secret: shown whole
+])
+def test_a_streams_status_never_shows_its_key(url: str, shown: str) -> None:
+    """The stream's status line reaches the studio, the logs and the API's viewers: a stream key or a
+    password in its URL is shown as ****, the server it goes to still named (as OBS does)."""
+    from app.pipeline.outputs.stream import StreamOutput, masked_stream_url
+
+    assert masked_stream_url(url) == shown
+    described = StreamOutput(url, 30.0)._describe()  # the status an open stream reports
+    assert described.startswith(shown + " (") and "SECRET" not in described

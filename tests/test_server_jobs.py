@@ -172,6 +172,23 @@ def test_only_an_admin_sees_the_servers_paths_in_a_job(tmp_path: Path, kit_dir: 
         assert admin.get(f"/api/jobs/{failing.id}").json()["data"]["error"] == f"cannot write '{tmp_path / 'elsewhere' / 'x.png'}'"
 
 
+def test_a_presigned_inputs_signature_is_an_admins_to_see(tmp_path: Path, kit_dir: Path) -> None:
+    """A presigned input URL's query is a key to read the file: remote clients see where it comes from
+    (scheme, host, path), not the signature or a password in the URL."""
+    signed = "https://bucket.example.com/in/clip.mp4?X-Amz-Credential=AKIA&X-Amz-Signature=SECRETsig"
+    with_password = "https://bob:SECRETpw@media.example.com/face.png"
+    with running_server(tmp_path) as server, server.client(Role.VIEWER) as viewer, \
+            server.client(Role.ADMIN) as admin:
+        job = server.context.store.add(JobSpec(sources=[with_password], targets=[signed],
+                                               output=str(tmp_path / "out.mp4"), models=str(kit_dir)))
+        for answer in (viewer.get(f"/api/jobs/{job.id}"), viewer.get("/api/jobs")):
+            assert answer.status_code == 200 and "SECRET" not in answer.text, answer.text
+        spec = viewer.get(f"/api/jobs/{job.id}").json()["data"]["spec"]
+        assert spec["targets"] == ["https://bucket.example.com/in/clip.mp4?****"]
+        assert spec["sources"] == ["https://****@media.example.com/face.png"]
+        assert admin.get(f"/api/jobs/{job.id}").json()["data"]["spec"]["targets"] == [signed]
+
+
 # ---- roles ---------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ Who sees what: an admin token (the server's owner: tokens, settings, --allow-pat
 CLI does, with the paths on the server. Operators and viewers are remote clients: every local path
 (inputs, output, models folder, paths inside the error and warnings) is reduced to its file name; the
 output is fetched by its `url`, never by where it lies. Remote inputs and object URIs are not server
-paths and are shown as given.
+paths and are shown as given, less a URL's password and query (a presigned input's signature).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Who sees the server's own paths: an admin token (the server's owner) does; operators and viewers are
 remote clients, and every local path in what they are sent is reduced to its file name (job_views.py
 for jobs; live_view for the live session's state, stats and outputs). URLs and object URIs are not
-server paths and are left as they are.
+server paths and are left as they are, less what grants access (public_name).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from app.jobs.model import is_remote_text
 
@@ -35,10 +36,21 @@ def public_text(text: str | None, known: tuple[str, ...] = ()) -> str | None:
 
 
 def public_name(text: str | None) -> str | None:
-    """A local path's file name; remote text (URL, object URI) as it is."""
-    if not text or is_remote_text(text):
+    """A local path's file name; remote text (URL, object URI) as it is, but for what grants access: a
+    URL's user:password@ and its query (a presigned input's signature) are shown as ****."""
+    if not text:
         return text
+    if is_remote_text(text):
+        return _without_secrets(text) if "://" in text else text
     return Path(text).name
+
+
+def _without_secrets(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "****@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "****" if parts.query else "", ""))
 
 
 def public_tree(value: Any) -> Any:
