@@ -380,8 +380,9 @@ def test_the_loopback_frame_rate_is_announced_with_v4l2loopback_ctl(monkeypatch)
 def test_a_streams_status_never_shows_its_key(url: str, shown: str) -> None:
     """The stream's status line reaches the studio, the logs and the API's viewers: a stream key or a
     password in its URL is shown as ****, the server it goes to still named (as OBS does)."""
-    from app.pipeline.outputs.stream import StreamOutput, masked_stream_url
+    from app.pipeline.outputs.stream import StreamOutput
+    from app.storage.uri import masked_url
 
-    assert masked_stream_url(url) == shown
+    assert masked_url(url) == shown
     described = StreamOutput(url, 30.0)._describe()  # the status an open stream reports
     assert described.startswith(shown + " (") and "SECRET" not in described

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from app.jobs.model import is_remote_text
+from app.storage.uri import masked_url
 
 from .roles import Role
 
@@ -41,16 +41,8 @@ def public_name(text: str | None) -> str | None:
     if not text:
         return text
     if is_remote_text(text):
-        return _without_secrets(text) if "://" in text else text
+        return masked_url(text) if "://" in text else text
     return Path(text).name
-
-
-def _without_secrets(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "****@" + netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, netloc, parts.path, "****" if parts.query else "", ""))
 
 
 def public_tree(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from urllib.parse import urlsplit
 
 from engines.errors import InputError
 
@@ -44,3 +45,22 @@ def uri_kind(text: str) -> UriKind:
 
 def is_remote(text: str) -> bool:
     return uri_kind(text) is not UriKind.LOCAL
+
+
+def masked_url(url: str) -> str:
+    """`url` as it may be shown to others (status lines, logs, an API's remote clients): what grants
+    access is ****: a user:password@, the query (a presigned signature, SRT's passphrase) and an RTMP
+    stream key (rtmp://HOST/APP/KEY; OBS hides it too). The scheme, host, port and path still say where."""
+    parts = urlsplit(url)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    stream_key = parts.scheme.lower() in ("rtmp", "rtmps") and len(segments) >= 2
+    if not (parts.username or parts.password or parts.query or stream_key):
+        return url  # nothing to hide: shown exactly as given
+    host = parts.hostname or ""
+    server = f"[{host}]" if ":" in host else host
+    if parts.port:
+        server += f":{parts.port}"
+    if parts.username or parts.password:
+        server = f"****@{server}"
+    path = "/" + "/".join(segments[:-1]) + "/****" if stream_key else parts.path
+    return f"{parts.scheme}://{server}{path}{'?****' if parts.query else ''}"

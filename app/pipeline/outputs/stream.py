@@ -15,6 +15,7 @@ import av
 
 from app.pipeline.frame import LiveFrame
 from app.pipeline.stats import PipelineStats
+from app.storage.uri import masked_url
 
 from .base import FrameClock, Output, OutputUnavailable, encode_on_clock, even_size
 from .live_audio import LiveAudioTrack
@@ -41,25 +42,6 @@ def check_stream_url(url: str) -> str:
     return FORMATS[scheme]
 
 
-def masked_stream_url(url: str) -> str:
-    """`url` as it may be shown (status lines, logs, the API): an RTMP stream key is a password (OBS
-    hides it too), and so are a user:password@ and a query's secrets (SRT's passphrase) — each shown as
-    ****; the scheme, server and port stay, so the user still sees where it goes."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    server = f"[{host}]" if ":" in host else host
-    if parts.port:
-        server += f":{parts.port}"
-    if parts.username or parts.password:
-        server = f"****@{server}"
-    segments = [segment for segment in parts.path.split("/") if segment]
-    path = parts.path
-    if parts.scheme.lower() in ("rtmp", "rtmps") and len(segments) >= 2:
-        path = "/" + "/".join(segments[:-1]) + "/****"  # rtmp://HOST/APP/KEY
-    query = "?****" if parts.query else ""
-    return f"{parts.scheme}://{server}{path}{query}"
-
-
 def _with_udp_defaults(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme != "udp" or "pkt_size" in parts.query:
@@ -83,7 +65,7 @@ class StreamOutput(Output):
 
     def _describe(self) -> str:
         width, height = self._size
-        return f"{masked_stream_url(self.url)} ({self.format}, {width}×{height} @ {float(self._clock.rate):g} fps)"
+        return f"{masked_url(self.url)} ({self.format}, {width}×{height} @ {float(self._clock.rate):g} fps)"
 
     def _open(self, frame: LiveFrame) -> None:
         width, height = even_size(*frame.size)
