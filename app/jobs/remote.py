@@ -96,6 +96,7 @@ def check_object_inputs(spec: JobSpec) -> None:
         return
     from app.storage.fetch import PROBE_BYTES
     from app.storage.head import describe_start, head_kind
+    from app.storage.http_answer import too_large
     from app.storage.download import object_start
     from app.storage.object_target import is_object_uri
 
@@ -104,8 +105,7 @@ def check_object_inputs(spec: JobSpec) -> None:
     for uri in uris:
         size, start = object_start(uri, PROBE_BYTES)
         if size > limit:
-            raise InputError(f"{uri} is {size / 1e6:.1f} MB, over the input limit of {limit / 1e6:.0f} MB",
-                             "give a smaller file, or raise the limit")
+            raise too_large(uri, limit, size)  # the same line as for an http(s) input
         if head_kind(start) is None:
             raise InputError(f"{uri} is not a picture or a video SwapCast can read ({describe_start(start)})",
                              "give the key of the picture or video itself (.mp4, .mov, .png, .jpg…)")
